@@ -1,0 +1,160 @@
+"""Compiled loops behind the weighted k-means engine.
+
+Private: callers pass C-contiguous float arrays of matching dtype, non-negative weights and
+in-range sizes; nothing here validates. Parallel loops split the samples into a fixed number
+of chunks that does not depend on the thread count, and partial sums are reduced in chunk
+order, so results are bit-identical whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+#: Samples per chunk in the parallel loops (a fixed partition keeps the sums deterministic).
+CHUNK = 8192
+
+
+def n_chunks(n_samples: int) -> int:
+    """Number of fixed-size chunks that cover ``n_samples``."""
+    return max(1, -(-n_samples // CHUNK))
+
+
+@nb.njit(cache=True, inline="always")
+def _sqdist(X, i, C, j):
+    s = 0.0
+    for f in range(X.shape[1]):
+        t = X[i, f] - C[j, f]
+        s += t * t
+    return s
+
+
+@nb.njit(cache=True, parallel=True)
+def assign_and_accumulate(X, w, centers, labels, min_dist):
+    """One Lloyd E-step with the sums for the M-step.
+
+    Writes the nearest centre of each sample into ``labels`` and its squared distance into
+    ``min_dist``. Returns the weighted coordinate sums per cluster ``(k, d)``, the weight per
+    cluster ``(k,)``, the weighted inertia, and how many labels changed.
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    m = max(1, (n + CHUNK - 1) // CHUNK)
+    sums = np.zeros((m, k, d))
+    weights = np.zeros((m, k))
+    inertia = np.zeros(m)
+    changed = np.zeros(m, dtype=np.int64)
+    for c in nb.prange(m):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            best = np.inf
+            best_j = 0
+            for j in range(k):
+                s = _sqdist(X, i, centers, j)
+                if s < best:
+                    best = s
+                    best_j = j
+            if labels[i] != best_j:
+                changed[c] += 1
+                labels[i] = best_j
+            min_dist[i] = best
+            wi = w[i]
+            inertia[c] += wi * best
+            weights[c, best_j] += wi
+            for f in range(d):
+                sums[c, best_j, f] += wi * X[i, f]
+    total_sums = np.zeros((k, d))
+    total_weights = np.zeros(k)
+    total_inertia = 0.0
+    total_changed = 0
+    for c in range(m):
+        total_sums += sums[c]
+        total_weights += weights[c]
+        total_inertia += inertia[c]
+        total_changed += changed[c]
+    return total_sums, total_weights, total_inertia, total_changed
+
+
+@nb.njit(cache=True, parallel=True)
+def assign(X, centers, labels, min_dist):
+    """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample."""
+    n = X.shape[0]
+    k = centers.shape[0]
+    for i in nb.prange(n):
+        best = np.inf
+        best_j = 0
+        for j in range(k):
+            s = _sqdist(X, i, centers, j)
+            if s < best:
+                best = s
+                best_j = j
+        labels[i] = best_j
+        min_dist[i] = best
+
+
+@nb.njit(cache=True, parallel=True)
+def _potential_with(X, w, closest, cand):
+    """Weighted potential if sample ``cand`` were added as a centre."""
+    n = X.shape[0]
+    m = max(1, (n + CHUNK - 1) // CHUNK)
+    part = np.zeros(m)
+    for c in nb.prange(m):
+        acc = 0.0
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            s = _sqdist(X, i, X, cand)
+            acc += w[i] * min(s, closest[i])
+        part[c] = acc
+    total = 0.0
+    for c in range(m):
+        total += part[c]
+    return total
+
+
+@nb.njit(cache=True, parallel=True)
+def _update_closest(X, closest, cand):
+    for i in nb.prange(X.shape[0]):
+        s = _sqdist(X, i, X, cand)
+        if s < closest[i]:
+            closest[i] = s
+
+
+@nb.njit(cache=True)
+def _pick(cumulative, u):
+    """Index drawn with probability proportional to the increments of ``cumulative``."""
+    idx = np.searchsorted(cumulative, u * cumulative[-1], side="right")
+    return min(idx, cumulative.shape[0] - 1)
+
+
+@nb.njit(cache=True)
+def kmeans_plusplus(X, w, n_clusters, uniforms):
+    """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, 2007).
+
+    ``uniforms`` is ``(n_clusters, n_local_trials)`` of draws in [0, 1): row 0 picks the first
+    centre (column 0), each later row the candidates of one step. A sample is drawn with
+    probability proportional to its weight times its squared distance to the nearest centre
+    chosen so far, and of the candidates the one that lowers the potential most is kept. Drawing
+    through cumulative sums makes a sample of weight 2 behave exactly like two copies of it.
+    """
+    n, d = X.shape
+    n_trials = uniforms.shape[1]
+    centers = np.empty((n_clusters, d), dtype=X.dtype)
+    indices = np.empty(n_clusters, dtype=np.int64)
+    first = _pick(np.cumsum(w), uniforms[0, 0])
+    indices[0] = first
+    centers[0] = X[first]
+    closest = np.empty(n)
+    for i in range(n):
+        closest[i] = _sqdist(X, i, X, first)
+    for c in range(1, n_clusters):
+        cumulative = np.cumsum(w * closest)
+        best_pot = np.inf
+        best = 0
+        for t in range(n_trials):
+            cand = _pick(cumulative, uniforms[c, t])
+            pot = _potential_with(X, w, closest, cand)
+            if pot < best_pot:
+                best_pot = pot
+                best = cand
+        _update_closest(X, closest, best)
+        indices[c] = best
+        centers[c] = X[best]
+    return centers, indices

@@ -1,0 +1,101 @@
+"""Restarts on a small summary of the data, one refinement on all of it.
+
+k-means from a single seeding is seed-sensitive on colour data, and restarts on millions of
+weighted samples are slow. Each restart here runs on a summary of at most a few tens of
+thousands of weighted points (a grid over the feature ranges, each cell replaced by the
+weighted mean of its samples); the best seeding by inertia on the summary is then refined by
+Lloyd's algorithm on the full data, where it converges in a few iterations. The refinement
+minimises exactly the full objective, so the summary only decides where the run starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imgclust.cluster.kmeans import KMeans
+
+__all__ = ["fit_with_summary", "grid_summary"]
+
+#: Below this many samples the restarts run on the data itself.
+SUMMARY_THRESHOLD = 20_000
+
+
+def grid_summary(X: np.ndarray, weights: np.ndarray, bins: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted means and total weights of the non-empty cells of a ``bins``-per-axis grid.
+
+    Parameters
+    ----------
+    X : (n, d) ndarray with d <= 4
+    weights : (n,) ndarray
+
+    Returns
+    -------
+    means : (m, d) ndarray of X's dtype
+    totals : (m,) float64 ndarray
+    """
+    lo = X.min(axis=0)
+    span = np.maximum(X.max(axis=0) - lo, np.finfo(np.float32).eps)
+    cells = np.minimum(((X - lo) / span * bins).astype(np.int64), bins - 1)
+    cell = np.ravel_multi_index(tuple(cells.T), (bins,) * X.shape[1])
+    used, inverse = np.unique(cell, return_inverse=True)
+    totals = np.bincount(inverse, weights=weights, minlength=used.size)
+    means = np.empty((used.size, X.shape[1]), dtype=np.float64)
+    for f in range(X.shape[1]):
+        means[:, f] = np.bincount(inverse, weights=weights * X[:, f], minlength=used.size)
+    positive = totals > 0
+    means = means[positive] / totals[positive, None]
+    return means.astype(X.dtype), totals[positive]
+
+
+def _restart_set(X, weights, n_clusters, rng):
+    """The data the restarts run on: a grid summary, or a weighted subsample for wide data."""
+    if X.shape[0] <= SUMMARY_THRESHOLD:
+        return X, weights
+    if X.shape[1] <= 4:
+        means, totals = grid_summary(X, weights)
+        if means.shape[0] >= 4 * n_clusters:
+            return means, totals
+    p = weights / weights.sum()
+    idx = np.sort(rng.choice(X.shape[0], size=SUMMARY_THRESHOLD, replace=False, p=p))
+    return X[idx], np.ones(idx.size)
+
+
+def fit_with_summary(
+    X: np.ndarray,
+    weights: np.ndarray,
+    n_clusters: int,
+    *,
+    init: str = "k-means++",
+    n_init: int = 4,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    random_state: int | None = None,
+) -> KMeans:
+    """Fit k-means on ``(X, weights)``: restarts on a summary, refinement on all samples.
+
+    Parameters
+    ----------
+    X : (n, d) float ndarray
+    weights : (n,) ndarray
+        Sample weights (e.g. pixel counts of distinct colours).
+    n_clusters, init, n_init, max_iter, tol, random_state
+        As in :class:`imgclust.KMeans`; ``n_init`` seedings are each run to convergence on
+        the summary and the best one is refined on ``X``.
+
+    Returns
+    -------
+    KMeans
+        Fitted on ``X``; ``labels_`` and ``inertia_`` refer to ``X``.
+    """
+    rng = np.random.RandomState(random_state)
+    restart_X, restart_w = _restart_set(X, weights, n_clusters, rng)
+    if restart_X is X:
+        return KMeans(
+            n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng
+        ).fit(X, sample_weight=weights)
+    seeding = KMeans(
+        n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng
+    ).fit(restart_X, sample_weight=restart_w)
+    return KMeans(
+        n_clusters, init=seeding.cluster_centers_, max_iter=max_iter, tol=tol
+    ).fit(X, sample_weight=weights)

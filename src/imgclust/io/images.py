@@ -1,0 +1,120 @@
+"""Reading images with Pillow into NumPy arrays, with clear errors for bad files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imgclust.errors import ImageReadError, ImageTooLargeError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "read_image"]
+
+#: Largest image (width x height) read unless the caller allows more: about 16,000 x 12,500.
+DEFAULT_MAX_PIXELS = 200_000_000
+
+# Pillow modes and the mode each is converted to before it becomes an array.
+_MODE_TARGET = {
+    "1": "L",
+    "L": "L",
+    "LA": "LA",
+    "La": "LA",
+    "RGB": "RGB",
+    "RGBA": "RGBA",
+    "RGBa": "RGBA",
+    "RGBX": "RGB",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+    "I;16": "I;16",
+    "I;16L": "I;16",
+    "I;16B": "I;16",
+    "I;16N": "I;16",
+    "I": "I",
+    "F": "F",
+}
+
+
+def _target_mode(img: Image.Image) -> str:
+    if img.mode in ("P", "PA"):
+        return "RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB"
+    return _MODE_TARGET.get(img.mode, "RGB")
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    mode = _target_mode(img)
+    if mode == "I;16":
+        return np.asarray(img, dtype=np.uint16)
+    if mode == "I":
+        arr = np.asarray(img, dtype=np.int32)
+        if arr.min(initial=0) >= 0 and arr.max(initial=0) <= np.iinfo(np.uint16).max:
+            return arr.astype(np.uint16)
+        return arr
+    if mode == "F":
+        return np.asarray(img, dtype=np.float32)
+    if img.mode != mode:
+        img = img.convert(mode)
+    return np.asarray(img)
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file into an array, EXIF orientation applied.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any file Pillow reads (JPEG, PNG, TIFF, WebP, BMP, GIF: the first frame, ...).
+    max_pixels : int or None, default=DEFAULT_MAX_PIXELS
+        Refuse images with more pixels than this (a guard against decompression bombs);
+        ``None`` reads any size.
+
+    Returns
+    -------
+    image : (H, W) or (H, W, C) ndarray
+        uint8 grey, grey+alpha, RGB or RGBA; uint16 for 16-bit files; float32 for float files.
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing, not an image, truncated or otherwise unreadable.
+    ImageTooLargeError
+        The image has more than ``max_pixels`` pixels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not an image file" if path.is_dir() else "does not exist"
+        raise ImageReadError(f"{path}: {what}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
+        try:
+            with Image.open(path) as img:
+                _check_size(path, img.size, max_pixels)
+                img = ImageOps.exif_transpose(img)
+                img.load()
+                return _to_array(img)
+        except UnidentifiedImageError:
+            raise ImageReadError(
+                f"{path}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, GIF, ...)"
+            ) from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            if isinstance(exc, ImageReadError):
+                raise
+            reason = str(exc) or type(exc).__name__
+            raise ImageReadError(f"{path}: corrupt or truncated image data ({reason})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous_limit
+
+
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: {width}x{height} = {width * height:,} pixels is more than the limit of "
+            f"{max_pixels:,}; raise it with --max-pixels (max_pixels=) if you trust the file"
+        )
