@@ -75,6 +75,53 @@ def assign_and_accumulate(X, w, centers, labels, min_dist):
 
 
 @nb.njit(cache=True, parallel=True)
+def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
+    """:func:`assign_and_accumulate` for three features, with the point kept in registers."""
+    n = X.shape[0]
+    k = centers.shape[0]
+    m = max(1, (n + CHUNK - 1) // CHUNK)
+    sums = np.zeros((m, k, 3))
+    weights = np.zeros((m, k))
+    inertia = np.zeros(m)
+    changed = np.zeros(m, dtype=np.int64)
+    for c in nb.prange(m):
+        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            x0 = X[i, 0]
+            x1 = X[i, 1]
+            x2 = X[i, 2]
+            best = np.inf
+            best_j = 0
+            for j in range(k):
+                t0 = x0 - centers[j, 0]
+                t1 = x1 - centers[j, 1]
+                t2 = x2 - centers[j, 2]
+                s = t0 * t0 + t1 * t1 + t2 * t2
+                if s < best:
+                    best = s
+                    best_j = j
+            if labels[i] != best_j:
+                changed[c] += 1
+                labels[i] = best_j
+            min_dist[i] = best
+            wi = w[i]
+            inertia[c] += wi * best
+            weights[c, best_j] += wi
+            sums[c, best_j, 0] += wi * x0
+            sums[c, best_j, 1] += wi * x1
+            sums[c, best_j, 2] += wi * x2
+    total_sums = np.zeros((k, 3))
+    total_weights = np.zeros(k)
+    total_inertia = 0.0
+    total_changed = 0
+    for c in range(m):
+        total_sums += sums[c]
+        total_weights += weights[c]
+        total_inertia += inertia[c]
+        total_changed += changed[c]
+    return total_sums, total_weights, total_inertia, total_changed
+
+
+@nb.njit(cache=True, parallel=True)
 def assign(X, centers, labels, min_dist):
     """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample."""
     n = X.shape[0]

@@ -87,11 +87,12 @@ def _lloyd(X, weights, centers, max_iter, tol):
     centers = centers.astype(np.float64, copy=True)
     labels = np.full(n, -1, dtype=np.int32)
     min_dist = np.empty(n, dtype=np.float64)
+    accumulate = (
+        _kernels.assign_and_accumulate_3d if X.shape[1] == 3 else _kernels.assign_and_accumulate
+    )
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        sums, cluster_weights, _, changed = _kernels.assign_and_accumulate(
-            X, weights, centers, labels, min_dist
-        )
+        sums, cluster_weights, _, changed = accumulate(X, weights, centers, labels, min_dist)
         if changed == 0:  # same labels as last time: the centres are already their means
             break
         new_centers = centers.copy()

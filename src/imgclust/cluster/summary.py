@@ -37,14 +37,15 @@ def grid_summary(X: np.ndarray, weights: np.ndarray, bins: int = 32) -> tuple[np
     span = np.maximum(X.max(axis=0) - lo, np.finfo(np.float32).eps)
     cells = np.minimum(((X - lo) / span * bins).astype(np.int64), bins - 1)
     cell = np.ravel_multi_index(tuple(cells.T), (bins,) * X.shape[1])
-    used, inverse = np.unique(cell, return_inverse=True)
-    totals = np.bincount(inverse, weights=weights, minlength=used.size)
-    means = np.empty((used.size, X.shape[1]), dtype=np.float64)
+    n_cells = bins ** X.shape[1]
+    totals = np.bincount(cell, weights=weights, minlength=n_cells)
+    positive = np.flatnonzero(totals > 0)
+    means = np.empty((positive.size, X.shape[1]), dtype=np.float64)
     for f in range(X.shape[1]):
-        means[:, f] = np.bincount(inverse, weights=weights * X[:, f], minlength=used.size)
-    positive = totals > 0
-    means = means[positive] / totals[positive, None]
-    return means.astype(X.dtype), totals[positive]
+        means[:, f] = np.bincount(cell, weights=weights * X[:, f], minlength=n_cells)[positive]
+    totals = totals[positive]
+    means /= totals[:, None]
+    return means.astype(X.dtype), totals
 
 
 def _restart_set(X, weights, n_clusters, rng):
