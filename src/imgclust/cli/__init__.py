@@ -1,0 +1,48 @@
+"""The ``imgclust`` command-line program: one module per command, each a thin shell.
+
+Exit codes: 0 success; 1 the input or the parameters could not be used (one line on stderr,
+no traceback, nothing written); 2 the command line itself is wrong (click's usage errors).
+"""
+
+from __future__ import annotations
+
+import click
+
+from imgclust import __version__
+from imgclust.errors import ImgclustError
+
+
+class _Group(click.Group):
+    """Turns imgclust's own errors into one-line messages with exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ImgclustError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imgclust")
+def cli() -> None:
+    """Cluster images: colour segmentation of photos (segment, choose-k, edges).
+
+    Run `imgclust demo` to see every output on a sample photo.
+    """
+
+
+def _register() -> None:
+    from imgclust.cli import choose_k, demo, edges, segment
+
+    for module in (segment, choose_k, edges, demo):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``imgclust`` script."""
+    cli(prog_name="imgclust")

@@ -1,0 +1,95 @@
+"""Options shared by several commands, and the terminal output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
+from imgclust.pixels.colorspace import COLOR_SPACES
+
+
+def _compose(*decorators: Callable) -> Callable:
+    def apply(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+output_options = _compose(
+    click.option("-o", "--output", "output", type=click.Path(file_okay=False), default=None,
+                 help="Output folder (default: <image name>-<command> beside the current folder)."),
+    click.option("--overwrite", is_flag=True, help="Replace results already in the output folder."),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+)
+
+image_options = _compose(
+    click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS,
+                 show_default=True, help="Refuse larger images (decompression-bomb guard)."),
+    click.option("--mask", type=click.Path(dir_okay=False), default=None,
+                 help="Image of the same size; only pixels where it is non-zero are used."),
+)
+
+kmeans_options = _compose(
+    click.option("--space", "color_space", type=click.Choice(COLOR_SPACES, case_sensitive=False),
+                 default="lab", show_default=True, help="Colour space the distances are measured in."),
+    click.option("--init", type=click.Choice(["k-means++", "random"]), default="k-means++",
+                 show_default=True, help="Seeding of each attempt."),
+    click.option("--n-init", type=click.IntRange(min=1), default=4, show_default=True,
+                 help="Attempts from different seedings; the lowest inertia is kept."),
+    click.option("--max-iter", type=click.IntRange(min=1), default=300, show_default=True,
+                 help="Most iterations of one attempt."),
+    click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                 help="Relative tolerance on the movement of the centres."),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Random seed: the same seed gives the same result."),
+)
+
+
+def load_mask(path: str | None, max_pixels: int) -> object:
+    """Read a mask image: non-zero (in any channel) means 'use this pixel'."""
+    if path is None:
+        return None
+    mask = read_image(path, max_pixels=max_pixels)
+    return mask.any(axis=2) if mask.ndim == 3 else mask != 0
+
+
+def default_output(image: str, command: str) -> str:
+    from pathlib import Path
+
+    return f"{Path(image).stem}-{command}"
+
+
+class Reporter:
+    """Progress on stderr and the closing summary on stdout, as --quiet and --json ask."""
+
+    def __init__(self, *, quiet: bool = False, as_json: bool = False) -> None:
+        self.quiet = quiet
+        self.as_json = as_json
+        self.err = Console(stderr=True, quiet=quiet or not sys.stderr.isatty())
+        self.out = Console(quiet=quiet, highlight=False)
+
+    @contextmanager
+    def step(self, message: str):
+        with self.err.status(message):
+            yield
+
+    def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, default=str))
+            return
+        table = Table(title=title, show_header=False, title_justify="left", box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, value)
+        self.out.print(table)

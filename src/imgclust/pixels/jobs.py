@@ -1,0 +1,154 @@
+"""Whole one-image jobs: read, compute, write every output into a folder that appears whole.
+
+These are what the ``segment``, ``choose-k`` and ``edges`` commands (and ``demo``) call. Each
+checks the output folder before doing any work, writes into a staging folder, and returns the
+summary it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import numpy as np
+
+from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.pixels.choose_k import choose_k
+from imgclust.pixels.edges import detect_edges
+from imgclust.pixels.segment import prepare_image, segment
+from imgclust.report.pixel_outputs import save_choose_k, save_edges, save_segmentation
+
+__all__ = ["run_choose_k", "run_edges", "run_segment"]
+
+Step = Callable[[str], AbstractContextManager]
+
+
+def _no_progress(message: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+def _source(image) -> str | None:
+    return str(image) if isinstance(image, (str, os.PathLike)) else None
+
+
+def run_segment(
+    image: str | os.PathLike | np.ndarray,
+    output: str | os.PathLike,
+    *,
+    n_clusters: int | str = 8,
+    k_values: Sequence[int] = tuple(range(2, 17)),
+    mask: np.ndarray | None = None,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    step: Step = _no_progress,
+    **segment_options,
+) -> dict:
+    """Segment an image and write every output into ``output``.
+
+    Parameters
+    ----------
+    image : path or ndarray
+    output : path
+        Output folder; refused if it holds files, unless ``overwrite``.
+    n_clusters : int or "auto"
+        ``"auto"`` sweeps ``k_values`` with :func:`imgclust.pixels.choose_k.choose_k` first,
+        and also writes ``choose_k.png`` and ``choose_k.csv``.
+    mask : (H, W) bool ndarray, optional
+    step : callable, optional
+        Context manager factory that shows progress for a named step.
+    **segment_options
+        Passed to :func:`imgclust.segment` (color_space, init, n_init, max_iter, tol,
+        random_state, spatial, sample_size).
+
+    Returns
+    -------
+    dict
+        The content of ``palette.json`` plus ``output`` and ``timings``.
+    """
+    check_output_dir(output, overwrite=overwrite)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with step("reading the image"):
+        prepared = prepare_image(image, mask, max_pixels=max_pixels)
+    timings["read"] = time.perf_counter() - start
+    sweep = None
+    if n_clusters == "auto":
+        with step(f"choosing K among {k_values[0]}..{k_values[-1]}"):
+            t = time.perf_counter()
+            options = {k: segment_options[k] for k in ("color_space", "n_init", "random_state")
+                       if k in segment_options}
+            sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
+            n_clusters = sweep.best_k
+            timings["choose_k"] = time.perf_counter() - t
+    with step(f"clustering into {n_clusters} colours"):
+        t = time.perf_counter()
+        seg = segment(prepared.rgb, int(n_clusters), mask=prepared.include, **segment_options)
+        timings["segment"] = time.perf_counter() - t
+    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+        t = time.perf_counter()
+        extra = {} if sweep is None else {"chosen_k": {"k": sweep.best_k, "rule": sweep.rule}}
+        summary = save_segmentation(seg, prepared, stage.path, source=_source(image), extra=extra)
+        if sweep is not None:
+            save_choose_k(sweep, stage.path)
+        timings["write"] = time.perf_counter() - t
+    summary["output"] = str(Path(output))
+    summary["timings"] = timings
+    return summary
+
+
+def run_choose_k(
+    image: str | os.PathLike | np.ndarray,
+    output: str | os.PathLike,
+    *,
+    k_values: Sequence[int] = tuple(range(2, 17)),
+    mask: np.ndarray | None = None,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    step: Step = _no_progress,
+    **options,
+) -> dict:
+    """Sweep K, write ``choose_k.csv`` and ``choose_k.png``; return the chosen K and the table."""
+    check_output_dir(output, overwrite=overwrite)
+    with step("reading the image"):
+        prepared = prepare_image(image, mask, max_pixels=max_pixels)
+    with step(f"scoring K = {k_values[0]}..{k_values[-1]}"):
+        sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
+    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+        save_choose_k(sweep, stage.path)
+    return {"best_k": sweep.best_k, "rule": sweep.rule, "scores": sweep.to_rows(),
+            "output": str(Path(output))}
+
+
+def run_edges(
+    image: str | os.PathLike | np.ndarray,
+    output: str | os.PathLike,
+    *,
+    sigma: float = 1.0,
+    low: float | None = None,
+    high: float | None = None,
+    n_clusters: int | None = 8,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    step: Step = _no_progress,
+    **segment_options,
+) -> dict:
+    """Canny edges (``edges.png``, ``edges_overlay.png``) and, unless ``n_clusters`` is None,
+    the boundaries of a ``n_clusters``-colour segmentation drawn over the image
+    (``boundaries.png``)."""
+    check_output_dir(output, overwrite=overwrite)
+    with step("reading the image"):
+        prepared = prepare_image(image, max_pixels=max_pixels)
+    with step("detecting edges"):
+        result = detect_edges(prepared.rgb, sigma=sigma, low=low, high=high)
+    seg = None
+    if n_clusters is not None:
+        with step(f"segmenting into {n_clusters} colours"):
+            seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
+    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+        summary = save_edges(result, prepared, stage.path, seg)
+    summary["output"] = str(Path(output))
+    return summary

@@ -1,0 +1,185 @@
+"""Writing the results of the one-image jobs (segment, choose-k, edges) into a folder.
+
+The file names and the keys of ``palette.json`` are a contract that scripts rely on (see the
+README). Large PNGs are encoded in worker threads (zlib releases the GIL) while the plots are
+drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage.segmentation import mark_boundaries
+
+from imgclust import __version__
+from imgclust.pixels.colorspace import rgb_to_features
+from imgclust.report import plots
+
+__all__ = ["save_choose_k", "save_edges", "save_segmentation"]
+
+#: zlib level for the full-size PNGs: flat colour regions compress well already at level 1,
+#: and level 6 takes several times longer on a 12-megapixel image.
+FAST_PNG = {"compress_level": 1}
+SCATTER_SAMPLE = 20_000
+
+
+def _rgb_uint8(prepared) -> np.ndarray:
+    rgb = prepared.rgb
+    if rgb.dtype == np.uint8:
+        return rgb
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def _with_alpha(rgb: np.ndarray, include: np.ndarray | None) -> np.ndarray:
+    if include is None:
+        return rgb
+    return np.dstack([rgb, np.where(include, 255, 0).astype(np.uint8)])
+
+
+def label_image(labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Label map for ``labels.png``: uint8 for K <= 255, else uint16; excluded = the type's max."""
+    dtype = np.uint8 if n_clusters <= 255 else np.uint16
+    out = labels.astype(dtype)
+    out[labels < 0] = np.iinfo(dtype).max
+    return out
+
+
+def _indexed_png(seg, include: np.ndarray | None) -> Image.Image | None:
+    """A palette ('P' mode) PNG of the segmentation; None when K does not fit 256 entries."""
+    transparent = include is not None
+    if seg.n_clusters + int(transparent) > 256:
+        return None
+    index = seg.labels.astype(np.uint8)
+    if transparent:
+        index[~include] = seg.n_clusters
+    img = Image.fromarray(index, mode="P")
+    entries = seg.palette.astype(np.uint8).tolist()
+    if transparent:
+        entries.append([0, 0, 0])
+        img.info["transparency"] = seg.n_clusters
+    img.putpalette([v for rgb in entries for v in rgb])
+    return img
+
+
+def _save_png(image: Image.Image | np.ndarray, path: Path, **options) -> None:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    save_options = dict(options)
+    if "transparency" in image.info:
+        save_options["transparency"] = image.info["transparency"]
+    image.save(path, format="PNG", **save_options)
+
+
+def _scatter_sample(seg, prepared, seed: int):
+    flat = prepared.rgb.reshape(-1, 3)
+    index = np.flatnonzero(seg.labels.reshape(-1) >= 0)
+    if index.size > SCATTER_SAMPLE:
+        index = np.random.default_rng(seed).choice(index, size=SCATTER_SAMPLE, replace=False)
+    return rgb_to_features(flat[index], seg.color_space), seg.labels.reshape(-1)[index]
+
+
+def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
+    height, width = prepared.shape
+    clusters = [
+        {"index": i, "rgb": [int(v) for v in seg.palette[i]],
+         "hex": "#{:02x}{:02x}{:02x}".format(*(int(v) for v in seg.palette[i])),
+         "pixels": int(seg.counts[i]), "fraction": float(seg.fractions[i])}
+        for i in range(seg.n_clusters)
+    ]
+    return {
+        "clusters": clusters,
+        "n_clusters": seg.n_clusters,
+        "inertia": seg.inertia,
+        "color_space": seg.color_space,
+        "seed": seg.random_state,
+        "n_iter": seg.n_iter,
+        "method": seg.method,
+        "n_distinct_colors": seg.n_distinct,
+        "image": {"path": source, "width": width, "height": height,
+                  "pixels": width * height, "clustered_pixels": int(seg.counts.sum())},
+        "params": seg.params,
+        "imgclust_version": __version__,
+        **extra,
+    }
+
+
+def save_segmentation(seg, prepared, folder: str | os.PathLike, *, source: str | None = None,
+                      extra: dict | None = None) -> dict:
+    """Write every output of a segmentation into ``folder`` and return the summary.
+
+    Parameters
+    ----------
+    seg : Segmentation
+    prepared : PreparedImage
+        The image that was segmented (from :func:`imgclust.pixels.segment.prepare_image`).
+    folder : path
+        An existing, empty folder (the CLI passes a staging folder).
+    source : str, optional
+        Path of the input file, recorded in ``palette.json`` and used for the size comparison.
+    extra : dict, optional
+        More entries for ``palette.json``.
+
+    Returns
+    -------
+    dict
+        The content of ``palette.json``.
+    """
+    folder = Path(folder)
+    rgb = _rgb_uint8(prepared)
+    recoloured = _with_alpha(seg.recolor(), prepared.include)
+    indexed = _indexed_png(seg, prepared.include)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        jobs = [
+            pool.submit(_save_png, recoloured, folder / "segmented.png", **FAST_PNG),
+            pool.submit(_save_png, label_image(seg.labels, seg.n_clusters), folder / "labels.png", **FAST_PNG),
+        ]
+        if indexed is not None:
+            jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png", optimize=True))
+        plots.palette_image(seg.palette, seg.fractions).save(folder / "palette.png")
+        plots.side_by_side(_with_alpha(rgb, prepared.include), recoloured).save(folder / "comparison.png")
+        features, labels = _scatter_sample(seg, prepared, seg.random_state)
+        plots.colors3d_figure(features, labels, seg.palette, seg.centers, seg.color_space).savefig(
+            folder / "colors3d.png")
+        for job in jobs:
+            job.result()
+    summary = _palette_json(seg, prepared, source, dict(extra or {}))
+    summary["files"] = sorted(p.name for p in folder.iterdir()) + ["palette.json"]
+    if indexed is not None:
+        summary["indexed_png_bytes"] = (folder / "indexed.png").stat().st_size
+        if source is not None and Path(source).is_file():
+            summary["original_bytes"] = Path(source).stat().st_size
+    (folder / "palette.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def save_choose_k(sweep, folder: str | os.PathLike) -> None:
+    """Write ``choose_k.csv`` (k, inertia, silhouette, chosen) and ``choose_k.png``."""
+    folder = Path(folder)
+    with open(folder / "choose_k.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["k", "inertia", "silhouette", "chosen"])
+        writer.writeheader()
+        writer.writerows(sweep.to_rows())
+    plots.choose_k_figure(sweep).savefig(folder / "choose_k.png")
+
+
+def save_edges(result, prepared, folder: str | os.PathLike, seg=None) -> dict:
+    """Write ``edges.png``, ``edges_overlay.png`` and, with ``seg``, ``boundaries.png``."""
+    folder = Path(folder)
+    rgb = _rgb_uint8(prepared)
+    _save_png((result.edges * np.uint8(255)).astype(np.uint8), folder / "edges.png", **FAST_PNG)
+    _save_png(plots.edges_overlay(rgb, result.edges), folder / "edges_overlay.png", **FAST_PNG)
+    summary = {"sigma": result.sigma, "low_threshold": result.low, "high_threshold": result.high,
+               "automatic_thresholds": result.automatic, "edge_fraction": result.fraction}
+    if seg is not None:
+        boundaries = mark_boundaries(rgb, np.where(seg.labels < 0, seg.n_clusters, seg.labels),
+                                     color=(1, 1, 0), mode="thick")
+        _save_png((boundaries * 255).astype(np.uint8), folder / "boundaries.png", **FAST_PNG)
+        summary["segments_k"] = seg.n_clusters
+    (folder / "edges.json").write_text(json.dumps(summary, indent=2))
+    return summary
