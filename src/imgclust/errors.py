@@ -9,12 +9,12 @@ Messages are one line that says what was wrong and what to do about it.
 from __future__ import annotations
 
 __all__ = [
-    "ImgclustError",
-    "InvalidParameterError",
     "ImageReadError",
     "ImageTooLargeError",
-    "OutputExistsError",
+    "ImgclustError",
+    "InvalidParameterError",
     "MissingDependencyError",
+    "OutputExistsError",
 ]
 
 

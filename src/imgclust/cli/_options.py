@@ -25,33 +25,79 @@ def _compose(*decorators: Callable) -> Callable:
 
 
 output_options = _compose(
-    click.option("-o", "--output", "output", type=click.Path(file_okay=False), default=None,
-                 help="Output folder (default: <image name>-<command> beside the current folder)."),
+    click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Output folder (default: <image name>-<command> beside the current folder).",
+    ),
     click.option("--overwrite", is_flag=True, help="Replace results already in the output folder."),
     click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
 )
 
 image_options = _compose(
-    click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS,
-                 show_default=True, help="Refuse larger images (decompression-bomb guard)."),
-    click.option("--mask", type=click.Path(dir_okay=False), default=None,
-                 help="Image of the same size; only pixels where it is non-zero are used."),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="Refuse larger images (decompression-bomb guard).",
+    ),
+    click.option(
+        "--mask",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Image of the same size; only pixels where it is non-zero are used.",
+    ),
 )
 
 kmeans_options = _compose(
-    click.option("--space", "color_space", type=click.Choice(COLOR_SPACES, case_sensitive=False),
-                 default="lab", show_default=True, help="Colour space the distances are measured in."),
-    click.option("--init", type=click.Choice(["k-means++", "random"]), default="k-means++",
-                 show_default=True, help="Seeding of each attempt."),
-    click.option("--n-init", type=click.IntRange(min=1), default=4, show_default=True,
-                 help="Attempts from different seedings; the lowest inertia is kept."),
-    click.option("--max-iter", type=click.IntRange(min=1), default=300, show_default=True,
-                 help="Most iterations of one attempt."),
-    click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
-                 help="Relative tolerance on the movement of the centres."),
-    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Random seed: the same seed gives the same result."),
+    click.option(
+        "--space",
+        "color_space",
+        type=click.Choice(COLOR_SPACES, case_sensitive=False),
+        default="lab",
+        show_default=True,
+        help="Colour space the distances are measured in.",
+    ),
+    click.option(
+        "--init",
+        type=click.Choice(["k-means++", "random"]),
+        default="k-means++",
+        show_default=True,
+        help="Seeding of each attempt.",
+    ),
+    click.option(
+        "--n-init",
+        type=click.IntRange(min=1),
+        default=8,
+        show_default=True,
+        help="Attempts from different seedings; the lowest inertia is kept.",
+    ),
+    click.option(
+        "--max-iter",
+        type=click.IntRange(min=1),
+        default=300,
+        show_default=True,
+        help="Most iterations of one attempt.",
+    ),
+    click.option(
+        "--tol",
+        type=click.FloatRange(min=0),
+        default=1e-4,
+        show_default=True,
+        help="Relative tolerance on the movement of the centres.",
+    ),
+    click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Random seed: the same seed gives the same result.",
+    ),
 )
 
 

@@ -12,14 +12,28 @@ from imgclust.pixels.jobs import run_choose_k
 
 @click.command("choose-k")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--k", "k_range", default="2-16", show_default=True, help="K values: 2-16, 2-16:2 or 2,4,8.")
-@click.option("--space", "color_space", type=click.Choice(COLOR_SPACES, case_sensitive=False),
-              default="lab", show_default=True, help="Colour space the distances are measured in.")
-@click.option("--n-init", type=click.IntRange(min=1), default=4, show_default=True, help="Attempts per K.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--k", "k_range", default="2-16", show_default=True, help="K values: 2-16, 2-16:2 or 2,4,8."
+)
+@click.option(
+    "--space",
+    "color_space",
+    type=click.Choice(COLOR_SPACES, case_sensitive=False),
+    default="lab",
+    show_default=True,
+    help="Colour space the distances are measured in.",
+)
+@click.option(
+    "--n-init", type=click.IntRange(min=1), default=4, show_default=True, help="Attempts per K."
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
+)
 @image_options
 @output_options
-def command(image, k_range, color_space, n_init, seed, max_pixels, mask, output, overwrite, as_json, quiet):
+def command(
+    image, k_range, color_space, n_init, seed, max_pixels, mask, output, overwrite, as_json, quiet
+):
     """Score K for IMAGE by the elbow of the inertia and the silhouette; pick one.
 
     K is the knee of the inertia curve (Kneedle); with no knee, the best silhouette. Writes
@@ -28,13 +42,24 @@ def command(image, k_range, color_space, n_init, seed, max_pixels, mask, output,
     reporter = Reporter(quiet=quiet, as_json=as_json)
     output = output or default_output(image, "choose-k")
     result = run_choose_k(
-        image, output, k_values=parse_k_range(k_range), mask=load_mask(mask, max_pixels),
-        overwrite=overwrite, max_pixels=max_pixels, step=reporter.step,
-        color_space=color_space.lower(), n_init=n_init, random_state=seed,
+        image,
+        output,
+        k_values=parse_k_range(k_range),
+        mask=load_mask(mask, max_pixels),
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        step=reporter.step,
+        color_space=color_space.lower(),
+        n_init=n_init,
+        random_state=seed,
     )
     table = "  ".join(f"K={r['k']}: {r['silhouette']:.3f}" for r in result["scores"])
-    reporter.summary("imgclust choose-k", [
-        ("chosen K", f"{result['best_k']} ({result['rule']})"),
-        ("silhouette", table),
-        ("outputs", result["output"]),
-    ], result)
+    reporter.summary(
+        "imgclust choose-k",
+        [
+            ("chosen K", f"{result['best_k']} ({result['rule']})"),
+            ("silhouette", table),
+            ("outputs", result["output"]),
+        ],
+        result,
+    )

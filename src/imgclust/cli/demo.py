@@ -13,8 +13,14 @@ from imgclust.pixels.jobs import run_choose_k, run_edges, run_segment
 
 
 @click.command("demo")
-@click.option("-o", "--output", default="imgclust-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the demo's outputs (its earlier results there are replaced).")
+@click.option(
+    "-o",
+    "--output",
+    default="imgclust-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the demo's outputs (its earlier results there are replaced).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 def command(output, quiet):
     """Segment scikit-image's astronaut photo and show every output.
@@ -29,13 +35,20 @@ def command(output, quiet):
     photo = data.astronaut()
     Image.fromarray(photo).save(out / "astronaut.png")
     source = out / "astronaut.png"
-    seg = run_segment(source, out / "segment", n_clusters=8, overwrite=True, step=reporter.step,
-                      random_state=0)
-    choice = run_choose_k(source, out / "choose-k", overwrite=True, step=reporter.step, random_state=0)
+    seg = run_segment(
+        source, out / "segment", n_clusters=8, overwrite=True, step=reporter.step, random_state=0
+    )
+    choice = run_choose_k(
+        source, out / "choose-k", overwrite=True, step=reporter.step, random_state=0
+    )
     edges = run_edges(source, out / "edges", overwrite=True, step=reporter.step, random_state=0)
     reporter.summary("imgclust demo: segment", summary_rows(seg), seg)
-    reporter.summary("imgclust demo: other jobs", [
-        ("choose-k", f"K={choice['best_k']} ({choice['rule']}) -> {choice['output']}"),
-        ("edges", f"{edges['edge_fraction']:.1%} edge pixels -> {edges['output']}"),
-        ("all outputs", str(out.resolve())),
-    ], {})
+    reporter.summary(
+        "imgclust demo: other jobs",
+        [
+            ("choose-k", f"K={choice['best_k']} ({choice['rule']}) -> {choice['output']}"),
+            ("edges", f"{edges['edge_fraction']:.1%} edge pixels -> {edges['output']}"),
+            ("all outputs", str(out.resolve())),
+        ],
+        {},
+    )

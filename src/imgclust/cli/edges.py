@@ -12,20 +12,54 @@ from imgclust.pixels.jobs import run_edges
 
 @click.command("edges")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--sigma", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Gaussian blur before the gradient.")
-@click.option("--low", type=click.FloatRange(min=0), default=None,
-              help="Low hysteresis threshold (gradient of the grey image in 0-1); automatic unless given with --high.")
-@click.option("--high", type=click.FloatRange(min=0), default=None, help="High hysteresis threshold.")
-@click.option("-k", "--n-clusters", "k", type=click.IntRange(min=0), default=8, show_default=True,
-              help="Colours of the segmentation whose boundaries are drawn (0: none).")
-@click.option("--space", "color_space", type=click.Choice(COLOR_SPACES, case_sensitive=False),
-              default="lab", show_default=True, help="Colour space of that segmentation.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
-              help="Refuse larger images (decompression-bomb guard).")
+@click.option(
+    "--sigma",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Gaussian blur before the gradient.",
+)
+@click.option(
+    "--low",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Low hysteresis threshold (gradient of the grey image in 0-1); "
+    "automatic unless given with --high.",
+)
+@click.option(
+    "--high", type=click.FloatRange(min=0), default=None, help="High hysteresis threshold."
+)
+@click.option(
+    "-k",
+    "--n-clusters",
+    "k",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="Colours of the segmentation whose boundaries are drawn (0: none).",
+)
+@click.option(
+    "--space",
+    "color_space",
+    type=click.Choice(COLOR_SPACES, case_sensitive=False),
+    default="lab",
+    show_default=True,
+    help="Colour space of that segmentation.",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse larger images (decompression-bomb guard).",
+)
 @output_options
-def command(image, sigma, low, high, k, color_space, seed, max_pixels, output, overwrite, as_json, quiet):
+def command(
+    image, sigma, low, high, k, color_space, seed, max_pixels, output, overwrite, as_json, quiet
+):
     """Canny edges of IMAGE, and the boundaries of its colour segments drawn over it.
 
     Writes edges.png, edges_overlay.png, boundaries.png and edges.json.
@@ -35,12 +69,28 @@ def command(image, sigma, low, high, k, color_space, seed, max_pixels, output, o
     reporter = Reporter(quiet=quiet, as_json=as_json)
     output = output or default_output(image, "edges")
     result = run_edges(
-        image, output, sigma=sigma, low=low, high=high, n_clusters=k or None, overwrite=overwrite,
-        max_pixels=max_pixels, step=reporter.step, color_space=color_space.lower(), random_state=seed,
+        image,
+        output,
+        sigma=sigma,
+        low=low,
+        high=high,
+        n_clusters=k or None,
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        step=reporter.step,
+        color_space=color_space.lower(),
+        random_state=seed,
     )
-    reporter.summary("imgclust edges", [
-        ("thresholds", f"low {result['low_threshold']:.4f}, high {result['high_threshold']:.4f}"
-         + (" (automatic)" if result["automatic_thresholds"] else "")),
-        ("edge pixels", f"{result['edge_fraction']:.1%}"),
-        ("outputs", result["output"]),
-    ], result)
+    reporter.summary(
+        "imgclust edges",
+        [
+            (
+                "thresholds",
+                f"low {result['low_threshold']:.4f}, high {result['high_threshold']:.4f}"
+                + (" (automatic)" if result["automatic_thresholds"] else ""),
+            ),
+            ("edge pixels", f"{result['edge_fraction']:.1%}"),
+            ("outputs", result["output"]),
+        ],
+        result,
+    )

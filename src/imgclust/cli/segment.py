@@ -42,10 +42,16 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
     image = result["image"]
     rows = [
         ("image", f"{image['path'] or 'array'} ({image['width']}x{image['height']})"),
-        ("clusters", f"{result['n_clusters']} in {result['color_space'].upper()}"
-         + (f" (K chosen: {result['chosen_k']['rule']})" if "chosen_k" in result else "")),
+        (
+            "clusters",
+            f"{result['n_clusters']} in {result['color_space'].upper()}"
+            + (f" (K chosen: {result['chosen_k']['rule']})" if "chosen_k" in result else ""),
+        ),
         ("palette", "  ".join(f"{c['hex']} {c['fraction']:.0%}" for c in result["clusters"][:16])),
-        ("inertia", f"{result['inertia']:.4g}  ({result['n_iter']} iterations, seed {result['seed']})"),
+        (
+            "inertia",
+            f"{result['inertia']:.4g}  ({result['n_iter']} iterations, seed {result['seed']})",
+        ),
     ]
     if "indexed_png_bytes" in result:
         size = _human_size(result["indexed_png_bytes"])
@@ -60,16 +66,44 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
 
 @click.command("segment")
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("-k", "--n-clusters", "k", default="8", show_default=True, callback=lambda c, p, v: parse_k(v),
-              help="Number of colours, or 'auto' to choose it (see choose-k).")
+@click.option(
+    "-k",
+    "--n-clusters",
+    "k",
+    default="8",
+    show_default=True,
+    callback=lambda c, p, v: parse_k(v),
+    help="Number of colours, or 'auto' to choose it (see choose-k).",
+)
 @click.option("--k-range", default="2-16", show_default=True, help="Values of K tried by -k auto.")
 @kmeans_options
-@click.option("--spatial", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Weight of the pixel coordinates as features (spatially coherent segments).")
+@click.option(
+    "--spatial",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of the pixel coordinates as features (spatially coherent segments).",
+)
 @image_options
 @output_options
-def command(image, k, k_range, color_space, init, n_init, max_iter, tol, seed, spatial,
-            max_pixels, mask, output, overwrite, as_json, quiet):
+def command(
+    image,
+    k,
+    k_range,
+    color_space,
+    init,
+    n_init,
+    max_iter,
+    tol,
+    seed,
+    spatial,
+    max_pixels,
+    mask,
+    output,
+    overwrite,
+    as_json,
+    quiet,
+):
     """Segment IMAGE into K colours with k-means and write the results.
 
     Writes segmented.png, labels.png, palette.json, palette.png, indexed.png, comparison.png
@@ -78,9 +112,20 @@ def command(image, k, k_range, color_space, init, n_init, max_iter, tol, seed, s
     reporter = Reporter(quiet=quiet, as_json=as_json)
     output = output or default_output(image, "segment")
     result = run_segment(
-        image, output, n_clusters=k, k_values=parse_k_range(k_range),
-        mask=load_mask(mask, max_pixels), overwrite=overwrite, max_pixels=max_pixels,
-        step=reporter.step, color_space=color_space.lower(), init=init, n_init=n_init,
-        max_iter=max_iter, tol=tol, random_state=seed, spatial=spatial,
+        image,
+        output,
+        n_clusters=k,
+        k_values=parse_k_range(k_range),
+        mask=load_mask(mask, max_pixels),
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        step=reporter.step,
+        color_space=color_space.lower(),
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=seed,
+        spatial=spatial,
     )
     reporter.summary("imgclust segment", summary_rows(result), result)

@@ -101,12 +101,19 @@ class KSweep:
             return cls(ks, inertia, silhouette, knee, "knee of the inertia curve (Kneedle)")
         if np.isfinite(silhouette).any():
             best = int(ks[np.nanargmax(silhouette)])
-            return cls(ks, inertia, silhouette, best, "highest silhouette (the inertia curve has no knee)")
+            return cls(
+                ks, inertia, silhouette, best, "highest silhouette (the inertia curve has no knee)"
+            )
         return cls(ks, inertia, silhouette, int(ks[0]), "smallest K (no knee and no silhouette)")
 
     def to_rows(self) -> list[dict]:
         """One dict per K: ``k``, ``inertia``, ``silhouette``, ``chosen``."""
         return [
-            {"k": int(k), "inertia": float(i), "silhouette": float(s), "chosen": int(k) == self.best_k}
+            {
+                "k": int(k),
+                "inertia": float(i),
+                "silhouette": float(s),
+                "chosen": int(k) == self.best_k,
+            }
             for k, i, s in zip(self.ks, self.inertia, self.silhouette, strict=True)
         ]

@@ -20,7 +20,9 @@ __all__ = ["fit_with_summary", "grid_summary"]
 SUMMARY_THRESHOLD = 20_000
 
 
-def grid_summary(X: np.ndarray, weights: np.ndarray, bins: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def grid_summary(
+    X: np.ndarray, weights: np.ndarray, bins: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted means and total weights of the non-empty cells of a ``bins``-per-axis grid.
 
     Parameters
@@ -67,7 +69,7 @@ def fit_with_summary(
     n_clusters: int,
     *,
     init: str = "k-means++",
-    n_init: int = 4,
+    n_init: int = 8,
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: int | None = None,
@@ -97,6 +99,6 @@ def fit_with_summary(
     seeding = KMeans(
         n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng
     ).fit(restart_X, sample_weight=restart_w)
-    return KMeans(
-        n_clusters, init=seeding.cluster_centers_, max_iter=max_iter, tol=tol
-    ).fit(X, sample_weight=weights)
+    return KMeans(n_clusters, init=seeding.cluster_centers_, max_iter=max_iter, tol=tol).fit(
+        X, sample_weight=weights
+    )

@@ -61,7 +61,9 @@ def _to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img)
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read an image file into an array, EXIF orientation applied.
 
     Parameters

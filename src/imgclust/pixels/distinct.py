@@ -94,8 +94,13 @@ class DistinctColours:
         return int(self._keys.shape[0])
 
     def lookup(
-        self, pixels: np.ndarray, values: np.ndarray, include: np.ndarray | None = None,
-        *, excluded: int = -1, dtype=np.int32,
+        self,
+        pixels: np.ndarray,
+        values: np.ndarray,
+        include: np.ndarray | None = None,
+        *,
+        excluded: int = -1,
+        dtype=np.int32,
     ) -> np.ndarray:
         """Give every pixel the value of its colour.
 

@@ -89,6 +89,10 @@ def detect_edges(
     if automatic:
         low, high = _auto_thresholds(grey, sigma)
     elif not 0 <= low <= high:
-        raise InvalidParameterError(f"thresholds low={low} and high={high} must satisfy 0 <= low <= high")
-    edges = feature.canny(grey, sigma=sigma, low_threshold=low, high_threshold=high, mask=prepared.include)
+        raise InvalidParameterError(
+            f"thresholds low={low} and high={high} must satisfy 0 <= low <= high"
+        )
+    edges = feature.canny(
+        grey, sigma=sigma, low_threshold=low, high_threshold=high, mask=prepared.include
+    )
     return EdgeResult(edges, float(low), float(high), float(sigma), automatic)

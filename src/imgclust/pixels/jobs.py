@@ -79,8 +79,11 @@ def run_segment(
     if n_clusters == "auto":
         with step(f"choosing K among {k_values[0]}..{k_values[-1]}"):
             t = time.perf_counter()
-            options = {k: segment_options[k] for k in ("color_space", "n_init", "random_state")
-                       if k in segment_options}
+            options = {
+                k: segment_options[k]
+                for k in ("color_space", "n_init", "random_state")
+                if k in segment_options
+            }
             sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
             n_clusters = sweep.best_k
             timings["choose_k"] = time.perf_counter() - t
@@ -119,8 +122,12 @@ def run_choose_k(
         sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
     with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
         save_choose_k(sweep, stage.path)
-    return {"best_k": sweep.best_k, "rule": sweep.rule, "scores": sweep.to_rows(),
-            "output": str(Path(output))}
+    return {
+        "best_k": sweep.best_k,
+        "rule": sweep.rule,
+        "scores": sweep.to_rows(),
+        "output": str(Path(output)),
+    }
 
 
 def run_edges(

@@ -34,8 +34,11 @@ class PreparedImage:
 
     @property
     def n_included(self) -> int:
-        return int(self.rgb.shape[0] * self.rgb.shape[1] if self.include is None
-                   else np.count_nonzero(self.include))
+        return int(
+            self.rgb.shape[0] * self.rgb.shape[1]
+            if self.include is None
+            else np.count_nonzero(self.include)
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,7 +140,7 @@ def _as_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _to_unit_dtype(colour: np.ndarray) -> np.ndarray:
-    """uint8 stays; other integers scale to [0, 1] by their type's maximum; floats must be in [0, 1]."""
+    """uint8 stays; other integers scale to [0, 1] by their maximum; floats must be in [0, 1]."""
     if colour.dtype == np.uint8:
         return colour
     if colour.dtype == np.bool_:
@@ -158,7 +161,9 @@ def _to_unit_dtype(colour: np.ndarray) -> np.ndarray:
                 "must lie in [0, 1] (divide by the maximum first)"
             )
         return colour
-    raise InvalidParameterError(f"image dtype {colour.dtype} is not supported; give integers or floats")
+    raise InvalidParameterError(
+        f"image dtype {colour.dtype} is not supported; give integers or floats"
+    )
 
 
 def prepare_image(
@@ -168,7 +173,11 @@ def prepare_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> PreparedImage:
     """Read (if a path) and normalise an image; combine alpha, non-finite values and ``mask``."""
-    array = read_image(image, max_pixels=max_pixels) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
+    array = (
+        read_image(image, max_pixels=max_pixels)
+        if isinstance(image, (str, os.PathLike))
+        else np.asarray(image)
+    )
     rgb, include = _as_rgb(array)
     if mask is not None:
         mask = np.asarray(mask)
@@ -188,12 +197,24 @@ def prepare_image(
 
 def _check_params(n_clusters, n_init, max_iter, tol, spatial, init) -> None:
     checks = [
-        (isinstance(n_clusters, (int, np.integer)) and n_clusters >= 1, f"n_clusters={n_clusters!r} must be an integer >= 1"),
-        (isinstance(n_init, (int, np.integer)) and n_init >= 1, f"n_init={n_init!r} must be an integer >= 1"),
-        (isinstance(max_iter, (int, np.integer)) and max_iter >= 1, f"max_iter={max_iter!r} must be an integer >= 1"),
+        (
+            isinstance(n_clusters, (int, np.integer)) and n_clusters >= 1,
+            f"n_clusters={n_clusters!r} must be an integer >= 1",
+        ),
+        (
+            isinstance(n_init, (int, np.integer)) and n_init >= 1,
+            f"n_init={n_init!r} must be an integer >= 1",
+        ),
+        (
+            isinstance(max_iter, (int, np.integer)) and max_iter >= 1,
+            f"max_iter={max_iter!r} must be an integer >= 1",
+        ),
         (np.isscalar(tol) and tol >= 0, f"tol={tol!r} must be a number >= 0"),
         (np.isscalar(spatial) and spatial >= 0, f"spatial={spatial!r} must be a number >= 0"),
-        (init in ("k-means++", "random"), f"init={init!r} is not known; choose k-means++ or random"),
+        (
+            init in ("k-means++", "random"),
+            f"init={init!r} is not known; choose k-means++ or random",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -204,7 +225,9 @@ def _resolve_seed(random_state: int | None) -> int:
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise InvalidParameterError(f"random_state={random_state!r} must be a non-negative integer or None")
+        raise InvalidParameterError(
+            f"random_state={random_state!r} must be a non-negative integer or None"
+        )
     return int(random_state)
 
 
@@ -214,7 +237,7 @@ def segment(
     *,
     color_space: str = "lab",
     init: str = "k-means++",
-    n_init: int = 4,
+    n_init: int = 8,
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: int | None = None,
@@ -243,8 +266,9 @@ def segment(
         Space in which distances are measured (see :mod:`imgclust.pixels.colorspace`).
     init : {"k-means++", "random"}, default="k-means++"
         Seeding of each restart.
-    n_init : int, default=4
-        Restarts; the one with the lowest inertia is kept.
+    n_init : int, default=8
+        Restarts (each on a summary of the colours; see :mod:`imgclust.cluster.summary`); the
+        one with the lowest inertia is kept.
     max_iter : int, default=300
         Most Lloyd iterations per run.
     tol : float, default=1e-4
@@ -296,15 +320,26 @@ def segment(
             f"n_clusters={n_clusters} is more than the {prepared.n_included} pixels to cluster; "
             "choose a smaller K"
         )
-    fit_options = dict(init=init, n_init=int(n_init), max_iter=int(max_iter), tol=float(tol),
-                       random_state=seed)
+    fit_options = dict(
+        init=init, n_init=int(n_init), max_iter=int(max_iter), tol=float(tol), random_state=seed
+    )
     if prepared.rgb.dtype == np.uint8 and spatial == 0:
         result = _segment_distinct(prepared, n_clusters, space, fit_options)
     else:
-        result = _segment_sampled(prepared, n_clusters, space, float(spatial), int(sample_size), fit_options)
-    params = dict(n_clusters=n_clusters, color_space=space, init=init, n_init=int(n_init),
-                  max_iter=int(max_iter), tol=float(tol), random_state=seed, spatial=float(spatial),
-                  sample_size=int(sample_size))
+        result = _segment_sampled(
+            prepared, n_clusters, space, float(spatial), int(sample_size), fit_options
+        )
+    params = dict(
+        n_clusters=n_clusters,
+        color_space=space,
+        init=init,
+        n_init=int(n_init),
+        max_iter=int(max_iter),
+        tol=float(tol),
+        random_state=seed,
+        spatial=float(spatial),
+        sample_size=int(sample_size),
+    )
     return Segmentation(**result, color_space=space, random_state=seed, params=params)
 
 
@@ -315,7 +350,9 @@ def _too_many_clusters(n_clusters: int, n_distinct: int) -> InvalidParameterErro
     )
 
 
-def _segment_distinct(prepared: PreparedImage, n_clusters: int, space: str, fit_options: dict) -> dict:
+def _segment_distinct(
+    prepared: PreparedImage, n_clusters: int, space: str, fit_options: dict
+) -> dict:
     height, width = prepared.shape
     pixels = prepared.rgb.reshape(-1, 3)
     include = None if prepared.include is None else prepared.include.reshape(-1)
@@ -326,23 +363,43 @@ def _segment_distinct(prepared: PreparedImage, n_clusters: int, space: str, fit_
     km = fit_with_summary(features, distinct.counts.astype(np.float64), n_clusters, **fit_options)
     colour_labels = km.labels_
     counts = np.bincount(colour_labels, weights=distinct.counts, minlength=n_clusters)
-    palette = _mean_colours(distinct.colors.astype(np.float64), colour_labels, distinct.counts, counts)
+    palette = _mean_colours(
+        distinct.colors.astype(np.float64), colour_labels, distinct.counts, counts
+    )
     labels = distinct.lookup(pixels, colour_labels, include).reshape(height, width)
-    return dict(labels=labels, palette=palette, counts=counts.astype(np.int64),
-                centers=km.cluster_centers_, inertia=float(km.inertia_), n_iter=int(km.n_iter_),
-                method="distinct-colours", n_distinct=len(distinct))
+    return dict(
+        labels=labels,
+        palette=palette,
+        counts=counts.astype(np.int64),
+        centers=km.cluster_centers_,
+        inertia=float(km.inertia_),
+        n_iter=int(km.n_iter_),
+        method="distinct-colours",
+        n_distinct=len(distinct),
+    )
 
 
-def _mean_colours(colours: np.ndarray, labels: np.ndarray, weights, totals: np.ndarray) -> np.ndarray:
+def _mean_colours(
+    colours: np.ndarray, labels: np.ndarray, weights, totals: np.ndarray
+) -> np.ndarray:
     """Weighted mean colour per cluster, rounded to uint8 (black for an empty cluster)."""
     k = totals.shape[0]
-    sums = np.stack([np.bincount(labels, weights=weights * colours[:, c], minlength=k) for c in range(3)], axis=1)
+    sums = np.stack(
+        [np.bincount(labels, weights=weights * colours[:, c], minlength=k) for c in range(3)],
+        axis=1,
+    )
     means = np.divide(sums, totals[:, None], out=np.zeros_like(sums), where=totals[:, None] > 0)
     return np.clip(np.rint(means), 0, 255).astype(np.uint8)
 
 
-def _pixel_features(rgb_chunk: np.ndarray, rows: np.ndarray, cols: np.ndarray, space: str,
-                    spatial: float, longer_side: int) -> np.ndarray:
+def _pixel_features(
+    rgb_chunk: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    space: str,
+    spatial: float,
+    longer_side: int,
+) -> np.ndarray:
     features = rgb_to_features(rgb_chunk, space)
     if spatial == 0:
         return features
@@ -351,31 +408,51 @@ def _pixel_features(rgb_chunk: np.ndarray, rows: np.ndarray, cols: np.ndarray, s
     return np.ascontiguousarray(np.hstack([features, coords]))
 
 
-def _segment_sampled(prepared: PreparedImage, n_clusters: int, space: str, spatial: float,
-                     sample_size: int, fit_options: dict) -> dict:
+def _segment_sampled(
+    prepared: PreparedImage,
+    n_clusters: int,
+    space: str,
+    spatial: float,
+    sample_size: int,
+    fit_options: dict,
+) -> dict:
     height, width = prepared.shape
     flat = prepared.rgb.reshape(-1, 3)
-    candidates = (np.arange(flat.shape[0]) if prepared.include is None
-                  else np.flatnonzero(prepared.include.reshape(-1)))
+    candidates = (
+        np.arange(flat.shape[0])
+        if prepared.include is None
+        else np.flatnonzero(prepared.include.reshape(-1))
+    )
     rng = np.random.default_rng(fit_options["random_state"])
     if candidates.size > sample_size:
         candidates = np.sort(rng.choice(candidates, size=sample_size, replace=False))
     longer = max(height, width)
-    sample = _pixel_features(flat[candidates], candidates // width, candidates % width, space, spatial, longer)
+    sample = _pixel_features(
+        flat[candidates], candidates // width, candidates % width, space, spatial, longer
+    )
     n_distinct_sample = np.unique(sample, axis=0).shape[0]
     if n_clusters > n_distinct_sample:
         raise _too_many_clusters(n_clusters, n_distinct_sample)
     km = fit_with_summary(sample, np.ones(sample.shape[0]), n_clusters, **fit_options)
-    labels, inertia, sums = _assign_all(km, flat, prepared.include, space, spatial, width, longer, n_clusters)
+    labels, inertia, sums = _assign_all(
+        km, flat, prepared.include, space, spatial, width, longer, n_clusters
+    )
     counts = sums[:, 3]
     palette = _mean_colours_from_sums(sums, prepared.rgb.dtype)
-    return dict(labels=labels.reshape(height, width), palette=palette, counts=counts.astype(np.int64),
-                centers=km.cluster_centers_, inertia=inertia, n_iter=int(km.n_iter_),
-                method="sample", n_distinct=None)
+    return dict(
+        labels=labels.reshape(height, width),
+        palette=palette,
+        counts=counts.astype(np.int64),
+        centers=km.cluster_centers_,
+        inertia=inertia,
+        n_iter=int(km.n_iter_),
+        method="sample",
+        n_distinct=None,
+    )
 
 
 def _assign_all(km, flat, include, space, spatial, width, longer, n_clusters):
-    """Label every pixel, chunk by chunk; return labels, inertia and per-cluster RGB sums + counts."""
+    """Label every pixel in chunks; return labels, inertia, per-cluster RGB sums and counts."""
     include_flat = None if include is None else include.reshape(-1)
     labels = np.full(flat.shape[0], -1, dtype=np.int32)
     sums = np.zeros((n_clusters, 4))
@@ -386,7 +463,9 @@ def _assign_all(km, flat, include, space, spatial, width, longer, n_clusters):
             index = index[include_flat[index]]
             if index.size == 0:
                 continue
-        features = _pixel_features(flat[index], index // width, index % width, space, spatial, longer)
+        features = _pixel_features(
+            flat[index], index // width, index % width, space, spatial, longer
+        )
         chunk_labels, min_dist = km._nearest(features)
         labels[index] = chunk_labels
         inertia += float(min_dist.sum())

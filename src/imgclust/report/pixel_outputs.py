@@ -87,9 +87,13 @@ def _scatter_sample(seg, prepared, seed: int):
 def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
     height, width = prepared.shape
     clusters = [
-        {"index": i, "rgb": [int(v) for v in seg.palette[i]],
-         "hex": "#{:02x}{:02x}{:02x}".format(*(int(v) for v in seg.palette[i])),
-         "pixels": int(seg.counts[i]), "fraction": float(seg.fractions[i])}
+        {
+            "index": i,
+            "rgb": [int(v) for v in seg.palette[i]],
+            "hex": "#{:02x}{:02x}{:02x}".format(*(int(v) for v in seg.palette[i])),
+            "pixels": int(seg.counts[i]),
+            "fraction": float(seg.fractions[i]),
+        }
         for i in range(seg.n_clusters)
     ]
     return {
@@ -101,16 +105,27 @@ def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
         "n_iter": seg.n_iter,
         "method": seg.method,
         "n_distinct_colors": seg.n_distinct,
-        "image": {"path": source, "width": width, "height": height,
-                  "pixels": width * height, "clustered_pixels": int(seg.counts.sum())},
+        "image": {
+            "path": source,
+            "width": width,
+            "height": height,
+            "pixels": width * height,
+            "clustered_pixels": int(seg.counts.sum()),
+        },
         "params": seg.params,
         "imgclust_version": __version__,
         **extra,
     }
 
 
-def save_segmentation(seg, prepared, folder: str | os.PathLike, *, source: str | None = None,
-                      extra: dict | None = None) -> dict:
+def save_segmentation(
+    seg,
+    prepared,
+    folder: str | os.PathLike,
+    *,
+    source: str | None = None,
+    extra: dict | None = None,
+) -> dict:
     """Write every output of a segmentation into ``folder`` and return the summary.
 
     Parameters
@@ -137,19 +152,27 @@ def save_segmentation(seg, prepared, folder: str | os.PathLike, *, source: str |
     with ThreadPoolExecutor(max_workers=3) as pool:
         jobs = [
             pool.submit(_save_png, recoloured, folder / "segmented.png", **FAST_PNG),
-            pool.submit(_save_png, label_image(seg.labels, seg.n_clusters), folder / "labels.png", **FAST_PNG),
+            pool.submit(
+                _save_png,
+                label_image(seg.labels, seg.n_clusters),
+                folder / "labels.png",
+                **FAST_PNG,
+            ),
         ]
         if indexed is not None:
-            jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png", optimize=True))
+            jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png"))
         plots.palette_image(seg.palette, seg.fractions).save(folder / "palette.png")
-        plots.side_by_side(_with_alpha(rgb, prepared.include), recoloured).save(folder / "comparison.png")
+        plots.side_by_side(_with_alpha(rgb, prepared.include), recoloured).save(
+            folder / "comparison.png"
+        )
         features, labels = _scatter_sample(seg, prepared, seg.random_state)
         plots.colors3d_figure(features, labels, seg.palette, seg.centers, seg.color_space).savefig(
-            folder / "colors3d.png")
+            folder / "colors3d.png"
+        )
         for job in jobs:
             job.result()
     summary = _palette_json(seg, prepared, source, dict(extra or {}))
-    summary["files"] = sorted(p.name for p in folder.iterdir()) + ["palette.json"]
+    summary["files"] = [*sorted(p.name for p in folder.iterdir()), "palette.json"]
     if indexed is not None:
         summary["indexed_png_bytes"] = (folder / "indexed.png").stat().st_size
         if source is not None and Path(source).is_file():
@@ -174,11 +197,17 @@ def save_edges(result, prepared, folder: str | os.PathLike, seg=None) -> dict:
     rgb = _rgb_uint8(prepared)
     _save_png((result.edges * np.uint8(255)).astype(np.uint8), folder / "edges.png", **FAST_PNG)
     _save_png(plots.edges_overlay(rgb, result.edges), folder / "edges_overlay.png", **FAST_PNG)
-    summary = {"sigma": result.sigma, "low_threshold": result.low, "high_threshold": result.high,
-               "automatic_thresholds": result.automatic, "edge_fraction": result.fraction}
+    summary = {
+        "sigma": result.sigma,
+        "low_threshold": result.low,
+        "high_threshold": result.high,
+        "automatic_thresholds": result.automatic,
+        "edge_fraction": result.fraction,
+    }
     if seg is not None:
-        boundaries = mark_boundaries(rgb, np.where(seg.labels < 0, seg.n_clusters, seg.labels),
-                                     color=(1, 1, 0), mode="thick")
+        boundaries = mark_boundaries(
+            rgb, np.where(seg.labels < 0, seg.n_clusters, seg.labels), color=(1, 1, 0), mode="thick"
+        )
         _save_png((boundaries * 255).astype(np.uint8), folder / "boundaries.png", **FAST_PNG)
         summary["segments_k"] = seg.n_clusters
     (folder / "edges.json").write_text(json.dumps(summary, indent=2))

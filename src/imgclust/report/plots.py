@@ -19,7 +19,11 @@ __all__ = [
     "thumbnail",
 ]
 
-_AXIS_NAMES = {"rgb": ("R", "G", "B"), "lab": ("L*", "a*", "b*"), "hsv": ("s·v·cos h", "s·v·sin h", "v")}
+_AXIS_NAMES = {
+    "rgb": ("R", "G", "B"),
+    "lab": ("L*", "a*", "b*"),
+    "hsv": ("s·v·cos h", "s·v·sin h", "v"),
+}
 
 
 def thumbnail(image: np.ndarray, max_side: int = 1024) -> Image.Image:
@@ -29,8 +33,9 @@ def thumbnail(image: np.ndarray, max_side: int = 1024) -> Image.Image:
     return pil
 
 
-def palette_image(palette: np.ndarray, fractions: np.ndarray, *, width: int = 800,
-                  height: int = 120) -> Image.Image:
+def palette_image(
+    palette: np.ndarray, fractions: np.ndarray, *, width: int = 800, height: int = 120
+) -> Image.Image:
     """Swatches side by side, each as wide as its share of the pixels, largest first.
 
     Every colour gets at least one pixel column so that no cluster disappears.
@@ -46,8 +51,13 @@ def palette_image(palette: np.ndarray, fractions: np.ndarray, *, width: int = 80
     return canvas
 
 
-def side_by_side(left: np.ndarray, right: np.ndarray, *, titles: tuple[str, str] = ("original", "segmented"),
-                 max_side: int = 800) -> Image.Image:
+def side_by_side(
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    titles: tuple[str, str] = ("original", "segmented"),
+    max_side: int = 800,
+) -> Image.Image:
     """Two images of the same size next to each other with a caption above each."""
     a, b = thumbnail(left, max_side).convert("RGB"), thumbnail(right, max_side).convert("RGB")
     gap, caption = 10, 24
@@ -76,8 +86,13 @@ def _figure(width: float, height: float):
     return fig
 
 
-def colors3d_figure(features: np.ndarray, labels: np.ndarray, palette: np.ndarray,
-                    centers: np.ndarray, color_space: str):
+def colors3d_figure(
+    features: np.ndarray,
+    labels: np.ndarray,
+    palette: np.ndarray,
+    centers: np.ndarray,
+    color_space: str,
+):
     """3-D scatter of sampled pixels in the clustering space, each coloured by its cluster.
 
     Parameters
@@ -94,14 +109,23 @@ def colors3d_figure(features: np.ndarray, labels: np.ndarray, palette: np.ndarra
     fig = _figure(7, 6)
     ax = fig.add_subplot(projection="3d")
     ax.scatter(*features.T[:3], c=palette[labels] / 255.0, s=2, alpha=0.5, linewidths=0)
-    ax.scatter(*centers.T[:3], c=palette / 255.0, s=160, edgecolors="black", linewidths=1.2,
-               depthshade=False, marker="o")
+    ax.scatter(
+        *centers.T[:3],
+        c=palette / 255.0,
+        s=160,
+        edgecolors="black",
+        linewidths=1.2,
+        depthshade=False,
+        marker="o",
+    )
     names = _AXIS_NAMES.get(color_space, ("x", "y", "z"))
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_zlabel(names[2])
-    ax.set_title(f"{features.shape[0]:,} sampled pixels in {color_space.upper()}, "
-                 f"K={palette.shape[0]} (large dots: centres)")
+    ax.set_title(
+        f"{features.shape[0]:,} sampled pixels in {color_space.upper()}, "
+        f"K={palette.shape[0]} (large dots: centres)"
+    )
     return fig
 
 

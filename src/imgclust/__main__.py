@@ -1,0 +1,5 @@
+"""``python -m imgclust``."""
+
+from imgclust.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m imgclust.cli``."""
+
+from imgclust.cli import main
+
+main()

@@ -1,0 +1,268 @@
+"""The command-line program, run through click's test runner: outputs and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imgclust.cli import cli
+
+from .conftest import FOUR_COLOURS
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def image_file(tmp_path, four_colour_image) -> Path:
+    path = tmp_path / "blocks.png"
+    Image.fromarray(four_colour_image).save(path)
+    return path
+
+
+@pytest.fixture
+def photo_jpeg(tmp_path, photo) -> Path:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo).save(path, quality=90)
+    return path
+
+
+def _run(runner, *args):
+    return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _no_staging_left(folder: Path) -> bool:
+    return not any(p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+def test_segment_writes_the_contract(runner, image_file, tmp_path, four_colour_image):
+    out = tmp_path / "out"
+    result = _run(runner, "segment", image_file, "-k", 4, "-o", out, "--space", "rgb", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    expected = {
+        "segmented.png",
+        "labels.png",
+        "palette.json",
+        "palette.png",
+        "indexed.png",
+        "comparison.png",
+        "colors3d.png",
+    }
+    assert expected <= {p.name for p in out.iterdir()}
+    palette = json.loads((out / "palette.json").read_text())
+    assert palette == {k: v for k, v in summary.items() if k not in ("output", "timings")}
+    assert [c["index"] for c in palette["clusters"]] == [0, 1, 2, 3]
+    assert sorted(c["rgb"] for c in palette["clusters"]) == sorted(FOUR_COLOURS.tolist())
+    assert all(c["pixels"] == 30 and c["fraction"] == 0.25 for c in palette["clusters"])
+    assert all(c["hex"] == "#{:02x}{:02x}{:02x}".format(*c["rgb"]) for c in palette["clusters"])
+    assert palette["color_space"] == "rgb" and palette["n_clusters"] == 4 and palette["seed"] == 0
+    segmented = np.asarray(Image.open(out / "segmented.png"))
+    np.testing.assert_array_equal(segmented, four_colour_image)
+    labels = np.asarray(Image.open(out / "labels.png"))
+    assert labels.dtype == np.uint8 and labels.shape == (12, 10)
+    rgb_of_label = {c["index"]: c["rgb"] for c in palette["clusters"]}
+    for index, rgb in rgb_of_label.items():
+        assert (four_colour_image[labels == index] == rgb).all()
+    indexed = Image.open(out / "indexed.png")
+    assert indexed.mode == "P"
+    np.testing.assert_array_equal(np.asarray(indexed.convert("RGB")), four_colour_image)
+    assert _no_staging_left(tmp_path)
+
+
+def test_transparent_and_masked_pixels(runner, tmp_path, four_colour_image):
+    rgba = np.dstack([four_colour_image, np.full((12, 10), 255, np.uint8)])
+    rgba[0, :, 3] = 0  # first row transparent
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    mask = np.full((12, 10), 255, np.uint8)
+    mask[-1] = 0  # last row masked out
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    result = _run(
+        runner, "segment", tmp_path / "a.png", "-k", 4, "--mask", tmp_path / "mask.png", "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    labels = np.asarray(Image.open(out / "labels.png"))
+    assert (labels[0] == 255).all() and (labels[-1] == 255).all() and (labels[1:-1] < 4).all()
+    segmented = np.asarray(Image.open(out / "segmented.png"))
+    assert segmented.shape == (12, 10, 4) and (segmented[0, :, 3] == 0).all()
+    assert json.loads((out / "palette.json").read_text())["image"]["clustered_pixels"] == 100
+
+
+def test_more_than_255_clusters_gives_16_bit_labels(runner, tmp_path):
+    colours = np.arange(300 * 3).reshape(300, 1, 3) % 256
+    colours[:, 0, 0] = np.arange(300) // 2
+    colours[:, 0, 1] = np.arange(300) % 2 * 200
+    Image.fromarray(colours.astype(np.uint8)).save(tmp_path / "many.png")
+    result = _run(
+        runner, "segment", tmp_path / "many.png", "-k", 260, "--space", "rgb", "-o", tmp_path / "o"
+    )
+    assert result.exit_code == 0, result.output
+    labels = np.asarray(Image.open(tmp_path / "o" / "labels.png"))
+    assert labels.dtype.itemsize == 2 and labels.max() == 259
+    assert not (tmp_path / "o" / "indexed.png").exists()
+
+
+def test_k_auto_writes_choice(runner, photo_jpeg, tmp_path):
+    out = tmp_path / "auto"
+    result = _run(
+        runner, "segment", photo_jpeg, "-k", "auto", "--k-range", "2-6", "-o", out, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    rows = (out / "choose_k.csv").read_text().splitlines()
+    assert rows[0] == "k,inertia,silhouette,chosen" and len(rows) == 6
+    assert summary["n_clusters"] == summary["chosen_k"]["k"] and 2 <= summary["n_clusters"] <= 6
+    assert (out / "choose_k.png").stat().st_size > 0
+
+
+def test_choose_k_command(runner, photo_jpeg, tmp_path):
+    out = tmp_path / "ck"
+    result = _run(runner, "choose-k", photo_jpeg, "--k", "2-8", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    inertias = [row["inertia"] for row in summary["scores"]]
+    assert inertias == sorted(inertias, reverse=True)  # more clusters, less inertia
+    assert [row["k"] for row in summary["scores"]] == list(range(2, 9))
+    assert sum(row["chosen"] for row in summary["scores"]) == 1
+    assert {"choose_k.csv", "choose_k.png"} == {p.name for p in out.iterdir()}
+
+
+def test_edges_command(runner, tmp_path):
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[10:30, 10:30] = 255  # one bright square: edges only on its outline
+    Image.fromarray(img).save(tmp_path / "sq.png")
+    out = tmp_path / "e"
+    result = _run(runner, "edges", tmp_path / "sq.png", "-k", 2, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    edges = np.asarray(Image.open(out / "edges.png")) > 0
+    assert edges[8:12, 10:30].any() and not edges[15:25, 15:25].any() and not edges[:5].any()
+    assert {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json"} == {
+        p.name for p in out.iterdir()
+    }
+    fixed = _run(
+        runner,
+        "edges",
+        tmp_path / "sq.png",
+        "-k",
+        0,
+        "--low",
+        0.1,
+        "--high",
+        0.2,
+        "-o",
+        tmp_path / "f",
+        "--json",
+    )
+    assert json.loads(fixed.output)["automatic_thresholds"] is False
+
+
+def test_demo(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _run(runner, "demo")
+    assert result.exit_code == 0, result.output
+    demo = tmp_path / "imgclust-demo"
+    assert (demo / "segment" / "segmented.png").is_file()
+    assert (demo / "choose-k" / "choose_k.png").is_file()
+    assert (demo / "edges" / "boundaries.png").is_file()
+    assert "imgclust-demo" in result.output
+    assert _run(runner, "demo").exit_code == 0  # a second run replaces its own results
+
+
+def _corrupt_files(tmp_path: Path, photo: np.ndarray) -> dict[str, Path]:
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    full = tmp_path / "full.jpg"
+    Image.fromarray(photo).save(full)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    return {"text": text, "truncated": truncated, "missing": tmp_path / "nope.png"}
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "message"),
+    [
+        ("text", [], "not an image file that can be read"),
+        ("truncated", [], "corrupt or truncated image data"),
+        ("missing", [], "does not exist"),
+        (
+            "photo",
+            ["--max-pixels", "100"],
+            "is more than the limit of 100; raise it with --max-pixels",
+        ),
+        ("blocks", ["-k", "0"], "K=0 must be at least 1"),
+        ("blocks", ["-k", "many"], "neither a whole number nor 'auto'"),
+        (
+            "blocks",
+            ["-k", "9"],
+            "n_clusters=9 is more than the 4 distinct colours in the image; choose K <= 4",
+        ),
+        ("blocks", ["--mask", "EMPTY"], "no pixel is left to cluster"),
+        ("blocks", ["--space", "xyz"], "Invalid value for '--space'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_writes_nothing(
+    runner, tmp_path, image_file, photo, case, args, message
+):
+    files = _corrupt_files(tmp_path, photo)
+    files["blocks"] = image_file
+    files["photo"] = tmp_path / "full.jpg"
+    empty_mask = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(empty_mask)
+    args = [str(empty_mask) if a == "EMPTY" else a for a in args]
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["segment", str(files[case]), "-o", str(out), *args])
+    assert result.exit_code in (1, 2)
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists() and _no_staging_left(tmp_path)
+
+
+def test_existing_output_is_refused_then_overwritten(runner, image_file, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    (out / "palette.json").write_text("old")
+    refused = runner.invoke(cli, ["segment", str(image_file), "-k", "2", "-o", str(out)])
+    assert refused.exit_code == 1 and "already holds files; pass --overwrite" in refused.output
+    assert (out / "palette.json").read_text() == "old"
+    done = _run(runner, "segment", image_file, "-k", "2", "-o", out, "--overwrite")
+    assert done.exit_code == 0
+    assert json.loads((out / "palette.json").read_text())["n_clusters"] == 2
+    assert (out / "keep.txt").read_text() == "mine"  # unrelated files are left alone
+    assert _no_staging_left(tmp_path)
+
+
+def test_failure_while_writing_leaves_nothing(runner, image_file, tmp_path, monkeypatch):
+    import imgclust.report.pixel_outputs as outputs
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs.plots, "colors3d_figure", broken)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="disk full"):
+        runner.invoke(
+            cli, ["segment", str(image_file), "-k", "2", "-o", str(out)], catch_exceptions=False
+        )
+    assert not out.exists() and _no_staging_left(tmp_path)
+
+
+def test_quiet_prints_nothing(runner, image_file, tmp_path):
+    result = _run(runner, "segment", image_file, "-k", 2, "-o", tmp_path / "q", "-q")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_version_and_help(runner):
+    assert _run(runner, "--version").output.startswith("imgclust, version")
+    help_text = _run(runner, "--help").output
+    for name in ("segment", "choose-k", "edges", "demo"):
+        assert name in help_text

@@ -1,0 +1,128 @@
+"""The weighted k-means estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from imgclust import KMeans, k_means, kmeans_plusplus
+from imgclust.cluster.kmeans import _lloyd
+
+# scikit-learn marks this same check as an expected failure for its own KMeans: the check
+# shuffles the weighted data, so a randomly seeded method can only match in distribution.
+# test_weight_equals_repetition below checks the exact property with the order kept.
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": "sample_weight matches repetition only in "
+    "distribution when the data are shuffled; exact equality is tested separately",
+}
+
+
+@parametrize_with_checks(
+    [
+        KMeans(n_clusters=3, random_state=0),
+        KMeans(n_clusters=2, init="random", n_init=2, random_state=0),
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILURES,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def _blobs(seed=0, n=300, d=3):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0] * d, [10.0] * d, [0.0] * (d - 1) + [20.0]])
+    return np.vstack([c + rng.normal(size=(n // 3, d)) for c in centres])
+
+
+def test_hand_worked_example():
+    X = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
+    km = KMeans(n_clusters=2, random_state=0).fit(X)
+    assert sorted(km.cluster_centers_.tolist()) == [[0.0, 1.0], [10.0, 1.0]]
+    assert km.inertia_ == pytest.approx(4.0)
+    assert km.labels_[0] == km.labels_[1] != km.labels_[2] == km.labels_[3]
+
+
+@pytest.mark.parametrize("d", [2, 3, 5])
+def test_same_optimum_as_scikit_learn(d):
+    X = _blobs(d=d)
+    ours = KMeans(3, n_init=3, random_state=0).fit(X)
+    theirs = SkKMeans(3, n_init=3, random_state=0).fit(X)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-6)
+    assert ours.score(X) == pytest.approx(-ours.inertia_)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_weight_equals_repetition(init):
+    """Weight w counts exactly as w copies when the copies sit where the sample sits."""
+    X = _blobs(seed=1, n=90)
+    weights = np.random.default_rng(2).integers(0, 4, size=X.shape[0])
+    X_repeated = np.repeat(X, weights, axis=0)
+    start = X[[0, 40, 80]] if init == "random" else "k-means++"
+    weighted = KMeans(3, init=start, random_state=5).fit(X, sample_weight=weights)
+    repeated = KMeans(3, init=start, random_state=5).fit(X_repeated)
+    np.testing.assert_allclose(weighted.cluster_centers_, repeated.cluster_centers_, rtol=1e-10)
+    assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=1e-10)
+
+
+def test_seed_gives_same_result_and_threads_do_not_matter():
+    import numba
+
+    X = _blobs(seed=3, n=60_000)
+    first = KMeans(3, random_state=7).fit(X)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = KMeans(3, random_state=7).fit(X)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(first.cluster_centers_, single.cluster_centers_)
+    np.testing.assert_array_equal(first.labels_, single.labels_)
+
+
+def test_float32_kept():
+    X = _blobs().astype(np.float32)
+    km = KMeans(3, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == np.float32
+    assert km.transform(X).dtype == np.float32
+
+
+def test_kmeans_plusplus_picks_rows_and_ignores_zero_weight():
+    X = _blobs(seed=4)
+    weights = np.ones(X.shape[0])
+    weights[:100] = 0
+    centers, indices = kmeans_plusplus(X, 3, sample_weight=weights, random_state=0)
+    np.testing.assert_array_equal(centers, X[indices])
+    assert (indices >= 100).all()
+
+
+def test_k_means_function_matches_estimator():
+    X = _blobs()
+    centers, labels, inertia = k_means(X, 3, random_state=0)
+    km = KMeans(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(centers, km.cluster_centers_)
+    np.testing.assert_array_equal(labels, km.labels_)
+    assert inertia == km.inertia_
+
+
+def test_empty_cluster_is_relocated():
+    X = np.array([[0.0], [0.1], [10.0], [10.1]])
+    init = np.array([[0.05], [100.0]])  # the second centre attracts no sample at first
+    centers, labels, _, _ = _lloyd(X, np.ones(4), init, 100, 0.0)
+    assert len(set(labels.tolist())) == 2
+    assert sorted(np.round(centers[:, 0], 2).tolist()) == [0.05, 10.05]
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (dict(n_clusters=5), "n_samples=4 should be >= n_clusters=5"),
+        (dict(n_clusters=2, init=np.zeros((3, 2))), "init has shape"),
+        (dict(n_clusters=0), "n_clusters"),
+        (dict(n_clusters=2, tol=-1.0), "tol"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        KMeans(**params).fit(np.arange(8, dtype=float).reshape(4, 2))
