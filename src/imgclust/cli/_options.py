@@ -54,15 +54,24 @@ image_options = _compose(
     ),
 )
 
+space_option = click.option(
+    "--space",
+    "color_space",
+    type=click.Choice(COLOR_SPACES, case_sensitive=False),
+    default="lab",
+    show_default=True,
+    help="Colour space the distances are measured in.",
+)
+seed_option = click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed: the same seed gives the same result.",
+)
+
 kmeans_options = _compose(
-    click.option(
-        "--space",
-        "color_space",
-        type=click.Choice(COLOR_SPACES, case_sensitive=False),
-        default="lab",
-        show_default=True,
-        help="Colour space the distances are measured in.",
-    ),
+    space_option,
     click.option(
         "--init",
         type=click.Choice(["k-means++", "random"]),
@@ -91,13 +100,7 @@ kmeans_options = _compose(
         show_default=True,
         help="Relative tolerance on the movement of the centres.",
     ),
-    click.option(
-        "--seed",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Random seed: the same seed gives the same result.",
-    ),
+    seed_option,
 )
 
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter, default_output, image_options, load_mask, output_options
+from imgclust.cli._options import (
+    Reporter,
+    default_output,
+    image_options,
+    load_mask,
+    output_options,
+    seed_option,
+    space_option,
+)
 from imgclust.cluster.choose_k import parse_k_range
-from imgclust.pixels.colorspace import COLOR_SPACES
 from imgclust.pixels.jobs import run_choose_k
 
 
@@ -15,20 +22,11 @@ from imgclust.pixels.jobs import run_choose_k
 @click.option(
     "--k", "k_range", default="2-16", show_default=True, help="K values: 2-16, 2-16:2 or 2,4,8."
 )
-@click.option(
-    "--space",
-    "color_space",
-    type=click.Choice(COLOR_SPACES, case_sensitive=False),
-    default="lab",
-    show_default=True,
-    help="Colour space the distances are measured in.",
-)
+@space_option
 @click.option(
     "--n-init", type=click.IntRange(min=1), default=4, show_default=True, help="Attempts per K."
 )
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
-)
+@seed_option
 @image_options
 @output_options
 def command(

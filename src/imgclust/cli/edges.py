@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter, default_output, output_options
+from imgclust.cli._options import (
+    Reporter,
+    default_output,
+    output_options,
+    seed_option,
+    space_option,
+)
 from imgclust.io.images import DEFAULT_MAX_PIXELS
-from imgclust.pixels.colorspace import COLOR_SPACES
 from imgclust.pixels.jobs import run_edges
 
 
@@ -38,17 +43,8 @@ from imgclust.pixels.jobs import run_edges
     show_default=True,
     help="Colours of the segmentation whose boundaries are drawn (0: none).",
 )
-@click.option(
-    "--space",
-    "color_space",
-    type=click.Choice(COLOR_SPACES, case_sensitive=False),
-    default="lab",
-    show_default=True,
-    help="Colour space of that segmentation.",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed."
-)
+@space_option
+@seed_option
 @click.option(
     "--max-pixels",
     type=click.IntRange(min=1),
