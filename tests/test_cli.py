@@ -93,7 +93,14 @@ def test_transparent_and_masked_pixels(runner, tmp_path, four_colour_image):
     assert (labels[0] == 255).all() and (labels[-1] == 255).all() and (labels[1:-1] < 4).all()
     segmented = np.asarray(Image.open(out / "segmented.png"))
     assert segmented.shape == (12, 10, 4) and (segmented[0, :, 3] == 0).all()
-    assert json.loads((out / "palette.json").read_text())["image"]["clustered_pixels"] == 100
+    assert (segmented[1:-1, :, 3] == 255).all()
+    palette = json.loads((out / "palette.json").read_text())
+    rgb = np.array([c["rgb"] for c in palette["clusters"]], dtype=np.uint8)
+    np.testing.assert_array_equal(segmented[1:-1, :, :3], rgb[labels[1:-1]])
+    assert palette["image"]["clustered_pixels"] == 100
+    indexed = Image.open(out / "indexed.png")
+    assert indexed.info["transparency"] == 255
+    np.testing.assert_array_equal(np.asarray(indexed), labels)
 
 
 def test_more_than_255_clusters_gives_16_bit_labels(runner, tmp_path):

@@ -2,25 +2,40 @@
 
 Colour segmentation and quantization of photos (:func:`segment`), and the weighted k-means
 engine behind it (:class:`KMeans`).
+
+The public names are imported on first use (PEP 562), so that ``import imgclust`` and the
+command-line program start fast: scikit-learn alone takes about a second to import and the
+colour segmentation does not need it.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from imgclust.cluster import KMeans, k_means, kmeans_plusplus
 from imgclust.errors import ImgclustError
-from imgclust.pixels import Segmentation, segment
 
 try:
     __version__ = version("imgclust")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "ImgclustError",
-    "KMeans",
-    "Segmentation",
-    "__version__",
-    "k_means",
-    "kmeans_plusplus",
-    "segment",
-]
+_LAZY = {
+    "KMeans": "imgclust.cluster.kmeans",
+    "k_means": "imgclust.cluster.kmeans",
+    "kmeans_plusplus": "imgclust.cluster.engine",
+    "Segmentation": "imgclust.pixels.segment",
+    "segment": "imgclust.pixels.segment",
+}
+
+__all__ = ["ImgclustError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'imgclust' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

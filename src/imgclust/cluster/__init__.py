@@ -1,5 +1,5 @@
-"""Clustering engines shared by every job: weighted k-means and choosing K."""
+"""Clustering engines shared by every job: weighted k-means and choosing K.
 
-from imgclust.cluster.kmeans import KMeans, k_means, kmeans_plusplus
-
-__all__ = ["KMeans", "k_means", "kmeans_plusplus"]
+:mod:`imgclust.cluster.engine` holds the loops and needs only NumPy and numba;
+:class:`imgclust.cluster.kmeans.KMeans` is the scikit-learn estimator around them.
+"""

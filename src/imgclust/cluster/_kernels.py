@@ -29,7 +29,7 @@ def _sqdist(X, i, C, j):
     return s
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def assign_and_accumulate(X, w, centers, labels, min_dist):
     """One Lloyd E-step with the sums for the M-step.
 
@@ -74,7 +74,7 @@ def assign_and_accumulate(X, w, centers, labels, min_dist):
     return total_sums, total_weights, total_inertia, total_changed
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
     """:func:`assign_and_accumulate` for three features, with the point kept in registers."""
     n = X.shape[0]
@@ -121,7 +121,7 @@ def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
     return total_sums, total_weights, total_inertia, total_changed
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def assign(X, centers, labels, min_dist):
     """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample."""
     n = X.shape[0]
@@ -138,7 +138,7 @@ def assign(X, centers, labels, min_dist):
         min_dist[i] = best
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _potential_with(X, w, closest, cand):
     """Weighted potential if sample ``cand`` were added as a centre."""
     n = X.shape[0]
@@ -156,7 +156,7 @@ def _potential_with(X, w, closest, cand):
     return total
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _update_closest(X, closest, cand):
     for i in nb.prange(X.shape[0]):
         s = _sqdist(X, i, X, cand)

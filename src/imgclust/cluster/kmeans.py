@@ -2,112 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from imgclust.cluster import _kernels
+from imgclust.cluster.engine import fit_kmeans, kmeans_plusplus, nearest
 from imgclust.errors import InvalidParameterError
 
 __all__ = ["KMeans", "k_means", "kmeans_plusplus"]
-
-
-def _tolerance(X: np.ndarray, sample_weight: np.ndarray, tol: float) -> float:
-    """Absolute tolerance: ``tol`` times the mean weighted per-feature variance, as scikit-learn."""
-    if tol == 0:
-        return 0.0
-    mean = np.average(X, axis=0, weights=sample_weight)
-    variances = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
-    return float(np.mean(variances) * tol)
-
-
-def _n_local_trials(n_clusters: int) -> int:
-    return 2 + int(math.log(n_clusters))
-
-
-def kmeans_plusplus(
-    X: np.ndarray,
-    n_clusters: int,
-    *,
-    sample_weight: np.ndarray | None = None,
-    random_state: int | np.random.RandomState | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Choose initial centres with greedy weighted k-means++.
-
-    Parameters
-    ----------
-    X : (n_samples, n_features) ndarray
-        Data, float32 or float64.
-    n_clusters : int
-        Number of centres to choose.
-    sample_weight : (n_samples,) ndarray, optional
-        Weight of each sample; a sample of weight 2 counts as two copies of it.
-    random_state : int, RandomState or None
-        Seed for the draws.
-
-    Returns
-    -------
-    centers : (n_clusters, n_features) ndarray
-        The chosen centres, rows of ``X``.
-    indices : (n_clusters,) ndarray of int64
-        Their row indices in ``X``.
-    """
-    X = np.ascontiguousarray(X)
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    weights = _as_weights(sample_weight, X.shape[0])
-    rng = check_random_state(random_state)
-    uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
-    return _kernels.kmeans_plusplus(X, weights, n_clusters, uniforms)
-
-
-def _as_weights(sample_weight: np.ndarray | None, n_samples: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n_samples, dtype=np.float64)
-    return np.ascontiguousarray(sample_weight, dtype=np.float64)
-
-
-def _relocate_empty(X, centers, weights, min_dist) -> None:
-    """Move the centre of each empty cluster onto the sample farthest from its own centre."""
-    empty = np.flatnonzero(weights == 0)
-    if empty.size == 0:
-        return
-    farthest = np.argsort(-min_dist, kind="stable")[: empty.size]
-    centers[empty] = X[farthest]
-
-
-def _lloyd(X, weights, centers, max_iter, tol):
-    """Run Lloyd iterations from ``centers``; return centres, labels, inertia, iterations."""
-    n = X.shape[0]
-    centers = centers.astype(np.float64, copy=True)
-    labels = np.full(n, -1, dtype=np.int32)
-    min_dist = np.empty(n, dtype=np.float64)
-    accumulate = (
-        _kernels.assign_and_accumulate_3d if X.shape[1] == 3 else _kernels.assign_and_accumulate
-    )
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        sums, cluster_weights, _, changed = accumulate(X, weights, centers, labels, min_dist)
-        if changed == 0:  # same labels as last time: the centres are already their means
-            break
-        new_centers = centers.copy()
-        filled = cluster_weights > 0
-        new_centers[filled] = sums[filled] / cluster_weights[filled, None]
-        _relocate_empty(X, new_centers, cluster_weights, min_dist)
-        shift = float(np.sum((new_centers - centers) ** 2))
-        centers = new_centers
-        if shift <= tol:
-            break
-    centers = centers.astype(X.dtype)
-    # Final E-step so that labels and inertia belong to the centres that are returned.
-    _kernels.assign(X, centers, labels, min_dist)
-    inertia = float(np.dot(weights, min_dist))
-    return centers, labels, inertia, n_iter
 
 
 class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -198,16 +103,6 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             return 1 if self.init == "k-means++" else 10
         return int(self.n_init)
 
-    def _seed(self, X, weights, rng) -> np.ndarray:
-        if isinstance(self.init, np.ndarray):
-            return np.asarray(self.init, dtype=X.dtype)
-        if self.init == "random":
-            p = weights / weights.sum()
-            idx = rng.choice(X.shape[0], size=self.n_clusters, replace=False, p=p)
-            return X[np.sort(idx)]
-        uniforms = rng.random_sample((self.n_clusters, _n_local_trials(self.n_clusters)))
-        return _kernels.kmeans_plusplus(X, weights, self.n_clusters, uniforms)[0]
-
     def _check_init_array(self, X) -> None:
         init = np.asarray(self.init)
         if init.shape != (self.n_clusters, X.shape[1]):
@@ -244,15 +139,18 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             raise InvalidParameterError("sample_weight is zero everywhere; give some weight")
         if isinstance(self.init, np.ndarray):
             self._check_init_array(X)
-        rng = check_random_state(self.random_state)
-        tol = _tolerance(X, weights, self.tol)
-        best = None
-        for _ in range(self._resolved_n_init()):
-            centers = self._seed(X, weights, rng)
-            run = _lloyd(X, weights, centers, self.max_iter, tol)
-            if best is None or run[2] < best[2]:
-                best = run
-        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
+        best = fit_kmeans(
+            X,
+            weights,
+            self.n_clusters,
+            init=self.init,
+            n_init=self._resolved_n_init(),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            random_state=self.random_state,
+        )
+        self.cluster_centers_, self.labels_ = best.centers, best.labels
+        self.inertia_, self.n_iter_ = best.inertia, best.n_iter
         return self
 
     def _check_X(self, X) -> np.ndarray:
@@ -261,11 +159,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return X
 
     def _nearest(self, X):
-        centers = self.cluster_centers_.astype(X.dtype, copy=False)
-        labels = np.empty(X.shape[0], dtype=np.int32)
-        min_dist = np.empty(X.shape[0], dtype=np.float64)
-        _kernels.assign(X, centers, labels, min_dist)
-        return labels, min_dist
+        return nearest(X, self.cluster_centers_)
 
     def predict(self, X) -> np.ndarray:
         """Index of the nearest centre of each sample, ``(n_samples,)`` int32."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imgclust.cluster.kmeans import KMeans
+from imgclust.cluster.engine import KMeansFit, as_random_state, fit_kmeans
 
 __all__ = ["fit_with_summary", "grid_summary"]
 
@@ -73,7 +73,7 @@ def fit_with_summary(
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: int | None = None,
-) -> KMeans:
+) -> KMeansFit:
     """Fit k-means on ``(X, weights)``: restarts on a summary, refinement on all samples.
 
     Parameters
@@ -87,18 +87,27 @@ def fit_with_summary(
 
     Returns
     -------
-    KMeans
-        Fitted on ``X``; ``labels_`` and ``inertia_`` refer to ``X``.
+    KMeansFit
+        Fitted on ``X``; ``labels`` and ``inertia`` refer to ``X``.
     """
-    rng = np.random.RandomState(random_state)
+    X = np.ascontiguousarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    rng = as_random_state(random_state)
+    options = {"max_iter": max_iter, "tol": tol}
     restart_X, restart_w = _restart_set(X, weights, n_clusters, rng)
     if restart_X is X:
-        return KMeans(
-            n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng
-        ).fit(X, sample_weight=weights)
-    seeding = KMeans(
-        n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng
-    ).fit(restart_X, sample_weight=restart_w)
-    return KMeans(n_clusters, init=seeding.cluster_centers_, max_iter=max_iter, tol=tol).fit(
-        X, sample_weight=weights
+        return fit_kmeans(
+            X, weights, n_clusters, init=init, n_init=n_init, random_state=rng, **options
+        )
+    seeding = fit_kmeans(
+        restart_X,
+        np.ascontiguousarray(restart_w, dtype=np.float64),
+        n_clusters,
+        init=init,
+        n_init=n_init,
+        random_state=rng,
+        **options,
     )
+    return fit_kmeans(X, weights, n_clusters, init=seeding.centers, **options)

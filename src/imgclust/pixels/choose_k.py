@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from sklearn.metrics import silhouette_score
 
 from imgclust.cluster.choose_k import KSweep
 from imgclust.cluster.summary import fit_with_summary
@@ -89,13 +88,19 @@ def choose_k(
     inertias, silhouettes = [], []
     for k in ks:
         km = fit_with_summary(features, weights, k, n_init=n_init, random_state=random_state)
-        inertias.append(km.inertia_)
-        sample_labels = km.labels_[sample]
+        inertias.append(km.inertia)
+        sample_labels = km.labels[sample]
         n_labels = np.unique(sample_labels).size
         if 2 <= n_labels < sample.size:
-            silhouettes.append(silhouette_score(features[sample], sample_labels))
+            silhouettes.append(_silhouette(features[sample], sample_labels))
         else:
             silhouettes.append(np.nan)
         if progress is not None:
             progress(k)
     return KSweep.from_scores(ks, inertias, silhouettes)
+
+
+def _silhouette(features: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import silhouette_score  # imported here: it takes about a second
+
+    return float(silhouette_score(features, labels))

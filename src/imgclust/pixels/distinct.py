@@ -61,7 +61,7 @@ def _fill(table, keys, values):
         table[keys[j]] = values[j]
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, nogil=True)
 def _lookup(pixels, include, table, out, excluded):
     use_mask = include.shape[0] > 0
     for i in nb.prange(pixels.shape[0]):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from imgclust.cluster.engine import nearest
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
@@ -361,7 +362,7 @@ def _segment_distinct(
         raise _too_many_clusters(n_clusters, len(distinct))
     features = rgb_to_features(distinct.colors, space)
     km = fit_with_summary(features, distinct.counts.astype(np.float64), n_clusters, **fit_options)
-    colour_labels = km.labels_
+    colour_labels = km.labels
     counts = np.bincount(colour_labels, weights=distinct.counts, minlength=n_clusters)
     palette = _mean_colours(
         distinct.colors.astype(np.float64), colour_labels, distinct.counts, counts
@@ -371,9 +372,9 @@ def _segment_distinct(
         labels=labels,
         palette=palette,
         counts=counts.astype(np.int64),
-        centers=km.cluster_centers_,
-        inertia=float(km.inertia_),
-        n_iter=int(km.n_iter_),
+        centers=km.centers,
+        inertia=float(km.inertia),
+        n_iter=int(km.n_iter),
         method="distinct-colours",
         n_distinct=len(distinct),
     )
@@ -443,9 +444,9 @@ def _segment_sampled(
         labels=labels.reshape(height, width),
         palette=palette,
         counts=counts.astype(np.int64),
-        centers=km.cluster_centers_,
+        centers=km.centers,
         inertia=inertia,
-        n_iter=int(km.n_iter_),
+        n_iter=int(km.n_iter),
         method="sample",
         n_distinct=None,
     )
@@ -466,7 +467,7 @@ def _assign_all(km, flat, include, space, spatial, width, longer, n_clusters):
         features = _pixel_features(
             flat[index], index // width, index % width, space, spatial, longer
         )
-        chunk_labels, min_dist = km._nearest(features)
+        chunk_labels, min_dist = nearest(features, km.centers)
         labels[index] = chunk_labels
         inertia += float(min_dist.sum())
         colours = flat[index].astype(np.float64)

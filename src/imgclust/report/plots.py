@@ -26,11 +26,17 @@ _AXIS_NAMES = {
 }
 
 
-def thumbnail(image: np.ndarray, max_side: int = 1024) -> Image.Image:
-    """A Pillow copy of an RGB(A) uint8 array whose longer side is at most ``max_side``."""
-    pil = Image.fromarray(image)
-    pil.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return pil
+def thumbnail(image: np.ndarray | Image.Image, max_side: int = 1024) -> Image.Image:
+    """A copy of an RGB(A) image whose longer side is at most ``max_side``.
+
+    A box reduction by an integer factor comes first and Lanczos finishes from at least 1.5
+    times the final size (Pillow's ``reducing_gap``): indistinguishable, and several times faster on
+    a photo of many megapixels.
+    """
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    scale = min(1.0, max_side / max(pil.size))
+    size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
+    return pil.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.5)
 
 
 def palette_image(
@@ -52,8 +58,8 @@ def palette_image(
 
 
 def side_by_side(
-    left: np.ndarray,
-    right: np.ndarray,
+    left: np.ndarray | Image.Image,
+    right: np.ndarray | Image.Image,
     *,
     titles: tuple[str, str] = ("original", "segmented"),
     max_side: int = 800,
@@ -75,6 +81,11 @@ def edges_overlay(image: np.ndarray, edges: np.ndarray, colour=(255, 0, 0)) -> n
     out = image[:, :, :3].copy()
     out[edges] = colour
     return out
+
+
+def load_matplotlib() -> None:
+    """Import the parts of matplotlib the figures use (about 0.4 s the first time)."""
+    import mpl_toolkits.mplot3d  # noqa: F401 - registers the 3-D projection
 
 
 def _figure(width: float, height: float):

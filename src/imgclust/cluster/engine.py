@@ -1,0 +1,178 @@
+"""The k-means engine without scikit-learn: seeding, Lloyd iterations, restarts.
+
+:class:`imgclust.KMeans` wraps these functions in a scikit-learn estimator; the one-image
+jobs call them directly so that a command does not pay for importing scikit-learn (about a
+second) when it does not need it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgclust.cluster import _kernels
+
+__all__ = ["KMeansFit", "as_random_state", "fit_kmeans", "kmeans_plusplus", "lloyd", "nearest"]
+
+
+@dataclass(frozen=True)
+class KMeansFit:
+    """Result of one k-means fit: the best of its restarts."""
+
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+
+
+def as_random_state(seed: int | np.random.RandomState | None) -> np.random.RandomState:
+    """A RandomState from a seed, as :func:`sklearn.utils.check_random_state` does it."""
+    if seed is None:
+        return np.random.mtrand._rand
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    return np.random.RandomState(seed)
+
+
+def tolerance(X: np.ndarray, sample_weight: np.ndarray, tol: float) -> float:
+    """Absolute tolerance: ``tol`` times the mean weighted per-feature variance, as scikit-learn."""
+    if tol == 0:
+        return 0.0
+    mean = np.average(X, axis=0, weights=sample_weight)
+    variances = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return float(np.mean(variances) * tol)
+
+
+def _n_local_trials(n_clusters: int) -> int:
+    return 2 + int(math.log(n_clusters))
+
+
+def as_weights(sample_weight: np.ndarray | None, n_samples: int) -> np.ndarray:
+    """Sample weights as a contiguous float64 array (ones when None)."""
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float64)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
+
+
+def kmeans_plusplus(
+    X: np.ndarray,
+    n_clusters: int,
+    *,
+    sample_weight: np.ndarray | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose initial centres with greedy weighted k-means++.
+
+    Parameters
+    ----------
+    X : (n_samples, n_features) ndarray
+        Data, float32 or float64.
+    n_clusters : int
+        Number of centres to choose.
+    sample_weight : (n_samples,) ndarray, optional
+        Weight of each sample; a sample of weight 2 counts as two copies of it.
+    random_state : int, RandomState or None
+        Seed for the draws.
+
+    Returns
+    -------
+    centers : (n_clusters, n_features) ndarray
+        The chosen centres, rows of ``X``.
+    indices : (n_clusters,) ndarray of int64
+        Their row indices in ``X``.
+    """
+    X = np.ascontiguousarray(X)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    weights = as_weights(sample_weight, X.shape[0])
+    rng = as_random_state(random_state)
+    uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
+    return _kernels.kmeans_plusplus(X, weights, n_clusters, uniforms)
+
+
+def _relocate_empty(X, centers, weights, min_dist) -> None:
+    """Move the centre of each empty cluster onto the sample farthest from its own centre."""
+    empty = np.flatnonzero(weights == 0)
+    if empty.size == 0:
+        return
+    farthest = np.argsort(-min_dist, kind="stable")[: empty.size]
+    centers[empty] = X[farthest]
+
+
+def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
+    """Run Lloyd iterations from ``centers`` until no label changes or the shift is <= ``tol``."""
+    n = X.shape[0]
+    centers = centers.astype(np.float64, copy=True)
+    labels = np.full(n, -1, dtype=np.int32)
+    min_dist = np.empty(n, dtype=np.float64)
+    accumulate = (
+        _kernels.assign_and_accumulate_3d if X.shape[1] == 3 else _kernels.assign_and_accumulate
+    )
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        sums, cluster_weights, _, changed = accumulate(X, weights, centers, labels, min_dist)
+        if changed == 0:  # same labels as last time: the centres are already their means
+            break
+        new_centers = centers.copy()
+        filled = cluster_weights > 0
+        new_centers[filled] = sums[filled] / cluster_weights[filled, None]
+        _relocate_empty(X, new_centers, cluster_weights, min_dist)
+        shift = float(np.sum((new_centers - centers) ** 2))
+        centers = new_centers
+        if shift <= tol:
+            break
+    centers = centers.astype(X.dtype)
+    # Final E-step so that labels and inertia belong to the centres that are returned.
+    _kernels.assign(X, centers, labels, min_dist)
+    return KMeansFit(centers, labels, float(np.dot(weights, min_dist)), n_iter)
+
+
+def nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest centre of each row (int32) and the squared distance to it."""
+    labels = np.empty(X.shape[0], dtype=np.int32)
+    min_dist = np.empty(X.shape[0], dtype=np.float64)
+    _kernels.assign(X, centers.astype(X.dtype, copy=False), labels, min_dist)
+    return labels, min_dist
+
+
+def seed_centers(X, weights, n_clusters: int, init, rng: np.random.RandomState) -> np.ndarray:
+    """Initial centres: the given array, k-means++ or weighted random samples."""
+    if isinstance(init, np.ndarray):
+        return np.asarray(init, dtype=X.dtype)
+    if init == "random":
+        p = weights / weights.sum()
+        idx = rng.choice(X.shape[0], size=n_clusters, replace=False, p=p)
+        return X[np.sort(idx)]
+    uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
+    return _kernels.kmeans_plusplus(X, weights, n_clusters, uniforms)[0]
+
+
+def fit_kmeans(
+    X: np.ndarray,
+    weights: np.ndarray,
+    n_clusters: int,
+    *,
+    init: str | np.ndarray = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    random_state: int | np.random.RandomState | None = None,
+) -> KMeansFit:
+    """Weighted k-means on validated data; the run with the lowest inertia of ``n_init``.
+
+    ``X`` must be C-contiguous float32 or float64 and ``weights`` float64 (as
+    :class:`imgclust.KMeans` ensures); ``tol`` is relative to the data's variance.
+    """
+    rng = as_random_state(random_state)
+    absolute_tol = tolerance(X, weights, tol)
+    runs = 1 if isinstance(init, np.ndarray) else n_init
+    best = None
+    for _ in range(runs):
+        run = lloyd(
+            X, weights, seed_centers(X, weights, n_clusters, init, rng), max_iter, absolute_tol
+        )
+        if best is None or run.inertia < best.inertia:
+            best = run
+    return best
