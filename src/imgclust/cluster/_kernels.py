@@ -74,51 +74,90 @@ def assign_and_accumulate(X, w, centers, labels, min_dist):
     return total_sums, total_weights, total_inertia, total_changed
 
 
-@nb.njit(cache=True, parallel=True, nogil=True)
-def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
-    """:func:`assign_and_accumulate` for three features, with the point kept in registers."""
+@nb.njit(cache=True, inline="always")
+def _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed):
     n = X.shape[0]
     k = centers.shape[0]
-    m = max(1, (n + CHUNK - 1) // CHUNK)
-    sums = np.zeros((m, k, 3))
-    weights = np.zeros((m, k))
-    inertia = np.zeros(m)
-    changed = np.zeros(m, dtype=np.int64)
-    for c in nb.prange(m):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            x0 = X[i, 0]
-            x1 = X[i, 1]
-            x2 = X[i, 2]
-            best = np.inf
-            best_j = 0
-            for j in range(k):
-                t0 = x0 - centers[j, 0]
-                t1 = x1 - centers[j, 1]
-                t2 = x2 - centers[j, 2]
-                s = t0 * t0 + t1 * t1 + t2 * t2
-                if s < best:
-                    best = s
-                    best_j = j
-            if labels[i] != best_j:
-                changed[c] += 1
-                labels[i] = best_j
-            min_dist[i] = best
-            wi = w[i]
-            inertia[c] += wi * best
-            weights[c, best_j] += wi
-            sums[c, best_j, 0] += wi * x0
-            sums[c, best_j, 1] += wi * x1
-            sums[c, best_j, 2] += wi * x2
-    total_sums = np.zeros((k, 3))
-    total_weights = np.zeros(k)
+    for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        x2 = X[i, 2]
+        best = np.inf
+        best_j = 0
+        for j in range(k):
+            t0 = x0 - centers[j, 0]
+            t1 = x1 - centers[j, 1]
+            t2 = x2 - centers[j, 2]
+            s = t0 * t0 + t1 * t1 + t2 * t2
+            if s < best:
+                best = s
+                best_j = j
+        if labels[i] != best_j:
+            changed[c] += 1
+            labels[i] = best_j
+        min_dist[i] = best
+        wi = w[i]
+        inertia[c] += wi * best
+        weights[c, best_j] += wi
+        sums[c, best_j, 0] += wi * x0
+        sums[c, best_j, 1] += wi * x1
+        sums[c, best_j, 2] += wi * x2
+
+
+@nb.njit(cache=True)
+def _reduce_chunks(sums, weights, inertia, changed):
+    """Sum the per-chunk partials in chunk order (the same order whatever the threads)."""
+    total_sums = np.zeros(sums.shape[1:])
+    total_weights = np.zeros(weights.shape[1])
     total_inertia = 0.0
     total_changed = 0
-    for c in range(m):
+    for c in range(sums.shape[0]):
         total_sums += sums[c]
         total_weights += weights[c]
         total_inertia += inertia[c]
         total_changed += changed[c]
     return total_sums, total_weights, total_inertia, total_changed
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist):
+    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
+    k = centers.shape[0]
+    sums = np.zeros((m, k, 3))
+    weights = np.zeros((m, k))
+    inertia = np.zeros(m)
+    changed = np.zeros(m, dtype=np.int64)
+    for c in nb.prange(m):
+        _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
+    return _reduce_chunks(sums, weights, inertia, changed)
+
+
+@nb.njit(cache=True, nogil=True)
+def _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist):
+    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
+    k = centers.shape[0]
+    sums = np.zeros((m, k, 3))
+    weights = np.zeros((m, k))
+    inertia = np.zeros(m)
+    changed = np.zeros(m, dtype=np.int64)
+    for c in range(m):
+        _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
+    return _reduce_chunks(sums, weights, inertia, changed)
+
+
+#: Up to this many chunks the loops run on one thread: starting a parallel region costs more
+#: than it saves on a few tens of thousands of samples (restarts on the colour summary).
+SERIAL_CHUNKS = 4
+
+
+def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
+    """:func:`assign_and_accumulate` for three features, with the point kept in registers.
+
+    Small inputs run on one thread; the chunked sums are the same either way.
+    """
+    if n_chunks(X.shape[0]) <= SERIAL_CHUNKS:
+        return _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist)
+    return _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist)
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
@@ -138,18 +177,34 @@ def assign(X, centers, labels, min_dist):
         min_dist[i] = best
 
 
+@nb.njit(cache=True, inline="always")
+def _chunk_potential(X, w, closest, cand, c):
+    acc = 0.0
+    for i in range(c * CHUNK, min(X.shape[0], (c + 1) * CHUNK)):
+        s = _sqdist(X, i, X, cand)
+        acc += w[i] * min(s, closest[i])
+    return acc
+
+
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _potential_with(X, w, closest, cand):
-    """Weighted potential if sample ``cand`` were added as a centre."""
-    n = X.shape[0]
-    m = max(1, (n + CHUNK - 1) // CHUNK)
+def _potential_parallel(X, w, closest, cand):
+    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
     part = np.zeros(m)
     for c in nb.prange(m):
-        acc = 0.0
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            s = _sqdist(X, i, X, cand)
-            acc += w[i] * min(s, closest[i])
-        part[c] = acc
+        part[c] = _chunk_potential(X, w, closest, cand, c)
+    return part
+
+
+@nb.njit(cache=True)
+def _potential_with(X, w, closest, cand):
+    """Weighted potential if sample ``cand`` were added as a centre (chunk sums in order)."""
+    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
+    if m <= SERIAL_CHUNKS:
+        part = np.empty(m)
+        for c in range(m):
+            part[c] = _chunk_potential(X, w, closest, cand, c)
+    else:
+        part = _potential_parallel(X, w, closest, cand)
     total = 0.0
     for c in range(m):
         total += part[c]
@@ -157,8 +212,19 @@ def _potential_with(X, w, closest, cand):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _update_closest(X, closest, cand):
+def _update_closest_parallel(X, closest, cand):
     for i in nb.prange(X.shape[0]):
+        s = _sqdist(X, i, X, cand)
+        if s < closest[i]:
+            closest[i] = s
+
+
+@nb.njit(cache=True)
+def _update_closest(X, closest, cand):
+    if X.shape[0] > SERIAL_CHUNKS * CHUNK:
+        _update_closest_parallel(X, closest, cand)
+        return
+    for i in range(X.shape[0]):
         s = _sqdist(X, i, X, cand)
         if s < closest[i]:
             closest[i] = s
