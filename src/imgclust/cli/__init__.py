@@ -27,16 +27,17 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imgclust")
 def cli() -> None:
-    """Cluster images: colour segmentation of photos (segment, choose-k, edges).
+    """Cluster images: colour segmentation of photos (segment, choose-k, edges) and
+    land-cover classes of rasters (classify, evaluate).
 
     Run `imgclust demo` to see every output on a sample photo.
     """
 
 
 def _register() -> None:
-    from imgclust.cli import choose_k, demo, edges, segment
+    from imgclust.cli import choose_k, classify, demo, edges, evaluate, segment
 
-    for module in (segment, choose_k, edges, demo):
+    for module in (segment, choose_k, edges, classify, evaluate, demo):
         cli.add_command(module.command)
 
 

@@ -132,6 +132,16 @@ class Reporter:
         with self.err.status(message):
             yield
 
+    @contextmanager
+    def bar(self, message: str, total: int):
+        """A progress bar for ``total`` steps; yields ``advance(n=1)``."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True) as bar:
+            task = bar.add_task(message, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
     def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,172 @@
+"""``imgclust classify``: unsupervised land-cover classes of a raster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from imgclust.cli._options import Reporter, output_options, seed_option
+
+
+def _rows(result) -> list[tuple[str, str]]:
+    s = result.summary
+    area = "hectares" if s["classes"] and "hectares" in s["classes"][0] else "area"
+    names = [Path(p).name for p in s["inputs"]]
+    scene = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} files)"
+    rows = [
+        ("scene", f"{scene} ({s['width']}x{s['height']}, {s['crs']})"),
+        ("features", ", ".join(s["features"]) + f" (scaling: {s['scaling']})"),
+        ("valid pixels", f"{s['valid_pixels']:,} ({s['nodata_pixels']:,} nodata)"),
+    ]
+    for c in s["classes"]:
+        size = (
+            f"{c['hectares']:,.0f} ha"
+            if area == "hectares"
+            else f"{c['area']:.4g} {c['area_unit']}"
+        )
+        rows.append((f"class {c['code']}", f"{c['color']}  {c['fraction']:6.1%}  {size}"))
+    rows.append(("time", "  ".join(f"{k} {v:.2f}s" for k, v in s["timings"].items())))
+    rows.append(("outputs", s["output"]))
+    return rows
+
+
+@click.command("classify")
+@click.argument("rasters", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-k",
+    "--n-clusters",
+    "k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of classes.  [default: 6]",
+)
+@click.option("--bands", default=None, help="Bands used as features, 1-based, e.g. 4,3,2.")
+@click.option(
+    "--index",
+    "indices",
+    multiple=True,
+    help="Spectral index as an extra feature, e.g. ndvi:nir=8,red=4 (repeatable; "
+    "ndvi, ndwi, mndwi, ndbi, nd).",
+)
+@click.option(
+    "--scaling",
+    type=click.Choice(["standard", "none"]),
+    default=None,
+    help="Per-feature standardisation over the sampled valid pixels, or raw values."
+    "  [default: standard]",
+)
+@click.option(
+    "--nodata", type=float, default=None, help="Nodata value of every band (overrides the files')."
+)
+@click.option(
+    "--sample",
+    "sample_size",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Valid pixels the classes are fitted on.",
+)
+@click.option(
+    "--n-init",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="k-means attempts; the lowest inertia is kept.",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Apply the classes of a model.json from an earlier run instead of fitting.",
+)
+@click.option("--colors", default=None, help='Class colours, e.g. "#B90E0A,navy,green,#E1AD01".')
+@click.option("--rgb", default=None, help="Bands of quicklook.png (red,green,blue), e.g. 4,3,2.")
+@click.option(
+    "--stretch",
+    default="2-98",
+    show_default=True,
+    help="Percentiles of the quicklook's contrast stretch.",
+)
+@seed_option
+@output_options
+@click.pass_context
+def command(
+    ctx,
+    rasters,
+    k,
+    bands,
+    indices,
+    scaling,
+    nodata,
+    sample_size,
+    n_init,
+    model,
+    colors,
+    rgb,
+    stretch,
+    seed,
+    output,
+    overwrite,
+    as_json,
+    quiet,
+):
+    """Classify RASTERS into K land-cover classes with k-means.
+
+    RASTERS is one multi-band file, or one single-band file per band (stacked in the order
+    given, on one grid). Writes classes.tif (GeoTIFF with the input's CRS and transform,
+    codes 1..K, 0 = nodata, colour table), classes.json, classes.csv, quicklook.png,
+    classes.png and model.json into the output folder.
+    """
+    from imgclust.raster.classify import classify_raster
+
+    if model is not None:
+        given = [
+            name
+            for name, value in (
+                ("-k", k),
+                ("--bands", bands),
+                ("--index", indices),
+                ("--scaling", scaling),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(
+                f"--model fixes the classes and features; drop {', '.join(given)}"
+            )
+    reporter = Reporter(quiet=quiet, as_json=as_json)
+    output = output or _default_output(rasters[0])
+    result = classify_raster(
+        list(rasters),
+        output,
+        6 if k is None else k,
+        bands=bands,
+        indices=indices,
+        scaling=scaling or "standard",
+        nodata=nodata,
+        sample_size=sample_size,
+        random_state=seed,
+        n_init=n_init,
+        model=model,
+        colors=colors,
+        rgb=rgb,
+        stretch=_parse_stretch(stretch),
+        overwrite=overwrite,
+        progress=reporter.bar,
+    )
+    reporter.summary("imgclust classify", _rows(result), result.summary)
+
+
+def _parse_stretch(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    try:
+        return float(low), float(high)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not two percentiles like 2-98", param_hint="--stretch"
+        ) from None
+
+
+def _default_output(first: str) -> str:
+    return f"{Path(first).stem}-classify"

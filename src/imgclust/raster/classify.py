@@ -1,0 +1,473 @@
+"""Unsupervised land-cover classes of a raster, block by block, georeferencing kept.
+
+Two passes over the scene, each reading strips of whole rows (about four million pixels, one
+strip ahead in a background thread), so memory stays bounded whatever the scene size:
+
+1. draw a seeded sample of valid pixels (:mod:`imgclust.raster.sampling`), measure the
+   feature scaling on it and fit k-means on it (restarts on a subsample, the best one refined
+   on the whole sample);
+2. give every valid pixel the class of its nearest centre, write the strip into
+   ``classes.tif``, and add it to the class statistics and the thumbnails.
+
+Classes are numbered by the mean of their centre over the scaled band features, darkest
+first: code 1 is the class with the lowest (standardised) reflectance, code K the highest.
+Code 0 is nodata.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust.cluster.summary import fit_with_summary
+from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
+from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
+from imgclust.raster.model import RasterModel, default_colors, parse_colors
+from imgclust.raster.sampling import PixelSampler
+from imgclust.raster.stack import BandStack, parse_band_list
+
+__all__ = ["RasterClassification", "classify_raster"]
+
+DEFAULT_SAMPLE_SIZE = 1_000_000
+DEFAULT_BLOCK_PIXELS = 4 << 20
+THUMBNAIL_SIDE = 1024
+TILE = 512
+
+
+@dataclass
+class RasterClassification:
+    """What :func:`classify_raster` wrote, and its summary (the content of ``classes.json``)."""
+
+    model: RasterModel
+    summary: dict
+    output: Path
+    files: list[str] = field(default_factory=list)
+
+
+# -- statistics and thumbnails, accumulated strip by strip ---------------------------------
+
+
+class _ClassStats:
+    """Per class: pixel count, and sums of the features (centred on the model's mean)."""
+
+    def __init__(self, n_classes: int, n_features: int, shift: np.ndarray) -> None:
+        self.counts = np.zeros(n_classes + 1, dtype=np.int64)
+        self.sums = np.zeros((n_classes + 1, n_features))
+        self.squares = np.zeros((n_classes + 1, n_features))
+        self.shift = shift.astype(np.float32)
+
+    def add(self, codes: np.ndarray, raw: np.ndarray) -> None:
+        k = self.counts.size
+        self.counts += np.bincount(codes, minlength=k)
+        centred = raw - self.shift
+        for f in range(raw.shape[1]):
+            column = centred[:, f].astype(np.float64)
+            self.sums[:, f] += np.bincount(codes, weights=column, minlength=k)
+            self.squares[:, f] += np.bincount(codes, weights=column * column, minlength=k)
+
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        n = np.maximum(self.counts[1:], 1)[:, None]
+        mean = self.sums[1:] / n
+        var = np.maximum(self.squares[1:] / n - mean * mean, 0.0)
+        return mean + self.shift.astype(np.float64), np.sqrt(var)
+
+
+class _Thumbnails:
+    """Every ``stride``-th row and column of the quicklook bands and of the class codes."""
+
+    def __init__(self, width: int, height: int, n_bands: int) -> None:
+        self.stride = max(1, math.ceil(max(width, height) / THUMBNAIL_SIDE))
+        rows, cols = -(-height // self.stride), -(-width // self.stride)
+        self.bands = np.zeros((n_bands, rows, cols), dtype=np.float32)
+        self.valid = np.zeros((rows, cols), dtype=bool)
+        self.codes = np.zeros((rows, cols), dtype=np.uint16)
+
+    def add(self, row: int, data: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> None:
+        s = self.stride
+        first = (-row) % s  # first local row on the thumbnail grid
+        local = np.arange(first, valid.shape[0], s)
+        if local.size == 0:
+            return
+        target = (row + local) // s
+        self.bands[:, target] = data[:, local, ::s]
+        self.valid[target] = valid[local, ::s]
+        self.codes[target] = codes[local, ::s]
+
+
+# -- the passes ----------------------------------------------------------------------------
+
+
+def _draw_sample(stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress) -> tuple:
+    sampler = PixelSampler(size, stack.width, seed)
+    strips = stack.windows(DEFAULT_BLOCK_PIXELS)
+    with progress("sampling valid pixels", len(strips)) as advance:
+        for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
+            sampler.add(block.row, block.data, block.valid)
+            advance()
+    positions, values = sampler.result()
+    return positions, values, sampler.n_valid
+
+
+def _fit(
+    spec: FeatureSpec,
+    values: np.ndarray,
+    n_valid: int,
+    n_clusters: int,
+    *,
+    colors,
+    random_state: int,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+) -> RasterModel:
+    if n_valid == 0:
+        raise InvalidParameterError(
+            "the scene is all nodata: no valid pixel to classify (check --nodata and the bands)"
+        )
+    if n_clusters > values.shape[0]:
+        raise InvalidParameterError(
+            f"K={n_clusters} is larger than the {values.shape[0]} valid pixels sampled; "
+            "choose a smaller K"
+        )
+    raw = spec.raw_features(values)
+    spec.fit_scaling(raw)
+    X = spec.transform(raw).astype(np.float64)
+    n_distinct = np.unique(X, axis=0).shape[0] if X.shape[0] <= 100_000 else X.shape[0]
+    if n_clusters > n_distinct:
+        raise InvalidParameterError(
+            f"K={n_clusters} is larger than the {n_distinct} distinct pixel values in the "
+            "scene; choose a smaller K"
+        )
+    fit = fit_with_summary(
+        X,
+        np.ones(X.shape[0]),
+        n_clusters,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=random_state,
+    )
+    brightness = fit.centers[:, : len(spec.bands)].mean(axis=1) if spec.bands else fit.centers[:, 0]
+    order = np.argsort(brightness, kind="stable")
+    colours = default_colors(n_clusters) if colors is None else parse_colors(colors, n_clusters)
+    return RasterModel(
+        spec,
+        fit.centers[order].astype(np.float64),
+        colours,
+        float(fit.inertia),
+        int(fit.n_iter),
+        int(random_state),
+        int(X.shape[0]),
+    )
+
+
+def _output_profile(stack: BandStack, n_classes: int) -> dict:
+    dtype = "uint8" if n_classes <= 255 else "uint16"
+    tiled = stack.width >= TILE and stack.height >= TILE
+    profile = {
+        "driver": "GTiff",
+        "width": stack.width,
+        "height": stack.height,
+        "count": 1,
+        "dtype": dtype,
+        "nodata": 0,
+        "crs": stack.crs,
+        "transform": stack.transform,
+        "compress": "deflate",
+        "num_threads": "all_cpus",
+        "bigtiff": "if_safer",
+    }
+    if tiled:
+        profile.update(tiled=True, blockxsize=TILE, blockysize=TILE)
+    return profile
+
+
+def _classify_pass(
+    stack: BandStack, model: RasterModel, preview_bands: list[int], path: Path, progress
+) -> tuple[_ClassStats, _Thumbnails]:
+    rio = rasterio()
+    spec = model.features
+    read_bands = spec.read_bands + [b for b in preview_bands if b not in spec.read_bands]
+    preview_rows = [read_bands.index(b) for b in preview_bands]
+    n_read = len(spec.read_bands)
+    stats = _ClassStats(model.n_classes, spec.n_features, spec.mean)
+    thumbs = _Thumbnails(stack.width, stack.height, len(preview_bands))
+    profile = _output_profile(stack, model.n_classes)
+    strips = stack.windows(DEFAULT_BLOCK_PIXELS)
+    with rio.open(path, "w", **profile) as dst, progress("classifying", len(strips)) as advance:
+        for block in stack.iter_blocks(read_bands, DEFAULT_BLOCK_PIXELS):
+            flat_valid = block.valid.reshape(-1)
+            pixels = block.data[:n_read].reshape(n_read, -1)[:, flat_valid].T
+            raw = spec.raw_features(pixels)
+            codes = np.zeros(flat_valid.size, dtype=profile["dtype"])
+            if raw.shape[0]:
+                stats_raw = raw.copy()
+                codes[flat_valid] = model.predict(raw)
+                stats.add(codes[flat_valid].astype(np.intp), stats_raw)
+            codes = codes.reshape(block.shape)
+            window = rio.windows.Window(0, block.row, stack.width, block.shape[0])
+            dst.write(codes, 1, window=window)
+            thumbs.add(block.row, block.data[preview_rows], block.valid, codes)
+            advance()
+        dst.write_colormap(1, _colormap(model.colors))
+        dst.set_band_description(1, "imgclust class")
+        dst.update_tags(1, **{f"CLASS_{i}": f"class {i}" for i in range(1, model.n_classes + 1)})
+    return stats, thumbs
+
+
+def _colormap(colors) -> dict:
+    table = {0: (0, 0, 0, 0)}
+    table.update({i: (*c, 255) for i, c in enumerate(colors, start=1)})
+    return table
+
+
+# -- choices -------------------------------------------------------------------------------
+
+
+def _preview_bands(stack: BandStack, rgb, bands: list[int] | None) -> list[int]:
+    """Bands of the quicklook: ``rgb``, else the first three chosen, else red/green/blue by
+    colour interpretation, else the first three bands (or the first band, in grey)."""
+    if rgb is not None:
+        chosen = parse_band_list(rgb)
+        if len(chosen) not in (1, 3):
+            raise InvalidParameterError("--rgb takes three bands (red,green,blue) or one (grey)")
+        stack.check_bands(chosen)
+        return chosen
+    if bands:
+        return bands[:3] if len(bands) >= 3 else bands[:1]
+    colour = stack.colour_bands()
+    if colour is not None:
+        return colour
+    return [1, 2, 3] if stack.count >= 3 else [1]
+
+
+def _feature_spec(stack, bands, indices, scaling) -> FeatureSpec:
+    chosen = parse_band_list(bands) or list(range(1, stack.count + 1))
+    parsed = [i if isinstance(i, SpectralIndex) else parse_index(i) for i in indices]
+    spec = FeatureSpec(chosen, parsed, scaling)
+    stack.check_bands(spec.read_bands)
+    return spec
+
+
+# -- the job -------------------------------------------------------------------------------
+
+
+def classify_raster(
+    sources: str | os.PathLike | Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    n_clusters: int = 6,
+    *,
+    bands: str | Sequence[int] | None = None,
+    indices: Sequence[str | SpectralIndex] = (),
+    scaling: str = "standard",
+    nodata: float | None = None,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    random_state: int = 0,
+    n_init: int = 8,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    model: str | os.PathLike | RasterModel | None = None,
+    colors: str | Sequence[str] | None = None,
+    rgb: str | Sequence[int] | None = None,
+    stretch: tuple[float, float] = (2.0, 98.0),
+    overwrite: bool = False,
+    progress: ProgressFactory = no_progress,
+) -> RasterClassification:
+    """Classify a raster into ``n_clusters`` unsupervised classes and write the results.
+
+    Parameters
+    ----------
+    sources : path or sequence of paths
+        One multi-band raster, or one single-band file per band, stacked in the order given
+        (anything GDAL reads: GeoTIFF, JP2, ...). They must share grid and CRS.
+    output : path
+        Output folder; refused if it holds files, unless ``overwrite``.
+    n_clusters : int, default=6
+        Number of classes K (ignored with ``model``).
+    bands : "4,3,2" or list of int, optional
+        Bands used as features, 1-based in the stack; default all.
+    indices : list of str or SpectralIndex
+        Spectral indices added as features, e.g. ``"ndvi:nir=8,red=4"`` (see
+        :mod:`imgclust.raster.features`).
+    scaling : {"standard", "none"}, default="standard"
+        Per-feature standardisation over the sampled valid pixels, or raw values.
+    nodata : float, optional
+        Overrides the files' nodata value. NaN and the dataset mask always exclude a pixel,
+        and a pixel missing in any band is excluded.
+    sample_size : int, default=1_000_000
+        Valid pixels the model is fitted on (a seeded random sample).
+    random_state : int, default=0
+        Seed of the sample and of k-means: the same seed gives the same classes.
+    n_init, max_iter, tol
+        As in :class:`imgclust.KMeans`.
+    model : path or RasterModel, optional
+        A ``model.json`` from an earlier run: apply its classes instead of fitting.
+    colors : "c1,c2,..." or list, optional
+        Class colours (any matplotlib colour); default tab10/tab20.
+    rgb : "r,g,b" or list of int, optional
+        Bands of the quicklook; default the first three of ``bands``, else the bands marked
+        red, green and blue, else bands 1-3.
+    stretch : (low, high), default=(2, 98)
+        Percentiles of the quicklook's contrast stretch.
+    overwrite : bool
+    progress : callable
+        Progress factory (see :mod:`imgclust._progress`).
+
+    Returns
+    -------
+    RasterClassification
+        The model and the summary written to ``classes.json``.
+    """
+    timings: dict[str, float] = {}
+    check_output_dir(output, overwrite=overwrite)
+    _check_numbers(n_clusters, sample_size, stretch, model)
+    rio = rasterio()
+    with rio.Env(**GDAL_OPTIONS), BandStack(sources, nodata=nodata) as stack:
+        start = time.perf_counter()
+        if model is None:
+            spec = _feature_spec(stack, bands, indices, scaling)
+            _, values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
+            timings["sample"] = time.perf_counter() - start
+            start = time.perf_counter()
+            fitted = _fit(
+                spec,
+                values,
+                n_valid,
+                n_clusters,
+                colors=colors,
+                random_state=random_state,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+            )
+            timings["fit"] = time.perf_counter() - start
+        else:
+            fitted = model if isinstance(model, RasterModel) else RasterModel.load(model)
+            stack.check_bands(fitted.features.read_bands)
+            if colors is not None:
+                fitted.colors = parse_colors(colors, fitted.n_classes)
+        preview = _preview_bands(stack, rgb, parse_band_list(bands))
+        with StagedOutputDir(output, overwrite=overwrite) as stage:
+            start = time.perf_counter()
+            stats, thumbs = _classify_pass(
+                stack, fitted, preview, stage.path / "classes.tif", progress
+            )
+            timings["classify"] = time.perf_counter() - start
+            if stats.counts[1:].sum() == 0:
+                raise InvalidParameterError(
+                    "the scene is all nodata: no valid pixel to classify (check --nodata)"
+                )
+            summary = _summary(stack, fitted, stats, sources, model is not None)
+            summary["timings"] = timings
+            _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
+            files = sorted(p.name for p in stage.path.iterdir())
+    summary["output"] = str(Path(output))
+    return RasterClassification(fitted, summary, Path(output), files)
+
+
+def _check_numbers(n_clusters, sample_size, stretch, model) -> None:
+    if model is None and (not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1):
+        raise InvalidParameterError(f"K={n_clusters} must be a whole number of at least 1")
+    if sample_size < 1:
+        raise InvalidParameterError(f"sample size {sample_size} must be at least 1")
+    low, high = stretch
+    if not 0 <= low < high <= 100:
+        raise InvalidParameterError(
+            f"stretch {low}-{high} must be two percentiles with 0 <= low < high <= 100"
+        )
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+
+def _summary(stack: BandStack, model: RasterModel, stats: _ClassStats, sources, applied) -> dict:
+    mean, std = stats.mean_std()
+    n_valid = int(stats.counts[1:].sum())
+    names = [stack.names[b - 1] for b in model.features.bands] + [
+        i.label for i in model.features.indices
+    ]
+    area_unit = _area_unit(stack)
+    classes = []
+    for i in range(model.n_classes):
+        pixels = int(stats.counts[i + 1])
+        area = pixels * stack.pixel_area
+        entry = {
+            "code": i + 1,
+            "color": "#{:02x}{:02x}{:02x}".format(*model.colors[i]),
+            "pixels": pixels,
+            "fraction": pixels / n_valid if n_valid else 0.0,
+            "area": area,
+            "area_unit": area_unit,
+        }
+        if stack.metres:
+            entry["hectares"] = area / 10_000
+        entry["mean"] = {n: float(v) for n, v in zip(names, mean[i], strict=True)}
+        entry["std"] = {n: float(v) for n, v in zip(names, std[i], strict=True)}
+        classes.append(entry)
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    return {
+        "inputs": [str(p) for p in paths],
+        "width": stack.width,
+        "height": stack.height,
+        "crs": stack.crs.to_string() if stack.crs else None,
+        "transform": list(stack.transform)[:6],
+        "pixel_area": stack.pixel_area,
+        "n_classes": model.n_classes,
+        "class_order": "by the mean of the centre over the scaled band features, lowest first",
+        "valid_pixels": n_valid,
+        "nodata_pixels": int(stack.width * stack.height - n_valid),
+        "features": names,
+        "scaling": model.features.scaling,
+        "model_applied": bool(applied),
+        "inertia": model.inertia,
+        "n_iter": model.n_iter,
+        "seed": model.random_state,
+        "sample_size": model.sample_size,
+        "classes": classes,
+    }
+
+
+def _area_unit(stack: BandStack) -> str:
+    if stack.crs is None:
+        return "pixel"
+    if stack.metres:
+        return "m2"
+    unit = stack.crs.linear_units if stack.crs.is_projected else "degree"
+    return f"{unit}2"
+
+
+def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None:
+    from imgclust.report import raster_plots
+
+    model.save(folder / "model.json")
+    (folder / "classes.json").write_text(json.dumps(summary, indent=2))
+    _write_csv(folder / "classes.csv", summary)
+    raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch).save(folder / "quicklook.png")
+    raster_plots.classes_figure(thumbs.codes, summary["classes"]).savefig(folder / "classes.png")
+
+
+def _write_csv(path: Path, summary: dict) -> None:
+    names = summary["features"]
+    fields = ["code", "color", "pixels", "fraction", "area", "area_unit"]
+    if summary["classes"] and "hectares" in summary["classes"][0]:
+        fields.append("hectares")
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields + [f"mean_{n}" for n in names] + [f"std_{n}" for n in names])
+        for c in summary["classes"]:
+            writer.writerow(
+                [c[f] for f in fields]
+                + [c["mean"][n] for n in names]
+                + [c["std"][n] for n in names]
+            )

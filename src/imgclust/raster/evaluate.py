@@ -1,0 +1,228 @@
+"""Classes against a reference land-cover raster on the same grid.
+
+The two rasters are read strip by strip into one contingency table (reference label by class),
+ignoring pixels that are nodata in either; every score comes from that table:
+
+- majority mapping: each class takes the reference label most of its pixels have (several
+  classes may map to one label), as the usual cluster-to-label evaluation does;
+- one-to-one mapping: the Hungarian assignment (:func:`scipy.optimize.linear_sum_assignment`)
+  of classes to labels that maximises the pixels matched; unmatched classes count as errors;
+- adjusted Rand index and normalised mutual information (arithmetic mean of the entropies,
+  scikit-learn's default), from the same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
+from imgclust.raster.stack import BandStack
+
+__all__ = ["ClassEvaluation", "adjusted_rand_from_table", "evaluate_classes", "nmi_from_table"]
+
+
+@dataclass
+class ClassEvaluation:
+    """Scores of classes against reference labels (the content of ``evaluation.json``)."""
+
+    reference_labels: list
+    classes: list
+    contingency: np.ndarray  # (n_reference_labels, n_classes) pixel counts
+    summary: dict
+
+
+def _comb2(x: np.ndarray) -> float:
+    return float(np.sum(x * (x - 1) / 2.0))
+
+
+def adjusted_rand_from_table(table: np.ndarray) -> float:
+    """Adjusted Rand index of a contingency table (Hubert and Arabie, 1985)."""
+    table = table.astype(np.float64)
+    n = table.sum()
+    index = _comb2(table)
+    rows, cols = _comb2(table.sum(axis=1)), _comb2(table.sum(axis=0))
+    expected = rows * cols / (n * (n - 1) / 2.0) if n > 1 else 0.0
+    maximum = (rows + cols) / 2.0
+    if maximum == expected:
+        return 1.0
+    return float((index - expected) / (maximum - expected))
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-np.sum(p * np.log(p)))
+
+
+def nmi_from_table(table: np.ndarray) -> float:
+    """Normalised mutual information (arithmetic normalisation) of a contingency table."""
+    from sklearn.metrics import mutual_info_score
+
+    h_rows, h_cols = _entropy(table.sum(axis=1)), _entropy(table.sum(axis=0))
+    if h_rows == 0 and h_cols == 0:
+        return 1.0
+    mi = mutual_info_score(None, None, contingency=table)
+    return float(mi / ((h_rows + h_cols) / 2.0)) if h_rows + h_cols > 0 else 0.0
+
+
+def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
+    pairs: dict[tuple[float, float], int] = {}
+    strips = classes.windows()
+    with progress("comparing with the reference", len(strips)) as advance:
+        for row, n_rows, _ in strips:
+            a = classes.read([1], row, n_rows)
+            b = reference.read([1], row, n_rows)
+            both = a.valid & b.valid
+            if both.any():
+                stacked = np.stack([b.data[0][both], a.data[0][both]], axis=1)
+                values, counts = np.unique(stacked, axis=0, return_counts=True)
+                for (ref, cls), count in zip(values.tolist(), counts.tolist(), strict=True):
+                    pairs[(ref, cls)] = pairs.get((ref, cls), 0) + count
+            advance()
+    if not pairs:
+        raise InvalidParameterError(
+            "no pixel is valid in both rasters: nothing to compare (check their nodata)"
+        )
+    ref_labels = sorted({r for r, _ in pairs})
+    class_labels = sorted({c for _, c in pairs})
+    table = np.zeros((len(ref_labels), len(class_labels)), dtype=np.int64)
+    r_index = {v: i for i, v in enumerate(ref_labels)}
+    c_index = {v: i for i, v in enumerate(class_labels)}
+    for (ref, cls), count in pairs.items():
+        table[r_index[ref], c_index[cls]] = count
+    return [_tidy(v) for v in ref_labels], [_tidy(v) for v in class_labels], table
+
+
+def _tidy(value: float):
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _check_same_grid(classes: BandStack, reference: BandStack, names) -> None:
+    if (classes.width, classes.height) != (reference.width, reference.height):
+        raise InvalidParameterError(
+            f"{names[0]} is {classes.width}x{classes.height} pixels but {names[1]} is "
+            f"{reference.width}x{reference.height}: the reference must be on the same grid "
+            "(resample it first, e.g. with gdalwarp -te ... -ts ...)"
+        )
+    if classes.crs != reference.crs or not classes.transform.almost_equals(reference.transform):
+        raise InvalidParameterError(
+            f"{names[0]} and {names[1]} are not on the same grid (CRS or transform differ); "
+            "resample the reference first, e.g. with gdalwarp"
+        )
+
+
+def _scores(table: np.ndarray, ref_labels: list, class_labels: list) -> dict:
+    from scipy.optimize import linear_sum_assignment
+
+    total = int(table.sum())
+    majority = table.argmax(axis=0)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    one_to_one = {class_labels[c]: ref_labels[r] for r, c in zip(rows, cols, strict=True)}
+    precision, recall = _per_label(table, majority, ref_labels)
+    return {
+        "pixels": total,
+        "majority_mapping": {
+            str(class_labels[c]): ref_labels[majority[c]] for c in range(len(class_labels))
+        },
+        "accuracy_majority": float(table.max(axis=0).sum() / total),
+        "one_to_one_mapping": {str(k): v for k, v in one_to_one.items()},
+        "accuracy_one_to_one": float(table[rows, cols].sum() / total),
+        "adjusted_rand_index": adjusted_rand_from_table(table),
+        "normalized_mutual_info": nmi_from_table(table),
+        "per_label": {
+            str(label): {"precision": precision[i], "recall": recall[i]}
+            for i, label in enumerate(ref_labels)
+        },
+    }
+
+
+def _per_label(table: np.ndarray, majority: np.ndarray, ref_labels: list) -> tuple:
+    """Precision and recall of each reference label after the majority mapping."""
+    precision, recall = [], []
+    for i in range(len(ref_labels)):
+        predicted = table[:, majority == i].sum()
+        correct = table[i, majority == i].sum()
+        precision.append(float(correct / predicted) if predicted else math.nan)
+        recall.append(float(correct / table[i].sum()) if table[i].sum() else math.nan)
+    return precision, recall
+
+
+def evaluate_classes(
+    classes: str | os.PathLike,
+    reference: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    classes_nodata: float | None = None,
+    reference_nodata: float | None = None,
+    overwrite: bool = False,
+    progress=None,
+) -> ClassEvaluation:
+    """Compare a class raster with a reference raster on the same grid; write the results.
+
+    Writes ``evaluation.json`` (mappings, accuracies, ARI, NMI, per-label precision and
+    recall), ``confusion.csv`` (reference label by class, pixel counts) and ``confusion.png``
+    into ``output``. Pixels that are nodata in either raster are ignored.
+
+    Parameters
+    ----------
+    classes, reference : path
+        Single-band rasters (the first band is used) on the same grid.
+    output : path
+    classes_nodata, reference_nodata : float, optional
+        Override the files' nodata values.
+    overwrite : bool
+    progress : callable, optional
+
+    Returns
+    -------
+    ClassEvaluation
+    """
+    from imgclust._progress import no_progress
+
+    progress = progress or no_progress
+    check_output_dir(output, overwrite=overwrite)
+    rio = rasterio()
+    with (
+        rio.Env(**GDAL_OPTIONS),
+        BandStack(classes, nodata=classes_nodata) as a,
+        BandStack(reference, nodata=reference_nodata) as b,
+    ):
+        _check_same_grid(a, b, (Path(classes).name, Path(reference).name))
+        ref_labels, class_labels, table = _contingency(a, b, progress)
+    summary = {
+        "classes": str(classes),
+        "reference": str(reference),
+        "reference_labels": ref_labels,
+        "class_labels": class_labels,
+        **_scores(table, ref_labels, class_labels),
+    }
+    with StagedOutputDir(output, overwrite=overwrite) as stage:
+        _write(stage.path, table, ref_labels, class_labels, summary)
+    summary["output"] = str(Path(output))
+    return ClassEvaluation(ref_labels, class_labels, table, summary)
+
+
+def _write(folder: Path, table, ref_labels, class_labels, summary) -> None:
+    from imgclust.report.raster_plots import confusion_figure
+
+    (folder / "evaluation.json").write_text(json.dumps(summary, indent=2))
+    with open(folder / "confusion.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["reference \\ class", *class_labels])
+        for label, row in zip(ref_labels, table.tolist(), strict=True):
+            writer.writerow([label, *row])
+    title = (
+        f"accuracy {summary['accuracy_majority']:.3f} (majority), "
+        f"{summary['accuracy_one_to_one']:.3f} (one-to-one)"
+    )
+    confusion_figure(
+        table, [str(v) for v in ref_labels], [str(v) for v in class_labels], title
+    ).savefig(folder / "confusion.png")

@@ -1,0 +1,138 @@
+"""The fitted classes of a raster, saved as portable JSON (``model.json``), never a pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgclust.cluster.engine import nearest
+from imgclust.errors import ImageReadError, InvalidParameterError
+from imgclust.raster.features import FeatureSpec
+
+__all__ = ["FORMAT", "RasterModel", "default_colors", "parse_colors"]
+
+FORMAT = "imgclust-raster-model"
+VERSION = 1
+
+
+def default_colors(n: int) -> list[tuple[int, int, int]]:
+    """Distinct colours for ``n`` classes: matplotlib's tab10 / tab20, else turbo."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        values = colormaps["tab10"].colors[:n]
+    elif n <= 20:
+        values = colormaps["tab20"].colors[:n]
+    else:
+        values = colormaps["turbo"](np.linspace(0.05, 0.95, n))[:, :3]
+    return [tuple(round(255 * c) for c in rgb[:3]) for rgb in values]
+
+
+def parse_colors(text: str | list, n: int) -> list[tuple[int, int, int]]:
+    """``"#B90E0A,navy,green"`` (any matplotlib colour) -> ``n`` RGB tuples."""
+    from matplotlib.colors import to_rgb
+
+    names = [c.strip() for c in text.split(",")] if isinstance(text, str) else list(text)
+    names = [c for c in names if c]
+    if len(names) < n:
+        raise InvalidParameterError(
+            f"{len(names)} colours given for {n} classes; give at least {n}, separated by commas"
+        )
+    colours = []
+    for name in names[:n]:
+        try:
+            colours.append(tuple(round(255 * c) for c in to_rgb(name)))
+        except ValueError:
+            raise InvalidParameterError(
+                f"{name!r} is not a colour; use a name (navy) or a hex code (#B90E0A)"
+            ) from None
+    return colours
+
+
+@dataclass
+class RasterModel:
+    """Scaled-feature centres of the classes, in class order (code 1 first), and how to
+    compute the features.
+
+    Attributes
+    ----------
+    features : FeatureSpec
+    centers : (K, n_features) float64 ndarray
+        Class centres in the scaled feature space; row ``i`` is class code ``i + 1``.
+    colors : list of (r, g, b)
+    inertia : float
+        Sum of squared distances of the sample to its centres, in the scaled space.
+    n_iter, random_state, sample_size : int
+    """
+
+    features: FeatureSpec
+    centers: np.ndarray
+    colors: list[tuple[int, int, int]]
+    inertia: float = float("nan")
+    n_iter: int = 0
+    random_state: int = 0
+    sample_size: int = 0
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.centers.shape[0])
+
+    def predict(self, raw_features: np.ndarray) -> np.ndarray:
+        """Class codes (1..K, int32) of unscaled features ``(n, n_features)`` float32."""
+        scaled = self.features.transform(raw_features)
+        labels, _ = nearest(scaled, self.centers.astype(np.float32))
+        return labels + 1
+
+    def to_dict(self) -> dict:
+        from imgclust import __version__
+
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "n_classes": self.n_classes,
+            "features": self.features.to_dict(),
+            "centers": self.centers.tolist(),
+            "colors": ["#{:02x}{:02x}{:02x}".format(*c) for c in self.colors],
+            "inertia": self.inertia,
+            "n_iter": self.n_iter,
+            "seed": self.random_state,
+            "sample_size": self.sample_size,
+            "imgclust_version": __version__,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> RasterModel:
+        """Read a ``model.json`` written by :meth:`save`, with a clear error if it is not one."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ImageReadError(f"{path}: no such model file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ImageReadError(f"{path}: not a model.json ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ImageReadError(f'{path}: not an imgclust raster model (no "format": "{FORMAT}")')
+        if data.get("version", 0) > VERSION:
+            raise ImageReadError(
+                f"{path}: model version {data['version']} is newer than this imgclust reads "
+                f"({VERSION}); upgrade imgclust"
+            )
+        features = FeatureSpec.from_dict(data["features"])
+        centers = np.asarray(data["centers"], dtype=np.float64)
+        if centers.ndim != 2 or centers.shape[1] != features.n_features or features.mean is None:
+            raise ImageReadError(f"{path}: centres and features do not match; the file is damaged")
+        return cls(
+            features,
+            centers,
+            parse_colors(data["colors"], centers.shape[0]),
+            float(data.get("inertia", "nan")),
+            int(data.get("n_iter", 0)),
+            int(data.get("seed", 0)),
+            int(data.get("sample_size", 0)),
+        )

@@ -1,0 +1,271 @@
+"""A stack of raster bands, from one multi-band file or one file per band, read by windows.
+
+Band numbers are 1-based, as GDAL counts: with several files, the bands of the first file come
+first, then those of the second, and so on. All files must share width, height, transform and
+CRS. A pixel is valid when it is valid in every band read: not equal to the band's nodata value
+(the file's, or the one given), not NaN, and not masked by the dataset's mask.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgclust.errors import ImageReadError, InvalidParameterError
+from imgclust.raster._rasterio import rasterio
+
+__all__ = ["BandStack", "Block", "parse_band_list"]
+
+
+def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
+    """``"4,3,2"`` -> ``[4, 3, 2]``; None stays None."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return [int(b) for b in text]
+    try:
+        bands = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise InvalidParameterError(
+            f"bands {text!r} are not a comma-separated list of band numbers, e.g. 4,3,2"
+        ) from None
+    if not bands:
+        raise InvalidParameterError("no band given; list band numbers, e.g. 4,3,2")
+    return bands
+
+
+@dataclass(frozen=True)
+class _BandRef:
+    """One band of the stack: which open dataset, which band of it, its name and nodata."""
+
+    dataset: int
+    band: int
+    name: str
+    nodata: float | None
+    masked: bool  # the band has a per-dataset mask or alpha that read_masks must be asked for
+
+
+@dataclass
+class Block:
+    """One window of the stack: the bands read, as float32, and which pixels are valid."""
+
+    row: int
+    col: int
+    data: np.ndarray  # (n_bands, height, width) float32
+    valid: np.ndarray  # (height, width) bool
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.valid.shape
+
+
+def _open(path: str | os.PathLike):
+    rio = rasterio()
+    if not Path(path).exists():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        return rio.open(path)
+    except rio.errors.RasterioIOError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ImageReadError(
+            f"{path}: cannot be read as a raster ({reason}); give a GeoTIFF, JP2 or another "
+            "format GDAL reads"
+        ) from None
+
+
+class BandStack:
+    """Bands of one or more raster files on one grid, read window by window.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        One multi-band file, or one file per band (stacked in the order given).
+    nodata : float, optional
+        Overrides the nodata value of every band.
+
+    Attributes
+    ----------
+    width, height : int
+    crs : rasterio.crs.CRS or None
+    transform : affine.Affine
+    count : int
+        Number of bands in the stack.
+    names : list of str
+        A name per band: the band description, else the file name (one file per band), else
+        ``"band N"``.
+    dtypes : list of str
+    """
+
+    def __init__(
+        self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, nodata: float | None = None
+    ) -> None:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if not paths:
+            raise InvalidParameterError("no raster given")
+        self.paths = [Path(p) for p in paths]
+        self._datasets = []
+        try:
+            for path in self.paths:
+                self._datasets.append(_open(path))
+            self._check_grid()
+        except BaseException:
+            self.close()
+            raise
+        first = self._datasets[0]
+        self.width, self.height = first.width, first.height
+        self.crs, self.transform = first.crs, first.transform
+        self._bands = [
+            self._band_ref(i, ds, b, nodata)
+            for i, ds in enumerate(self._datasets)
+            for b in range(1, ds.count + 1)
+        ]
+        self.count = len(self._bands)
+        self.names = [b.name for b in self._bands]
+        self.dtypes = [self._datasets[b.dataset].dtypes[b.band - 1] for b in self._bands]
+
+    def _check_grid(self) -> None:
+        first, first_path = self._datasets[0], self.paths[0].name
+        for ds, path in zip(self._datasets[1:], self.paths[1:], strict=True):
+            if (ds.width, ds.height) != (first.width, first.height):
+                raise InvalidParameterError(
+                    f"{path.name} is {ds.width}x{ds.height} pixels but {first_path} is "
+                    f"{first.width}x{first.height}: the bands must share one grid "
+                    "(resample them first, e.g. with gdalwarp)"
+                )
+            if ds.crs != first.crs:
+                raise InvalidParameterError(
+                    f"{path.name} is in {ds.crs} but {first_path} is in {first.crs}: the bands "
+                    "must share one CRS (reproject them first, e.g. with gdalwarp -t_srs)"
+                )
+            if not ds.transform.almost_equals(first.transform):
+                raise InvalidParameterError(
+                    f"{path.name} and {first_path} have different transforms (origin or pixel "
+                    "size): the bands must share one grid (resample them first, e.g. with "
+                    "gdalwarp)"
+                )
+
+    def _band_ref(self, index: int, ds, band: int, nodata: float | None) -> _BandRef:
+        rio = rasterio()
+        flags = ds.mask_flag_enums[band - 1]
+        masked = rio.enums.MaskFlags.per_dataset in flags or rio.enums.MaskFlags.alpha in flags
+        description = ds.descriptions[band - 1]
+        if description:
+            name = description
+        elif len(self._datasets) > 1 and ds.count == 1:
+            name = self.paths[index].stem
+        else:
+            name = f"band {sum(d.count for d in self._datasets[:index]) + band}"
+        value = ds.nodata if nodata is None else nodata
+        return _BandRef(index, band, name, None if value is None else float(value), masked)
+
+    # -- context manager -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every file."""
+        for ds in self._datasets:
+            ds.close()
+        self._datasets = []
+
+    def __enter__(self) -> BandStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- bands -----------------------------------------------------------------------------
+
+    def check_bands(self, bands: Sequence[int]) -> None:
+        """Raise a clear error when a band number is outside 1..count."""
+        for b in bands:
+            if not 1 <= b <= self.count:
+                raise InvalidParameterError(
+                    f"band {b} is out of range: the stack has {self.count} band"
+                    f"{'s' if self.count > 1 else ''} (1-{self.count})"
+                )
+
+    def colour_bands(self) -> list[int] | None:
+        """Bands whose colour interpretation is red, green and blue, in that order, if any."""
+        rio = rasterio()
+        wanted = [
+            rio.enums.ColorInterp.red,
+            rio.enums.ColorInterp.green,
+            rio.enums.ColorInterp.blue,
+        ]
+        found = {}
+        for number, ref in enumerate(self._bands, start=1):
+            interp = self._datasets[ref.dataset].colorinterp[ref.band - 1]
+            if interp in wanted and interp not in found:
+                found[interp] = number
+        return [found[c] for c in wanted] if len(found) == 3 else None
+
+    @property
+    def pixel_area(self) -> float:
+        """Area of one pixel in the CRS's units squared."""
+        t = self.transform
+        return abs(t.a * t.e - t.b * t.d)
+
+    @property
+    def metres(self) -> bool:
+        """True when the CRS is projected with metres as its unit."""
+        if self.crs is None or not self.crs.is_projected:
+            return False
+        units = (self.crs.linear_units or "").lower()
+        return units in ("metre", "meter", "m", "metres", "meters")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def windows(self, block_pixels: int = 4 << 20, align: int = 512) -> list[tuple[int, int, int]]:
+        """Strips of whole rows ``(row_off, n_rows)`` of about ``block_pixels`` pixels each.
+
+        The strip height is a multiple of ``align`` (the output's tile height) when the image
+        is wider than ``block_pixels / align``, so that each strip writes whole tiles.
+        """
+        rows = max(1, block_pixels // max(1, self.width))
+        if rows >= align:
+            rows -= rows % align
+        return [
+            (r, min(rows, self.height - r), i) for i, r in enumerate(range(0, self.height, rows))
+        ]
+
+    def read(self, bands: Sequence[int], row: int = 0, n_rows: int | None = None) -> Block:
+        """Read ``bands`` (1-based) over rows ``row .. row + n_rows`` as float32, with validity."""
+        rio = rasterio()
+        n_rows = self.height - row if n_rows is None else n_rows
+        window = rio.windows.Window(0, row, self.width, n_rows)
+        data = np.empty((len(bands), n_rows, self.width), dtype=np.float32)
+        valid = np.ones((n_rows, self.width), dtype=bool)
+        for i, number in enumerate(bands):
+            ref = self._bands[number - 1]
+            ds = self._datasets[ref.dataset]
+            raw = ds.read(ref.band, window=window)
+            self._update_valid(valid, raw, ref, ds, window)
+            data[i] = raw
+        return Block(row, 0, data, valid)
+
+    @staticmethod
+    def _update_valid(valid: np.ndarray, raw: np.ndarray, ref: _BandRef, ds, window) -> None:
+        if ref.nodata is not None and not math.isnan(ref.nodata):
+            valid &= raw != ref.nodata  # a Python float: compared exactly, even out of range
+        if raw.dtype.kind == "f":
+            valid &= ~np.isnan(raw)
+        if ref.masked:
+            valid &= ds.read_masks(ref.band, window=window) != 0
+
+    def iter_blocks(self, bands: Sequence[int], block_pixels: int = 4 << 20) -> Iterator[Block]:
+        """Every strip of :meth:`windows`, read in a background thread one strip ahead."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        strips = self.windows(block_pixels)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.read, bands, *strips[0][:2])
+            for next_strip in strips[1:]:
+                block = pending.result()
+                pending = pool.submit(self.read, bands, *next_strip[:2])
+                yield block
+            yield pending.result()

@@ -1,0 +1,91 @@
+"""Pictures of the raster jobs: quicklook, class map with legend, confusion heat map."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from imgclust.report.plots import _figure
+
+__all__ = ["classes_figure", "confusion_figure", "quicklook", "stretch_bands"]
+
+
+def stretch_bands(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0)) -> np.ndarray:
+    """Percentile contrast stretch of each band over the valid pixels, to uint8 ``(h, w, n)``."""
+    out = np.zeros((*valid.shape, bands.shape[0]), dtype=np.uint8)
+    for i, band in enumerate(bands):
+        values = band[valid]
+        if values.size == 0:
+            continue
+        low, high = np.percentile(values, percentiles)
+        span = high - low if high > low else 1.0
+        out[..., i] = np.clip((band - low) / span * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def quicklook(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0)) -> Image.Image:
+    """The scene as a person sees it: stretched RGB (or grey), nodata transparent."""
+    stretched = stretch_bands(bands, valid, percentiles)
+    if stretched.shape[2] == 1:
+        stretched = np.repeat(stretched, 3, axis=2)
+    alpha = np.where(valid, 255, 0).astype(np.uint8)
+    return Image.fromarray(np.dstack([stretched, alpha]), mode="RGBA")
+
+
+def classes_figure(codes: np.ndarray, classes: list[dict]):
+    """The class map in its colours with a legend: code, share of the valid pixels and area."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    colours = ["#ffffff"] + [c["color"] for c in classes]
+    height, width = codes.shape
+    aspect = height / max(width, 1)
+    fig = _figure(9, max(3.0, 6.5 * aspect))
+    ax = fig.add_axes([0.02, 0.02, 0.66, 0.96])
+    ax.imshow(
+        codes,
+        cmap=ListedColormap(colours),
+        vmin=-0.5,
+        vmax=len(colours) - 0.5,
+        interpolation="nearest",
+    )
+    ax.set_axis_off()
+    handles = [
+        Patch(facecolor=c["color"], edgecolor="black", label=_legend_label(c)) for c in classes
+    ]
+    fig.legend(
+        handles=handles, loc="center left", bbox_to_anchor=(0.69, 0.5), frameon=False, fontsize=9
+    )
+    return fig
+
+
+def _legend_label(entry: dict) -> str:
+    label = f"{entry['code']}: {entry['fraction']:.1%}"
+    if "hectares" in entry:
+        label += f", {entry['hectares']:,.0f} ha"
+    return label
+
+
+def confusion_figure(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str):
+    """Heat map of a confusion matrix, each row normalised to 1, counts written in cells."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    n_rows, n_cols = matrix.shape
+    fig = _figure(max(4.0, 0.6 * n_cols + 2.5), max(3.5, 0.5 * n_rows + 2))
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(n_cols), col_labels, rotation=45, ha="right")
+    ax.set_yticks(range(n_rows), row_labels)
+    ax.set_xlabel("class")
+    ax.set_ylabel("reference")
+    ax.set_title(title)
+    if n_rows * n_cols <= 400:
+        for r in range(n_rows):
+            for c in range(n_cols):
+                colour = "white" if shares[r, c] > 0.6 else "black"
+                ax.text(
+                    c, r, f"{matrix[r, c]:,}", ha="center", va="center", fontsize=7, color=colour
+                )
+    fig.colorbar(image, ax=ax, label="share of the reference row")
+    fig.tight_layout()
+    return fig
