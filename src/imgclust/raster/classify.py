@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
+from imgclust.cluster.engine import nearest
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.raster import _kernels
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
 from imgclust.raster.model import RasterModel, default_colors, parse_colors
@@ -61,26 +64,34 @@ class RasterClassification:
 class _ClassStats:
     """Per class: pixel count, and sums of the features (centred on the model's mean)."""
 
+    #: Chunks of rows per strip with their own partial sums (a fixed number: deterministic).
+    CHUNKS = 64
+
     def __init__(self, n_classes: int, n_features: int, shift: np.ndarray) -> None:
         self.counts = np.zeros(n_classes + 1, dtype=np.int64)
         self.sums = np.zeros((n_classes + 1, n_features))
         self.squares = np.zeros((n_classes + 1, n_features))
-        self.shift = shift.astype(np.float32)
+        self.shift = np.asarray(shift, dtype=np.float64)
 
-    def add(self, codes: np.ndarray, raw: np.ndarray) -> None:
-        k = self.counts.size
-        self.counts += np.bincount(codes, minlength=k)
-        centred = raw - self.shift
-        for f in range(raw.shape[1]):
-            column = centred[:, f].astype(np.float64)
-            self.sums[:, f] += np.bincount(codes, weights=column, minlength=k)
-            self.squares[:, f] += np.bincount(codes, weights=column * column, minlength=k)
+    def buffers(self, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = max(1, min(n_rows, self.CHUNKS))
+        return (
+            np.zeros((m, *self.sums.shape)),
+            np.zeros((m, *self.squares.shape)),
+            np.zeros((m, self.counts.size), dtype=np.int64),
+        )
+
+    def add(self, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> None:
+        for chunk in range(counts.shape[0]):  # in order: the same sums whatever the threads
+            self.sums += sums[chunk]
+            self.squares += squares[chunk]
+            self.counts += counts[chunk]
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         n = np.maximum(self.counts[1:], 1)[:, None]
         mean = self.sums[1:] / n
         var = np.maximum(self.squares[1:] / n - mean * mean, 0.0)
-        return mean + self.shift.astype(np.float64), np.sqrt(var)
+        return mean + self.shift, np.sqrt(var)
 
 
 class _Thumbnails:
@@ -108,13 +119,58 @@ class _Thumbnails:
 # -- the passes ----------------------------------------------------------------------------
 
 
+def _warm_classify_strip(n_features: int) -> None:
+    data = np.ones((n_features, 2, 2), dtype=np.float32)
+    for dtype in (np.uint8, np.uint16):
+        _kernels.classify_strip(
+            data,
+            np.ones((2, 2), dtype=bool),
+            n_features,
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.zeros(n_features),
+            np.ones(n_features),
+            np.ones((2, n_features), np.float32),
+            np.empty((2, 2), dtype),
+            np.zeros((1, 3, n_features)),
+            np.zeros((1, 3, n_features)),
+            np.zeros((1, 3), np.int64),
+        )
+
+
+def _warm_up(n_features: int) -> None:
+    """Load the compiled loops, then matplotlib, in a thread while the first pass reads.
+
+    A fresh process spends about 0.7 s loading numba's cached machine code and 0.5 s importing
+    matplotlib; GDAL releases the GIL while it reads, so both overlap with the sampling pass.
+    A call that needs the loops meanwhile waits on numba's compiler lock, not twice the work.
+    """
+
+    def work() -> None:
+        try:
+            X = np.arange(12 * n_features, dtype=np.float64).reshape(12, n_features)
+            fit_with_summary(X, np.ones(12), 2, n_init=1, random_state=0)
+            nearest(X.astype(np.float32), X[:2].astype(np.float32))
+            _warm_classify_strip(n_features)
+        except Exception:
+            pass  # only a warm-up: the real call reports any error
+        from imgclust.report import plots
+
+        plots.load_matplotlib()
+
+    threading.Thread(target=work, name="imgclust-warm-up", daemon=True).start()
+
+
 def _draw_sample(stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress) -> tuple:
-    sampler = PixelSampler(size, stack.width, seed)
-    strips = stack.windows(DEFAULT_BLOCK_PIXELS)
-    with progress("sampling valid pixels", len(strips)) as advance:
-        for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
-            sampler.add(block.row, block.data, block.valid)
-            advance()
+    for n_pixels in (stack.width * stack.height, None):
+        sampler = PixelSampler(size, stack.width, seed, n_pixels)
+        strips = stack.windows(DEFAULT_BLOCK_PIXELS)
+        with progress("sampling valid pixels", len(strips)) as advance:
+            for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
+                sampler.add(block.row, block.data, block.valid)
+                advance()
+        if sampler.complete:
+            break
     positions, values = sampler.result()
     return positions, values, sampler.n_valid
 
@@ -200,22 +256,33 @@ def _classify_pass(
     spec = model.features
     read_bands = spec.read_bands + [b for b in preview_bands if b not in spec.read_bands]
     preview_rows = [read_bands.index(b) for b in preview_bands]
-    n_read = len(spec.read_bands)
     stats = _ClassStats(model.n_classes, spec.n_features, spec.mean)
     thumbs = _Thumbnails(stack.width, stack.height, len(preview_bands))
     profile = _output_profile(stack, model.n_classes)
     strips = stack.windows(DEFAULT_BLOCK_PIXELS)
+    position = {band: i for i, band in enumerate(read_bands)}
+    index_a = np.array([position[i.a] for i in spec.indices], dtype=np.int64)
+    index_b = np.array([position[i.b] for i in spec.indices], dtype=np.int64)
+    centers = np.ascontiguousarray(model.centers, dtype=np.float32)
     with rio.open(path, "w", **profile) as dst, progress("classifying", len(strips)) as advance:
         for block in stack.iter_blocks(read_bands, DEFAULT_BLOCK_PIXELS):
-            flat_valid = block.valid.reshape(-1)
-            pixels = block.data[:n_read].reshape(n_read, -1)[:, flat_valid].T
-            raw = spec.raw_features(pixels)
-            codes = np.zeros(flat_valid.size, dtype=profile["dtype"])
-            if raw.shape[0]:
-                stats_raw = raw.copy()
-                codes[flat_valid] = model.predict(raw)
-                stats.add(codes[flat_valid].astype(np.intp), stats_raw)
-            codes = codes.reshape(block.shape)
+            codes = np.empty(block.shape, dtype=profile["dtype"])
+            sums, squares, counts = stats.buffers(block.shape[0])
+            _kernels.classify_strip(
+                block.data,
+                block.valid,
+                len(spec.bands),
+                index_a,
+                index_b,
+                spec.mean,
+                spec.scale,
+                centers,
+                codes,
+                sums,
+                squares,
+                counts,
+            )
+            stats.add(sums, squares, counts)
             window = rio.windows.Window(0, block.row, stack.width, block.shape[0])
             dst.write(codes, 1, window=window)
             thumbs.add(block.row, block.data[preview_rows], block.valid, codes)
@@ -337,6 +404,7 @@ def classify_raster(
         start = time.perf_counter()
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
+            _warm_up(spec.n_features)
             _, values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
             timings["sample"] = time.perf_counter() - start
             start = time.perf_counter()

@@ -11,20 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PixelSampler", "pixel_keys"]
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def pixel_keys(positions: np.ndarray, seed: int) -> np.ndarray:
-    """Uniform 64-bit keys of pixel ``positions`` (row * width + col) for ``seed``."""
-    with np.errstate(over="ignore"):
-        z = positions.astype(np.uint64) + np.uint64(seed) * _GOLDEN + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        return z ^ (z >> np.uint64(31))
+__all__ = ["PixelSampler"]
 
 
 class PixelSampler:
@@ -37,9 +24,14 @@ class PixelSampler:
     width : int
         Raster width, to number the pixels.
     seed : int
+    n_pixels : int, optional
+        Pixels in the whole raster. When given, keys above ``4 * size / n_pixels`` of their
+        range are not even kept as candidates; if fewer than ``size`` valid pixels fall under
+        that bar (more than three quarters of the scene is nodata), :attr:`complete` is False
+        and the caller offers the windows again to a sampler without ``n_pixels``.
     """
 
-    def __init__(self, size: int, width: int, seed: int) -> None:
+    def __init__(self, size: int, width: int, seed: int, n_pixels: int | None = None) -> None:
         self.size = int(size)
         self.width = int(width)
         self.seed = int(seed)
@@ -49,15 +41,28 @@ class PixelSampler:
         self._values: list[np.ndarray] = []
         self._held = 0
         self._threshold = np.uint64(np.iinfo(np.uint64).max)
+        if n_pixels is not None and 4 * self.size < n_pixels:
+            self._threshold = np.uint64(int(4 * self.size / n_pixels * 2.0**64))
+        self._capped = n_pixels is not None and 4 * self.size < n_pixels
+
+    @property
+    def complete(self) -> bool:
+        """Whether the sample holds the ``size`` smallest keys (or every valid pixel)."""
+        return not self._capped or self._held >= self.size
 
     def add(self, row: int, data: np.ndarray, valid: np.ndarray) -> None:
         """Offer a window of whole rows starting at ``row``: ``data`` (bands, h, w), ``valid``."""
-        local = np.flatnonzero(valid.reshape(-1))
-        self.n_valid += local.size
+        from imgclust.raster import _kernels
+
+        flat = np.ascontiguousarray(valid).reshape(-1)
+        local = np.empty(flat.size, dtype=np.int64)
+        keys = np.empty(flat.size, dtype=np.uint64)
+        n, n_valid = _kernels.candidates(
+            flat, row * self.width, self.seed, self._threshold, local, keys
+        )
+        self.n_valid += n_valid
+        local, keys = local[:n], keys[:n]
         positions = local + row * self.width
-        keys = pixel_keys(positions, self.seed)
-        keep = keys <= self._threshold
-        local, positions, keys = local[keep], positions[keep], keys[keep]
         self._keys.append(keys)
         self._positions.append(positions)
         self._values.append(data.reshape(data.shape[0], -1)[:, local].T)

@@ -240,13 +240,23 @@ class BandStack:
         window = rio.windows.Window(0, row, self.width, n_rows)
         data = np.empty((len(bands), n_rows, self.width), dtype=np.float32)
         valid = np.ones((n_rows, self.width), dtype=bool)
-        for i, number in enumerate(bands):
-            ref = self._bands[number - 1]
-            ds = self._datasets[ref.dataset]
-            raw = ds.read(ref.band, window=window)
-            self._update_valid(valid, raw, ref, ds, window)
-            data[i] = raw
+        # One read per file for all its bands: a pixel-interleaved file decompresses each
+        # block once instead of once per band.
+        for dataset, positions in self._by_dataset(bands).items():
+            ds = self._datasets[dataset]
+            refs = [self._bands[bands[i] - 1] for i in positions]
+            raw = ds.read([r.band for r in refs], window=window)
+            for i, ref, layer in zip(positions, refs, raw, strict=True):
+                self._update_valid(valid, layer, ref, ds, window)
+                data[i] = layer
         return Block(row, 0, data, valid)
+
+    def _by_dataset(self, bands: Sequence[int]) -> dict[int, list[int]]:
+        """Positions in ``bands`` grouped by the file they come from."""
+        groups: dict[int, list[int]] = {}
+        for i, number in enumerate(bands):
+            groups.setdefault(self._bands[number - 1].dataset, []).append(i)
+        return groups
 
     @staticmethod
     def _update_valid(valid: np.ndarray, raw: np.ndarray, ref: _BandRef, ds, window) -> None:

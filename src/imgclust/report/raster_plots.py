@@ -19,7 +19,8 @@ def stretch_bands(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0))
             continue
         low, high = np.percentile(values, percentiles)
         span = high - low if high > low else 1.0
-        out[..., i] = np.clip((band - low) / span * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        scaled = np.clip((band - low) / span * 255.0 + 0.5, 0, 255)
+        out[..., i] = np.where(valid, scaled, 0).astype(np.uint8)
     return out
 
 

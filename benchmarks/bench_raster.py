@@ -1,0 +1,321 @@
+"""Land-cover classes of a raster: imgclust against GRASS GIS, Spectral Python and scikit-learn.
+
+Run from the repository root (peers: ``pip install ".[bench]"`` and the Debian package
+``grass-core``)::
+
+    python benchmarks/bench_raster.py [--k 6] [--tiles 17] [--sample 1000000]
+
+Two scenes: the seven Landsat 8 bands of ``../shared/data/landsat8`` (one file per band,
+0.38 MP), and a scene of at least 100 megapixels written by tiling them into one 7-band
+GeoTIFF (``--tiles`` times in each direction). Every method goes from the files on disk to a
+classified GeoTIFF with the same K:
+
+- imgclust: ``classify_raster`` (fit on a seeded sample of ``--sample`` valid pixels,
+  standardised bands, block by block, all its outputs);
+- GRASS GIS: ``r.external`` links the bands, ``i.cluster`` (sampling interval chosen for about
+  ``--sample`` pixels) then ``i.maxlik``, ``r.out.gdal``;
+- Spectral Python: ``spectral.kmeans`` on the in-memory standardised array (every pixel; it
+  has no sampling), default 20 iterations;
+- scikit-learn: ``KMeans(n_init=1)`` fitted on the same number of sampled standardised pixels
+  of the in-memory array, then ``predict`` on every pixel.
+
+Each method runs in its own process; peak memory is that process's (and its children's) peak
+resident set size. Throughput is megapixels per second of wall time. On the small scene the
+inertia (within-class sum of squares over every valid pixel, in the standardised space, each
+class around its own mean) is compared with scikit-learn's. Peers whose in-memory array would
+not fit comfortably (``--max-memory-gb``) are skipped on the large scene.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+LANDSAT = REPO.parent / "shared" / "data" / "landsat8"
+BANDS = [LANDSAT / f"l8_B{i}.tif" for i in range(1, 8)]
+
+
+# -- the methods, each run in a child process ------------------------------------------------
+
+
+def _read_stack(paths: list[str]) -> tuple[np.ndarray, dict]:
+    import rasterio
+
+    layers = []
+    for path in paths:
+        with rasterio.open(path) as src:
+            layers.append(src.read())
+            profile = src.profile
+    return np.concatenate(layers).astype(np.float32), profile
+
+
+def _standardise(data: np.ndarray) -> np.ndarray:
+    pixels = data.reshape(data.shape[0], -1).T
+    pixels -= pixels.mean(axis=0)
+    pixels /= pixels.std(axis=0)
+    return pixels
+
+
+def _write_classes(labels: np.ndarray, profile: dict, path: str) -> None:
+    import rasterio
+
+    profile = {**profile, "count": 1, "dtype": "uint8", "nodata": 0, "compress": "deflate"}
+    profile.pop("blockxsize", None), profile.pop("blockysize", None)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write((labels + 1).astype(np.uint8).reshape(profile["height"], profile["width"]), 1)
+
+
+def run_imgclust(paths, k, sample, out):
+    from imgclust.raster import classify_raster
+
+    classify_raster(paths, out, k, sample_size=sample, random_state=0, rgb=_rgb(paths))
+
+
+def _rgb(paths):
+    return "4,3,2" if len(paths) == 7 or len(paths) == 1 else None
+
+
+def run_sklearn(paths, k, sample, out):
+    from sklearn.cluster import KMeans
+
+    data, profile = _read_stack(paths)
+    pixels = _standardise(data)
+    rng = np.random.default_rng(0)
+    index = rng.choice(pixels.shape[0], size=min(sample, pixels.shape[0]), replace=False)
+    km = KMeans(k, n_init=1, random_state=0).fit(pixels[np.sort(index)])
+    labels = km.predict(pixels)
+    os.makedirs(out)
+    _write_classes(labels, profile, f"{out}/classes.tif")
+
+
+def run_spectral(paths, k, sample, out):
+    import spectral
+
+    data, profile = _read_stack(paths)
+    pixels = _standardise(data)
+    image = pixels.reshape(profile["height"], profile["width"], -1)
+    labels, _ = spectral.kmeans(image, nclusters=k, max_iterations=20)
+    os.makedirs(out)
+    _write_classes(labels.reshape(-1), profile, f"{out}/classes.tif")
+
+
+def run_grass(paths, k, sample, out):
+    import rasterio
+
+    with rasterio.open(paths[0]) as src:
+        n_pixels, count = src.width * src.height, src.count
+    interval = max(1, int(np.sqrt(n_pixels / sample)))
+    if len(paths) == 1:
+        names = [f"b.{i}" for i in range(1, count + 1)]
+        link = f"r.external input={paths[0]} output=b -o --quiet"
+    else:
+        names = [f"b{i}" for i in range(1, len(paths) + 1)]
+        link = "\n".join(
+            f"r.external input={p} output={n} -o --quiet" for p, n in zip(paths, names, strict=True)
+        )
+    os.makedirs(out)
+    script = Path(out) / "classify.sh"
+    script.write_text(
+        f"""set -e
+{link}
+g.region raster={names[0]}
+i.group group=g subgroup=g input={",".join(names)} --quiet
+i.cluster group=g subgroup=g signaturefile=sig classes={k} sample={interval},{interval} --quiet
+i.maxlik group=g subgroup=g signaturefile=sig output=classes --quiet
+r.out.gdal input=classes output={out}/classes.tif format=GTiff type=Byte \\
+    createopt=COMPRESS=DEFLATE --quiet
+"""
+    )
+    subprocess.run(
+        ["grass", "--tmp-location", str(paths[0]), "--exec", "bash", str(script)],
+        check=True,
+        capture_output=True,
+    )
+
+
+METHODS = {
+    "imgclust": run_imgclust,
+    "GRASS i.cluster + i.maxlik": run_grass,
+    "Spectral Python kmeans": run_spectral,
+    "scikit-learn KMeans(n_init=1)": run_sklearn,
+}
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def _measure(method: str, paths: list[str], k: int, sample: int, out: str) -> dict:
+    """Run one method in a child process; wall time and peak RSS of the child's tree."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            method,
+            "--k",
+            str(k),
+            "--sample",
+            str(sample),
+            "--out",
+            out,
+            *paths,
+        ]
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        return {"seconds": seconds, "failed": True, "peak_mb": usage.ru_maxrss / 1024}
+    return {"seconds": seconds, "failed": False, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def _within_class_ss(paths: list[str], classes: str) -> float:
+    import rasterio
+
+    data, _ = _read_stack(paths)
+    pixels = _standardise(data).astype(np.float64)
+    with rasterio.open(classes) as src:
+        labels = src.read(1).reshape(-1)
+    total = 0.0
+    for label in np.unique(labels):
+        if label == 0:
+            continue
+        members = pixels[labels == label]
+        total += float(((members - members.mean(axis=0)) ** 2).sum())
+    return total
+
+
+def _tile_scene(folder: Path, tiles: int) -> Path:
+    import rasterio
+
+    with rasterio.open(BANDS[0]) as src:
+        profile = src.profile
+        width, height, transform = src.width, src.height, src.transform
+    path = folder / f"landsat8_x{tiles}.tif"
+    profile.update(
+        count=len(BANDS),
+        width=width * tiles,
+        height=height * tiles,
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+        predictor=2,
+        BIGTIFF="YES",
+        num_threads="all_cpus",
+    )
+    profile["transform"] = transform
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, band in enumerate(BANDS, start=1):
+            with rasterio.open(band) as src:
+                dst.write(np.tile(src.read(1), (tiles, tiles)), i)
+            dst.set_band_description(i, band.stem)
+    return path
+
+
+def _scene_table(name: str, paths: list[str], k: int, sample: int, n_pixels: int, args) -> None:
+    available = _available()
+    # in-memory arrays: float32 with standardised copies; Spectral Python works in float64
+    need_gb = {
+        "scikit-learn KMeans(n_init=1)": n_pixels * len(BANDS) * 4 * 3 / 1e9,
+        "Spectral Python kmeans": n_pixels * len(BANDS) * 8 * 4 / 1e9,
+    }
+    print(f"\n### {name}: {n_pixels / 1e6:.1f} MP, {len(BANDS)} bands, K={k}, sample {sample:,}\n")
+    print(
+        "| method | time (s) | MP/s | peer time / imgclust time | peak RSS (MB) "
+        "| inertia / scikit-learn's |"
+    )
+    print("|---|---|---|---|---|---|")
+    results, inertia = {}, {}
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        for method in METHODS:
+            if not available[method]:
+                print(f"| {method} | not installed | | | | |", flush=True)
+                continue
+            if need_gb.get(method, 0) > args.max_memory_gb:
+                print(f"| {method} | skipped: needs about {need_gb[method]:.0f} GB in memory |||||")
+                continue
+            out = f"{tmp}/{len(results)}"
+            results[method] = _measure(method, paths, k, sample, out)
+            if args.inertia and not results[method]["failed"]:
+                inertia[method] = _within_class_ss(paths, f"{out}/classes.tif")
+        ours = results["imgclust"]["seconds"]
+        reference = inertia.get("scikit-learn KMeans(n_init=1)")
+        for method, r in results.items():
+            ratio = f"{r['seconds'] / ours:.1f}x" if method != "imgclust" else "1.0x"
+            rel = f"{inertia[method] / reference:.4f}" if reference and method in inertia else ""
+            status = " (failed)" if r["failed"] else ""
+            print(
+                f"| {method}{status} | {r['seconds']:.2f} | {n_pixels / 1e6 / r['seconds']:.2f} "
+                f"| {ratio} | {r['peak_mb']:.0f} | {rel} |",
+                flush=True,
+            )
+
+
+def _available() -> dict:
+    import importlib.util
+
+    return {
+        "imgclust": True,
+        "GRASS i.cluster + i.maxlik": shutil.which("grass") is not None,
+        "Spectral Python kmeans": importlib.util.find_spec("spectral") is not None,
+        "scikit-learn KMeans(n_init=1)": True,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, default=6)
+    parser.add_argument("--sample", type=int, default=1_000_000)
+    parser.add_argument("--tiles", type=int, default=17, help="tiles per side of the big scene")
+    parser.add_argument("--max-memory-gb", type=float, default=12.0)
+    parser.add_argument("--workdir", default=None, help="where the big scene is written")
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        METHODS[args.child](args.paths, args.k, args.sample, args.out)
+        return
+    small = [str(p) for p in BANDS]
+    import rasterio
+
+    with rasterio.open(BANDS[0]) as src:
+        n_small = src.width * src.height
+    args.inertia = True
+    _scene_table("Landsat 8, one file per band", small, args.k, args.sample, n_small, args)
+    if args.skip_large:
+        return
+    args.inertia = False
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        start = time.perf_counter()
+        big = _tile_scene(Path(tmp), args.tiles)
+        print(
+            f"\n(wrote {big.name}, {big.stat().st_size / 1e9:.2f} GB, in "
+            f"{time.perf_counter() - start:.0f} s)"
+        )
+        n_big = n_small * args.tiles**2
+        _scene_table(
+            f"Landsat 8 tiled {args.tiles}x{args.tiles}, one 7-band file",
+            [str(big)],
+            args.k,
+            args.sample,
+            n_big,
+            args,
+        )
+    print(json.dumps({"k": args.k, "sample": args.sample, "tiles": args.tiles}))
+
+
+if __name__ == "__main__":
+    main()

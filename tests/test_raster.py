@@ -1,0 +1,444 @@
+"""Raster classification and evaluation on small GeoTIFFs written here with planted classes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+rasterio = pytest.importorskip("rasterio", reason="the raster extra (rasterio) is not installed")
+from click.testing import CliRunner  # noqa: E402
+from rasterio.crs import CRS  # noqa: E402
+from rasterio.transform import from_origin  # noqa: E402
+
+from imgclust.cli import cli  # noqa: E402
+from imgclust.errors import ImageReadError, InvalidParameterError, OutputExistsError  # noqa: E402
+from imgclust.raster import classify, evaluate_classes  # noqa: E402
+from imgclust.raster.classify import classify_raster  # noqa: E402
+from imgclust.raster.evaluate import adjusted_rand_from_table, nmi_from_table  # noqa: E402
+from imgclust.raster.features import parse_index  # noqa: E402
+from imgclust.raster.sampling import PixelSampler  # noqa: E402
+
+CRS_UTM = CRS.from_epsg(32630)
+TRANSFORM = from_origin(500_000, 4_200_000, 10, 10)  # 10 m pixels: 100 m2 each
+# Four land covers with distinct spectra in four bands (blue, green, red, nir), uint16.
+SPECTRA = np.array(
+    [
+        [300, 500, 400, 200],  # water: dark, low nir
+        [400, 700, 500, 3000],  # vegetation: high nir
+        [1500, 1600, 1700, 2000],  # bare soil: bright
+        [3000, 3100, 3200, 3300],  # cloud: brightest
+    ],
+    dtype=np.uint16,
+)
+NODATA = 0
+
+
+def _planted(height=60, width=80, seed=0):
+    """Quadrant classes 0..3, small noise, and a nodata block in the corner."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((height, width), dtype=np.int32)
+    truth[: height // 2, width // 2 :] = 1
+    truth[height // 2 :, : width // 2] = 2
+    truth[height // 2 :, width // 2 :] = 3
+    bands = SPECTRA[truth].transpose(2, 0, 1).astype(np.int32)
+    bands = bands + rng.integers(-20, 21, size=bands.shape)
+    nodata = np.zeros((height, width), dtype=bool)
+    nodata[:7, :9] = True
+    bands[:, nodata] = NODATA
+    return bands.astype(np.uint16), truth, nodata
+
+
+def _write(path, bands, nodata=NODATA, crs=CRS_UTM, transform=TRANSFORM, **extra):
+    profile = {
+        "driver": "GTiff",
+        "width": bands.shape[2],
+        "height": bands.shape[1],
+        "count": bands.shape[0],
+        "dtype": str(bands.dtype),
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        **extra,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(bands)
+    return path
+
+
+@pytest.fixture
+def scene(tmp_path):
+    bands, truth, nodata = _planted()
+    return _write(tmp_path / "scene.tif", bands), truth, nodata
+
+
+def _codes(folder):
+    with rasterio.open(folder / "classes.tif") as src:
+        return src.read(1), src.profile, src.colormap(1), src.nodata
+
+
+def test_planted_classes_are_recovered_exactly_and_ordered_dark_first(tmp_path, scene):
+    path, truth, nodata = scene
+    result = classify_raster(path, tmp_path / "out", 4, random_state=0)
+    codes, profile, colormap, declared_nodata = _codes(tmp_path / "out")
+    assert (codes[nodata] == 0).all() and (codes[~nodata] > 0).all()
+    # planted class i (ordered by brightness: water, vegetation, soil, cloud) -> code i + 1
+    np.testing.assert_array_equal(codes[~nodata], truth[~nodata] + 1)
+    assert declared_nodata == 0 and profile["dtype"] == "uint8"
+    assert profile["crs"] == CRS_UTM and profile["transform"] == TRANSFORM
+    assert (profile["width"], profile["height"]) == (80, 60)
+    colours = result.summary["classes"]
+    for c in colours:
+        assert colormap[c["code"]][:3] == tuple(int(c["color"][i : i + 2], 16) for i in (1, 3, 5))
+    assert colormap[0][3] == 0  # nodata transparent
+
+
+def test_statistics_add_up(tmp_path, scene):
+    path, truth, nodata = scene
+    summary = classify_raster(path, tmp_path / "out", 4, random_state=0).summary
+    valid = int((~nodata).sum())
+    assert summary["valid_pixels"] == valid and summary["nodata_pixels"] == int(nodata.sum())
+    assert sum(c["pixels"] for c in summary["classes"]) == valid
+    assert sum(c["fraction"] for c in summary["classes"]) == pytest.approx(1.0)
+    with rasterio.open(path) as src:
+        data = src.read()
+    for c in summary["classes"]:
+        planted = (truth == c["code"] - 1) & ~nodata
+        assert c["pixels"] == planted.sum()
+        assert c["area"] == pytest.approx(planted.sum() * 100.0)
+        assert c["hectares"] == pytest.approx(planted.sum() * 100.0 / 10_000)
+        assert c["area_unit"] == "m2"
+        values = data[2][planted].astype(np.float64)
+        assert c["mean"]["band 3"] == pytest.approx(values.mean(), rel=1e-9)
+        assert c["std"]["band 3"] == pytest.approx(values.std(), rel=1e-6)
+    rows = list(csv.DictReader((tmp_path / "out" / "classes.csv").read_text().splitlines()))
+    assert [int(r["pixels"]) for r in rows] == [c["pixels"] for c in summary["classes"]]
+    on_disk = json.loads((tmp_path / "out" / "classes.json").read_text())
+    assert on_disk["classes"] == summary["classes"]
+
+
+def test_windowed_and_in_memory_runs_give_identical_output(tmp_path, scene, monkeypatch):
+    path, _, _ = scene
+    classify_raster(path, tmp_path / "whole", 4, random_state=3, sample_size=500)
+    monkeypatch.setattr(classify, "DEFAULT_BLOCK_PIXELS", 80 * 7)  # strips of 7 rows
+    windowed = classify_raster(path, tmp_path / "strips", 4, random_state=3, sample_size=500)
+    a, b = _codes(tmp_path / "whole")[0], _codes(tmp_path / "strips")[0]
+    np.testing.assert_array_equal(a, b)
+    whole = json.loads((tmp_path / "whole" / "model.json").read_text())
+    strips = json.loads((tmp_path / "strips" / "model.json").read_text())
+    assert whole["centers"] == strips["centers"]
+    assert windowed.summary["valid_pixels"] == int((a > 0).sum())
+
+
+def test_sample_does_not_depend_on_the_windows():
+    rng = np.random.default_rng(0)
+    data = rng.random((2, 50, 40)).astype(np.float32)
+    valid = rng.random((50, 40)) > 0.3
+    whole = PixelSampler(100, 40, seed=5)
+    whole.add(0, data, valid)
+    parts = PixelSampler(100, 40, seed=5)
+    for row in range(0, 50, 3):
+        parts.add(row, data[:, row : row + 3], valid[row : row + 3])
+    (p1, v1), (p2, v2) = whole.result(), parts.result()
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(v1, v2)
+    assert p1.size == 100 and valid.reshape(-1)[p1].all()
+    other = PixelSampler(100, 40, seed=6)
+    other.add(0, data, valid)
+    assert not np.array_equal(other.result()[0], p1)
+
+
+def test_model_applied_to_a_second_scene_gives_the_same_classes(tmp_path, scene):
+    path, _, _ = scene
+    classify_raster(path, tmp_path / "first", 4, random_state=0)
+    bands, truth, nodata = _planted(seed=1)  # same land covers, other noise
+    second = _write(tmp_path / "second.tif", bands)
+    result = classify_raster(second, tmp_path / "second", model=tmp_path / "first" / "model.json")
+    codes = _codes(tmp_path / "second")[0]
+    np.testing.assert_array_equal(codes[~nodata], truth[~nodata] + 1)
+    assert result.summary["model_applied"] is True
+
+
+def test_one_file_per_band_equals_one_multiband_file(tmp_path, scene):
+    path, _, _ = scene
+    with rasterio.open(path) as src:
+        data = src.read()
+    singles = [_write(tmp_path / f"B{i + 1}.tif", data[i : i + 1]) for i in range(4)]
+    classify_raster(path, tmp_path / "multi", 4, random_state=0)
+    result = classify_raster(singles, tmp_path / "single", 4, random_state=0)
+    np.testing.assert_array_equal(_codes(tmp_path / "multi")[0], _codes(tmp_path / "single")[0])
+    assert result.summary["features"] == ["B1", "B2", "B3", "B4"]
+
+
+def test_band_selection_index_and_float_nan_nodata(tmp_path):
+    bands, truth, nodata = _planted()
+    floats = (bands / 10_000).astype(np.float32)
+    floats[:, nodata] = np.nan
+    path = _write(tmp_path / "f.tif", floats, nodata=None)
+    result = classify_raster(
+        path, tmp_path / "o", 4, bands="4,3", indices=["ndvi:nir=4,red=3"], random_state=0
+    )
+    codes = _codes(tmp_path / "o")[0]
+    assert (codes[nodata] == 0).all()
+    assert result.summary["features"] == ["band 4", "band 3", "NDVI"]
+    # vegetation (planted 1) has the highest NDVI
+    ndvi = {c["code"]: c["mean"]["NDVI"] for c in result.summary["classes"]}
+    vegetation_code = int(np.bincount(codes[truth == 1]).argmax())
+    assert max(ndvi, key=ndvi.get) == vegetation_code
+
+
+def test_a_pixel_missing_in_any_band_and_nodata_override(tmp_path):
+    bands, _, _ = _planted()
+    bands[2, 30, 40] = 65535
+    path = _write(tmp_path / "s.tif", bands, nodata=None)
+    result = classify_raster(path, tmp_path / "o", 4, nodata=65535, random_state=0)
+    codes = _codes(tmp_path / "o")[0]
+    assert codes[30, 40] == 0
+    assert result.summary["nodata_pixels"] == 1 + 0  # the planted block is 0, not nodata here
+
+
+def test_dataset_mask_excludes_pixels(tmp_path):
+    bands, _, _ = _planted()
+    path = _write(tmp_path / "m.tif", bands, nodata=None)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "r+") as dst:
+        mask = np.full((60, 80), 255, dtype=np.uint8)
+        mask[-5:, -5:] = 0
+        dst.write_mask(mask)
+    classify_raster(path, tmp_path / "o", 4, random_state=0)
+    codes = _codes(tmp_path / "o")[0]
+    assert (codes[-5:, -5:] == 0).all() and (codes[:-5] > 0).all()
+
+
+def test_outputs_and_colours(tmp_path, scene):
+    path, _, _ = scene
+    result = classify_raster(
+        path, tmp_path / "o", 4, colors="#B90E0A,navy,green,#E1AD01", random_state=0
+    )
+    assert result.files == [
+        "classes.csv",
+        "classes.json",
+        "classes.png",
+        "classes.tif",
+        "model.json",
+        "quicklook.png",
+    ]
+    colormap = _codes(tmp_path / "o")[2]
+    assert colormap[1][:3] == (0xB9, 0x0E, 0x0A) and colormap[2][:3] == (0, 0, 128)
+    from PIL import Image
+
+    quicklook = np.asarray(Image.open(tmp_path / "o" / "quicklook.png"))
+    assert quicklook.shape == (60, 80, 4) and (quicklook[:7, :9, 3] == 0).all()
+    assert quicklook[..., :3].max() == 255 and quicklook[10:, 10:, :3].min() == 0
+
+
+def test_uint16_codes_past_255_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.permutation(300 * 40).reshape(1, 40, 300).astype(np.uint16) + 1
+    path = _write(tmp_path / "many.tif", values)
+    classify_raster(path, tmp_path / "o", 260, random_state=0, n_init=1)
+    codes, profile, _, _ = _codes(tmp_path / "o")
+    assert profile["dtype"] == "uint16" and codes.max() == 260 and codes.min() >= 1
+
+
+def test_jp2_round_trip(tmp_path, scene):
+    if "JP2OpenJPEG" not in rasterio.drivers.raster_driver_extensions().values():
+        pytest.skip("this GDAL has no JP2OpenJPEG driver")
+    _, truth, nodata = scene
+    bands, _, _ = _planted()
+    path = _write(tmp_path / "scene.jp2", bands, driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE=True)
+    classify_raster(path, tmp_path / "o", 4, random_state=0)
+    codes = _codes(tmp_path / "o")[0]
+    np.testing.assert_array_equal(codes[~nodata], truth[~nodata] + 1)
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "match"),
+    [
+        (lambda p: {"sources": [p, _other_grid(p)]}, InvalidParameterError, "share one grid"),
+        (lambda p: {"sources": [p, _other_crs(p)]}, InvalidParameterError, "share one CRS"),
+        (lambda p: {"sources": p, "bands": "5"}, InvalidParameterError, "out of range"),
+        (lambda p: {"sources": p, "n_clusters": 10**6}, InvalidParameterError, "larger than"),
+        (
+            lambda p: {"sources": p, "nodata": None, "bands": "1", "n_clusters": 5000},
+            InvalidParameterError,
+            "larger than",
+        ),
+        (lambda p: {"sources": _not_raster(p)}, ImageReadError, "cannot be read as a raster"),
+        (lambda p: {"sources": _all_nodata(p)}, InvalidParameterError, "all nodata"),
+    ],
+)
+def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path, scene, setup, error, match):
+    path, _, _ = scene
+    kwargs = {"n_clusters": 4, **setup(path)}
+    with pytest.raises(error, match=match):
+        classify_raster(output=tmp_path / "o", **kwargs)
+    assert not (tmp_path / "o").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.")]
+
+
+def _other_grid(path):
+    return _write(path.parent / "small.tif", np.ones((1, 10, 10), np.uint16))
+
+
+def _other_crs(path):
+    return _write(path.parent / "wgs.tif", np.ones((1, 60, 80), np.uint16), crs=CRS.from_epsg(4326))
+
+
+def _not_raster(path):
+    bad = path.parent / "notes.tif"
+    bad.write_text("not a raster")
+    return bad
+
+
+def _all_nodata(path):
+    return _write(path.parent / "empty.tif", np.zeros((2, 20, 20), np.uint16))
+
+
+def test_existing_output_is_refused(tmp_path, scene):
+    path, _, _ = scene
+    classify_raster(path, tmp_path / "o", 4)
+    with pytest.raises(OutputExistsError):
+        classify_raster(path, tmp_path / "o", 4)
+    classify_raster(path, tmp_path / "o", 3, overwrite=True)
+    assert _codes(tmp_path / "o")[0].max() == 3
+
+
+def test_index_parsing():
+    index = parse_index("ndvi:nir=8,red=4")
+    assert (index.name, index.a, index.b) == ("ndvi", 8, 4)
+    with pytest.raises(InvalidParameterError, match="ndwi:green=N,nir=M"):
+        parse_index("ndwi")
+    with pytest.raises(InvalidParameterError, match="unknown index"):
+        parse_index("evi:nir=1")
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+
+def test_scores_from_the_table_match_scikit_learn():
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.metrics.cluster import contingency_matrix
+
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 4, 500), rng.integers(0, 6, 500)
+    b[:250] = a[:250]
+    table = contingency_matrix(a, b)
+    assert adjusted_rand_from_table(table) == pytest.approx(adjusted_rand_score(a, b))
+    assert nmi_from_table(table) == pytest.approx(normalized_mutual_info_score(a, b))
+
+
+def test_evaluate_against_a_reference(tmp_path, scene):
+    path, truth, nodata = scene
+    classify_raster(path, tmp_path / "c", 4, random_state=0)
+    reference = np.where(nodata, 255, (truth + 1) * 10).astype(np.uint8)  # labels 10..40
+    reference[0, -1] = 255  # one more reference nodata pixel
+    reference[-1, -1] = 20  # one wrong pixel (truth 3 -> 40)
+    ref_path = _write(tmp_path / "ref.tif", reference[None], nodata=255)
+    result = evaluate_classes(tmp_path / "c" / "classes.tif", ref_path, tmp_path / "e")
+    s = result.summary
+    compared = int((~nodata).sum()) - 1
+    assert s["pixels"] == compared
+    assert s["majority_mapping"] == {"1": 10, "2": 20, "3": 30, "4": 40}
+    assert s["one_to_one_mapping"] == {"1": 10, "2": 20, "3": 30, "4": 40}
+    assert s["accuracy_majority"] == pytest.approx((compared - 1) / compared)
+    assert s["accuracy_one_to_one"] == pytest.approx((compared - 1) / compared)
+    assert 0.99 < s["adjusted_rand_index"] < 1 and 0.99 < s["normalized_mutual_info"] < 1
+    rows = list(csv.reader((tmp_path / "e" / "confusion.csv").read_text().splitlines()))
+    assert rows[0][1:] == ["1", "2", "3", "4"] and [r[0] for r in rows[1:]] == [
+        "10",
+        "20",
+        "30",
+        "40",
+    ]
+    assert sum(int(v) for r in rows[1:] for v in r[1:]) == compared
+    assert (tmp_path / "e" / "confusion.png").stat().st_size > 0
+
+
+def test_majority_and_hungarian_differ_when_two_classes_share_a_label(tmp_path):
+    classes = np.array([[1, 1, 2, 2, 3, 3]], dtype=np.uint8)
+    reference = np.array([[5, 5, 5, 5, 7, 7]], dtype=np.uint8)
+    a = _write(tmp_path / "a.tif", classes[None], nodata=0)
+    b = _write(tmp_path / "b.tif", reference[None], nodata=0)
+    s = evaluate_classes(a, b, tmp_path / "e").summary
+    assert s["majority_mapping"] == {"1": 5, "2": 5, "3": 7} and s["accuracy_majority"] == 1.0
+    assert s["accuracy_one_to_one"] == pytest.approx(4 / 6)
+
+
+def test_evaluate_refuses_another_grid(tmp_path, scene):
+    path, _, _ = scene
+    other = _write(tmp_path / "small.tif", np.ones((1, 10, 10), np.uint8))
+    with pytest.raises(InvalidParameterError, match="same grid"):
+        evaluate_classes(path, other, tmp_path / "e")
+    assert not (tmp_path / "e").exists()
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def test_cli_classify_and_evaluate(tmp_path, scene):
+    path = scene[0]
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli, ["classify", str(path), "-k", "4", "--rgb", "3,2,1", "-o", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["n_classes"] == 4 and (out / "classes.tif").is_file()
+    again = runner.invoke(
+        cli, ["classify", str(path), "--model", str(out / "model.json"), "-o", str(tmp_path / "b")]
+    )
+    assert again.exit_code == 0, again.output
+    np.testing.assert_array_equal(_codes(out)[0], _codes(tmp_path / "b")[0])
+    conflict = runner.invoke(
+        cli, ["classify", str(path), "--model", str(out / "model.json"), "-k", "3"]
+    )
+    assert conflict.exit_code == 2 and "drop -k" in conflict.output
+    evaluated = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            str(out / "classes.tif"),
+            str(out / "classes.tif"),
+            "-o",
+            str(tmp_path / "e"),
+            "--json",
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["accuracy_one_to_one"] == 1.0
+
+
+def test_cli_bad_input_is_one_line(tmp_path, scene):
+    path, _, _ = scene
+    result = CliRunner().invoke(
+        cli, ["classify", str(path), "--bands", "9", "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: band 9 is out of range: the stack has 4 bands (1-4)"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_mostly_nodata_scene_still_gets_the_full_sample(tmp_path):
+    bands, _, _ = _planted()
+    bands[:, :, 8:] = NODATA  # 90% of the scene is nodata
+    path = _write(tmp_path / "sparse.tif", bands)
+    result = classify_raster(path, tmp_path / "o", 2, sample_size=300, random_state=0)
+    assert result.model.sample_size == 300
+    assert result.summary["valid_pixels"] == 60 * 8 - 7 * 8  # less the planted corner
+
+
+def test_capped_sampler_reports_when_it_is_incomplete():
+    valid = np.zeros((50, 40), dtype=bool)
+    valid[:, :2] = True  # 100 valid pixels of 2000
+    data = np.ones((1, 50, 40), dtype=np.float32)
+    capped = PixelSampler(50, 40, seed=0, n_pixels=2000)
+    capped.add(0, data, valid)
+    assert not capped.complete
+    full = PixelSampler(50, 40, seed=0)
+    full.add(0, data, valid)
+    assert full.complete and full.result()[0].size == 50
