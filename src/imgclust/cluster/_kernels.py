@@ -29,6 +29,28 @@ def _sqdist(X, i, C, j):
     return s
 
 
+@nb.njit(cache=True)
+def _partials(n, k, d):
+    """Zeroed per-chunk partial sums, weights, inertia and change counts for ``n`` samples."""
+    m = max(1, (n + CHUNK - 1) // CHUNK)
+    return np.zeros((m, k, d)), np.zeros((m, k)), np.zeros(m), np.zeros(m, dtype=np.int64)
+
+
+@nb.njit(cache=True)
+def _reduce_chunks(sums, weights, inertia, changed):
+    """Sum the per-chunk partials in chunk order (the same order whatever the threads)."""
+    total_sums = np.zeros(sums.shape[1:])
+    total_weights = np.zeros(weights.shape[1])
+    total_inertia = 0.0
+    total_changed = 0
+    for c in range(sums.shape[0]):
+        total_sums += sums[c]
+        total_weights += weights[c]
+        total_inertia += inertia[c]
+        total_changed += changed[c]
+    return total_sums, total_weights, total_inertia, total_changed
+
+
 @nb.njit(cache=True, parallel=True, nogil=True)
 def assign_and_accumulate(X, w, centers, labels, min_dist):
     """One Lloyd E-step with the sums for the M-step.
@@ -39,12 +61,8 @@ def assign_and_accumulate(X, w, centers, labels, min_dist):
     """
     n, d = X.shape
     k = centers.shape[0]
-    m = max(1, (n + CHUNK - 1) // CHUNK)
-    sums = np.zeros((m, k, d))
-    weights = np.zeros((m, k))
-    inertia = np.zeros(m)
-    changed = np.zeros(m, dtype=np.int64)
-    for c in nb.prange(m):
+    sums, weights, inertia, changed = _partials(n, k, d)
+    for c in nb.prange(sums.shape[0]):
         for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             best = np.inf
             best_j = 0
@@ -62,16 +80,7 @@ def assign_and_accumulate(X, w, centers, labels, min_dist):
             weights[c, best_j] += wi
             for f in range(d):
                 sums[c, best_j, f] += wi * X[i, f]
-    total_sums = np.zeros((k, d))
-    total_weights = np.zeros(k)
-    total_inertia = 0.0
-    total_changed = 0
-    for c in range(m):
-        total_sums += sums[c]
-        total_weights += weights[c]
-        total_inertia += inertia[c]
-        total_changed += changed[c]
-    return total_sums, total_weights, total_inertia, total_changed
+    return _reduce_chunks(sums, weights, inertia, changed)
 
 
 @nb.njit(cache=True, inline="always")
@@ -104,43 +113,18 @@ def _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, iner
         sums[c, best_j, 2] += wi * x2
 
 
-@nb.njit(cache=True)
-def _reduce_chunks(sums, weights, inertia, changed):
-    """Sum the per-chunk partials in chunk order (the same order whatever the threads)."""
-    total_sums = np.zeros(sums.shape[1:])
-    total_weights = np.zeros(weights.shape[1])
-    total_inertia = 0.0
-    total_changed = 0
-    for c in range(sums.shape[0]):
-        total_sums += sums[c]
-        total_weights += weights[c]
-        total_inertia += inertia[c]
-        total_changed += changed[c]
-    return total_sums, total_weights, total_inertia, total_changed
-
-
 @nb.njit(cache=True, parallel=True, nogil=True)
 def _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist):
-    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
-    k = centers.shape[0]
-    sums = np.zeros((m, k, 3))
-    weights = np.zeros((m, k))
-    inertia = np.zeros(m)
-    changed = np.zeros(m, dtype=np.int64)
-    for c in nb.prange(m):
+    sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], 3)
+    for c in nb.prange(sums.shape[0]):
         _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
     return _reduce_chunks(sums, weights, inertia, changed)
 
 
 @nb.njit(cache=True, nogil=True)
 def _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist):
-    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
-    k = centers.shape[0]
-    sums = np.zeros((m, k, 3))
-    weights = np.zeros((m, k))
-    inertia = np.zeros(m)
-    changed = np.zeros(m, dtype=np.int64)
-    for c in range(m):
+    sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], 3)
+    for c in range(sums.shape[0]):
         _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
     return _reduce_chunks(sums, weights, inertia, changed)
 
