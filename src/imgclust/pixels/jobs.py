@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclust._warmup import warm_up
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
 from imgclust.pixels.segment import prepare_image, segment
@@ -32,33 +33,15 @@ def _no_progress(message: str) -> AbstractContextManager:
 
 
 def _warm_up(segment_options: dict) -> threading.Event:
-    """Load the compiled k-means loops, then matplotlib, in a background thread.
+    """Load the loops ``segment`` will use (a tiny 8-bit image, same options) and matplotlib."""
 
-    A fresh process spends about 0.7 s loading numba's cached machine code and 0.4 s importing
-    matplotlib. Started before the image is read, the first runs while Pillow decodes (which
-    releases the GIL) and the second while the k-means loops run (which release it too). A tiny
-    8-bit image through :func:`segment` with the same options loads exactly the loops the real
-    one will use. The returned event is set once the loops are loaded (or failed to: the real
-    call then reports the error).
-    """
-    loaded = threading.Event()
+    def load_loops() -> None:
+        tiny = np.zeros((8, 8, 3), dtype=np.uint8)
+        tiny[4:] = 255
+        options = {k: v for k, v in segment_options.items() if k in ("color_space", "spatial")}
+        segment(tiny, 2, n_init=1, random_state=0, **options)
 
-    def work() -> None:
-        try:
-            tiny = np.zeros((8, 8, 3), dtype=np.uint8)
-            tiny[4:] = 255
-            options = {k: v for k, v in segment_options.items() if k in ("color_space", "spatial")}
-            segment(tiny, 2, n_init=1, random_state=0, **options)
-        except Exception:
-            pass
-        finally:
-            loaded.set()
-        from imgclust.report import plots
-
-        plots.load_matplotlib()
-
-    threading.Thread(target=work, name="imgclust-warm-up", daemon=True).start()
-    return loaded
+    return warm_up(load_loops)
 
 
 def _source(image) -> str | None:

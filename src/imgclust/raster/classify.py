@@ -20,7 +20,6 @@ import csv
 import json
 import math
 import os
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
-from imgclust.cluster.engine import nearest
+from imgclust._warmup import warm_up
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
@@ -139,29 +138,20 @@ def _warm_classify_strip(n_features: int) -> None:
 
 
 def _warm_up(n_features: int) -> None:
-    """Load the compiled loops, then matplotlib, in a thread while the first pass reads.
+    """Load the fit and classification loops for ``n_features`` features, and matplotlib."""
 
-    A fresh process spends about 0.7 s loading numba's cached machine code and 0.5 s importing
-    matplotlib; GDAL releases the GIL while it reads, so both overlap with the sampling pass.
-    A call that needs the loops meanwhile waits on numba's compiler lock, not twice the work.
-    """
+    def load_loops() -> None:
+        X = np.arange(12 * n_features, dtype=np.float64).reshape(12, n_features)
+        fit_with_summary(X, np.ones(12), 2, n_init=1, random_state=0)
+        _warm_classify_strip(n_features)
 
-    def work() -> None:
-        try:
-            X = np.arange(12 * n_features, dtype=np.float64).reshape(12, n_features)
-            fit_with_summary(X, np.ones(12), 2, n_init=1, random_state=0)
-            nearest(X.astype(np.float32), X[:2].astype(np.float32))
-            _warm_classify_strip(n_features)
-        except Exception:
-            pass  # only a warm-up: the real call reports any error
-        from imgclust.report import plots
-
-        plots.load_matplotlib()
-
-    threading.Thread(target=work, name="imgclust-warm-up", daemon=True).start()
+    warm_up(load_loops)
 
 
-def _draw_sample(stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress) -> tuple:
+def _draw_sample(
+    stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress
+) -> tuple[np.ndarray, int]:
+    """The sampled pixels' values ``(n, len(read_bands))`` and the number of valid pixels."""
     for n_pixels in (stack.width * stack.height, None):
         sampler = PixelSampler(size, stack.width, seed, n_pixels)
         strips = stack.windows(DEFAULT_BLOCK_PIXELS)
@@ -171,8 +161,7 @@ def _draw_sample(stack: BandStack, spec: FeatureSpec, size: int, seed: int, prog
                 advance()
         if sampler.complete:
             break
-    positions, values = sampler.result()
-    return positions, values, sampler.n_valid
+    return sampler.result()[1], sampler.n_valid
 
 
 def _fit(
@@ -289,7 +278,6 @@ def _classify_pass(
             advance()
         dst.write_colormap(1, _colormap(model.colors))
         dst.set_band_description(1, "imgclust class")
-        dst.update_tags(1, **{f"CLASS_{i}": f"class {i}" for i in range(1, model.n_classes + 1)})
     return stats, thumbs
 
 
@@ -405,7 +393,7 @@ def classify_raster(
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
             _warm_up(spec.n_features)
-            _, values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
+            values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
             timings["sample"] = time.perf_counter() - start
             start = time.perf_counter()
             fitted = _fit(

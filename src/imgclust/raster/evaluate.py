@@ -77,7 +77,7 @@ def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
     pairs: dict[tuple[float, float], int] = {}
     strips = classes.windows()
     with progress("comparing with the reference", len(strips)) as advance:
-        for row, n_rows, _ in strips:
+        for row, n_rows in strips:
             a = classes.read([1], row, n_rows)
             b = reference.read([1], row, n_rows)
             both = a.valid & b.valid

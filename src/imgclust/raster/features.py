@@ -24,7 +24,6 @@ with large values (near infrared reflectance, thermal) do not dominate the dista
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,10 +120,6 @@ class FeatureSpec:
         return self.bands + sorted(set(extra), key=extra.index)
 
     @property
-    def names(self) -> list[str]:
-        return [f"band {b}" for b in self.bands] + [i.label for i in self.indices]
-
-    @property
     def n_features(self) -> int:
         return len(self.bands) + len(self.indices)
 
@@ -176,14 +171,3 @@ class FeatureSpec:
             spec.mean = np.asarray(data["mean"], dtype=np.float64)
             spec.scale = np.asarray(data["scale"], dtype=np.float64)
         return spec
-
-    def check(self, stack_count: int, check_bands) -> None:
-        """Raise a clear error when a band of the features is not in the stack."""
-        check_bands(self.read_bands)
-        if not self.bands and not self.indices:
-            raise InvalidParameterError("no features: give at least one band or index")
-
-
-def parse_indices(texts: Sequence[str]) -> list[SpectralIndex]:
-    """Parse several ``--index`` values."""
-    return [parse_index(t) for t in texts]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclust.cluster.engine import nearest
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.raster.features import FeatureSpec
 
@@ -80,12 +79,6 @@ class RasterModel:
     @property
     def n_classes(self) -> int:
         return int(self.centers.shape[0])
-
-    def predict(self, raw_features: np.ndarray) -> np.ndarray:
-        """Class codes (1..K, int32) of unscaled features ``(n, n_features)`` float32."""
-        scaled = self.features.transform(raw_features)
-        labels, _ = nearest(scaled, self.centers.astype(np.float32))
-        return labels + 1
 
     def to_dict(self) -> dict:
         from imgclust import __version__

@@ -220,7 +220,7 @@ class BandStack:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def windows(self, block_pixels: int = 4 << 20, align: int = 512) -> list[tuple[int, int, int]]:
+    def windows(self, block_pixels: int = 4 << 20, align: int = 512) -> list[tuple[int, int]]:
         """Strips of whole rows ``(row_off, n_rows)`` of about ``block_pixels`` pixels each.
 
         The strip height is a multiple of ``align`` (the output's tile height) when the image
@@ -229,9 +229,7 @@ class BandStack:
         rows = max(1, block_pixels // max(1, self.width))
         if rows >= align:
             rows -= rows % align
-        return [
-            (r, min(rows, self.height - r), i) for i, r in enumerate(range(0, self.height, rows))
-        ]
+        return [(r, min(rows, self.height - r)) for r in range(0, self.height, rows)]
 
     def read(self, bands: Sequence[int], row: int = 0, n_rows: int | None = None) -> Block:
         """Read ``bands`` (1-based) over rows ``row .. row + n_rows`` as float32, with validity."""
@@ -273,9 +271,9 @@ class BandStack:
 
         strips = self.windows(block_pixels)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, bands, *strips[0][:2])
+            pending = pool.submit(self.read, bands, *strips[0])
             for next_strip in strips[1:]:
                 block = pending.result()
-                pending = pool.submit(self.read, bands, *next_strip[:2])
+                pending = pool.submit(self.read, bands, *next_strip)
                 yield block
             yield pending.result()
