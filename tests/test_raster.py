@@ -14,10 +14,10 @@ from rasterio.crs import CRS  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
 from imgclust.cli import cli  # noqa: E402
+from imgclust.cluster.evaluation import adjusted_rand_from_table, nmi_from_table  # noqa: E402
 from imgclust.errors import ImageReadError, InvalidParameterError, OutputExistsError  # noqa: E402
 from imgclust.raster import classify, evaluate_classes  # noqa: E402
 from imgclust.raster.classify import classify_raster  # noqa: E402
-from imgclust.raster.evaluate import adjusted_rand_from_table, nmi_from_table  # noqa: E402
 from imgclust.raster.features import parse_index  # noqa: E402
 from imgclust.raster.sampling import PixelSampler  # noqa: E402
 

@@ -24,6 +24,10 @@ _LAZY = {
     "kmeans_plusplus": "imgclust.cluster.engine",
     "Segmentation": "imgclust.pixels.segment",
     "segment": "imgclust.pixels.segment",
+    "classify_raster": "imgclust.raster.classify",
+    "evaluate_classes": "imgclust.raster.evaluate",
+    "ImageClustering": "imgclust.collection.group",
+    "cluster_images": "imgclust.collection.group",
 }
 
 __all__ = ["ImgclustError", "__version__", *_LAZY]

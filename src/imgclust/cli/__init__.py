@@ -27,18 +27,20 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imgclust")
 def cli() -> None:
-    """Cluster images: colour segmentation of photos (segment, choose-k, edges) and
-    land-cover classes of rasters (classify, evaluate).
+    """Cluster images: colour segmentation of photos (segment, choose-k, edges),
+    land-cover classes of rasters (classify, evaluate) and collections of images grouped by
+    similarity (group, assign).
 
     Run `imgclust demo` to see every output on a sample photo.
     """
 
 
 def _register() -> None:
-    from imgclust.cli import choose_k, classify, demo, edges, evaluate, segment
+    from imgclust.cli import choose_k, classify, demo, edges, evaluate, group, segment
 
-    for module in (segment, choose_k, edges, classify, evaluate, demo):
+    for module in (segment, choose_k, edges, classify, evaluate, group, demo):
         cli.add_command(module.command)
+    cli.add_command(group.assign_command)
 
 
 _register()

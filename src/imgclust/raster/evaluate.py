@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from imgclust.cluster.evaluation import contingency_scores
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.stack import BandStack
 
-__all__ = ["ClassEvaluation", "adjusted_rand_from_table", "evaluate_classes", "nmi_from_table"]
+__all__ = ["ClassEvaluation", "evaluate_classes"]
 
 
 @dataclass
@@ -38,39 +38,6 @@ class ClassEvaluation:
     classes: list
     contingency: np.ndarray  # (n_reference_labels, n_classes) pixel counts
     summary: dict
-
-
-def _comb2(x: np.ndarray) -> float:
-    return float(np.sum(x * (x - 1) / 2.0))
-
-
-def adjusted_rand_from_table(table: np.ndarray) -> float:
-    """Adjusted Rand index of a contingency table (Hubert and Arabie, 1985)."""
-    table = table.astype(np.float64)
-    n = table.sum()
-    index = _comb2(table)
-    rows, cols = _comb2(table.sum(axis=1)), _comb2(table.sum(axis=0))
-    expected = rows * cols / (n * (n - 1) / 2.0) if n > 1 else 0.0
-    maximum = (rows + cols) / 2.0
-    if maximum == expected:
-        return 1.0
-    return float((index - expected) / (maximum - expected))
-
-
-def _entropy(counts: np.ndarray) -> float:
-    p = counts[counts > 0] / counts.sum()
-    return float(-np.sum(p * np.log(p)))
-
-
-def nmi_from_table(table: np.ndarray) -> float:
-    """Normalised mutual information (arithmetic normalisation) of a contingency table."""
-    from sklearn.metrics import mutual_info_score
-
-    h_rows, h_cols = _entropy(table.sum(axis=1)), _entropy(table.sum(axis=0))
-    if h_rows == 0 and h_cols == 0:
-        return 1.0
-    mi = mutual_info_score(None, None, contingency=table)
-    return float(mi / ((h_rows + h_cols) / 2.0)) if h_rows + h_cols > 0 else 0.0
 
 
 def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
@@ -117,42 +84,6 @@ def _check_same_grid(classes: BandStack, reference: BandStack, names) -> None:
             f"{names[0]} and {names[1]} are not on the same grid (CRS or transform differ); "
             "resample the reference first, e.g. with gdalwarp"
         )
-
-
-def _scores(table: np.ndarray, ref_labels: list, class_labels: list) -> dict:
-    from scipy.optimize import linear_sum_assignment
-
-    total = int(table.sum())
-    majority = table.argmax(axis=0)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    one_to_one = {class_labels[c]: ref_labels[r] for r, c in zip(rows, cols, strict=True)}
-    precision, recall = _per_label(table, majority, ref_labels)
-    return {
-        "pixels": total,
-        "majority_mapping": {
-            str(class_labels[c]): ref_labels[majority[c]] for c in range(len(class_labels))
-        },
-        "accuracy_majority": float(table.max(axis=0).sum() / total),
-        "one_to_one_mapping": {str(k): v for k, v in one_to_one.items()},
-        "accuracy_one_to_one": float(table[rows, cols].sum() / total),
-        "adjusted_rand_index": adjusted_rand_from_table(table),
-        "normalized_mutual_info": nmi_from_table(table),
-        "per_label": {
-            str(label): {"precision": precision[i], "recall": recall[i]}
-            for i, label in enumerate(ref_labels)
-        },
-    }
-
-
-def _per_label(table: np.ndarray, majority: np.ndarray, ref_labels: list) -> tuple:
-    """Precision and recall of each reference label after the majority mapping."""
-    precision, recall = [], []
-    for i in range(len(ref_labels)):
-        predicted = table[:, majority == i].sum()
-        correct = table[i, majority == i].sum()
-        precision.append(float(correct / predicted) if predicted else math.nan)
-        recall.append(float(correct / table[i].sum()) if table[i].sum() else math.nan)
-    return precision, recall
 
 
 def evaluate_classes(
@@ -202,7 +133,8 @@ def evaluate_classes(
         "reference": str(reference),
         "reference_labels": ref_labels,
         "class_labels": class_labels,
-        **_scores(table, ref_labels, class_labels),
+        "pixels": int(table.sum()),
+        **contingency_scores(table, ref_labels, class_labels),
     }
     with StagedOutputDir(output, overwrite=overwrite) as stage:
         _write(stage.path, table, ref_labels, class_labels, summary)

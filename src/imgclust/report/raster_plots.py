@@ -67,7 +67,15 @@ def _legend_label(entry: dict) -> str:
     return label
 
 
-def confusion_figure(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str):
+def confusion_figure(
+    matrix: np.ndarray,
+    row_labels: list[str],
+    col_labels: list[str],
+    title: str,
+    *,
+    xlabel: str = "class",
+    ylabel: str = "reference",
+):
     """Heat map of a confusion matrix, each row normalised to 1, counts written in cells."""
     totals = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
@@ -77,8 +85,8 @@ def confusion_figure(matrix: np.ndarray, row_labels: list[str], col_labels: list
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(n_cols), col_labels, rotation=45, ha="right")
     ax.set_yticks(range(n_rows), row_labels)
-    ax.set_xlabel("class")
-    ax.set_ylabel("reference")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     if n_rows * n_cols <= 400:
         for r in range(n_rows):
@@ -87,6 +95,6 @@ def confusion_figure(matrix: np.ndarray, row_labels: list[str], col_labels: list
                 ax.text(
                     c, r, f"{matrix[r, c]:,}", ha="center", va="center", fontsize=7, color=colour
                 )
-    fig.colorbar(image, ax=ax, label="share of the reference row")
+    fig.colorbar(image, ax=ax, label=f"share of the {ylabel} row")
     fig.tight_layout()
     return fig

@@ -1,0 +1,272 @@
+"""``imgclust group`` and ``imgclust assign``: a collection of images grouped by similarity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from imgclust.cli._options import Reporter, output_options, seed_option
+from imgclust.cli.segment import parse_k
+from imgclust.cluster.choose_k import parse_k_range
+from imgclust.io.images import DEFAULT_MAX_PIXELS
+
+METHOD_NAMES = ["kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"]
+
+
+def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not three numbers like 0.5,0.5,0.5", param_hint=name
+        ) from None
+    if len(values) != 3:
+        raise click.BadParameter(f"{text!r} needs three values (R, G, B)", param_hint=name)
+    return values
+
+
+def _default_output(folder: str | None, dataset: str | None) -> str:
+    if dataset:
+        return f"{dataset}-groups"
+    return f"{Path(folder).resolve().name or 'images'}-groups"
+
+
+@click.command("group")
+@click.argument("folder", required=False, type=click.Path())
+@click.option(
+    "--dataset", type=click.Choice(["digits"]), help="Use a bundled dataset instead of FOLDER."
+)
+@click.option(
+    "--features",
+    default="pixels",
+    show_default=True,
+    help="pixels, colorhist, hog or embed:MODEL.onnx (an image model run with ONNX Runtime).",
+)
+@click.option("--size", type=click.IntRange(min=1), help="Image side for pixels (32) and hog (64).")
+@click.option("--grey", is_flag=True, default=None, help="Pixels in grey levels instead of RGB.")
+@click.option("--embed-size", type=click.IntRange(min=1), help="Model input side (224).")
+@click.option("--embed-mean", help="Model input mean, R,G,B in [0, 1] (ImageNet's).")
+@click.option("--embed-std", help="Model input std, R,G,B (ImageNet's).")
+@click.option(
+    "--embed-layout", type=click.Choice(["nchw", "nhwc"]), help="Model input layout (nchw)."
+)
+@click.option(
+    "--reduce",
+    type=click.Choice(["tsne", "pca", "umap", "none"]),
+    default="tsne",
+    show_default=True,
+    help="Reduction before clustering (t-SNE and UMAP after a PCA to 50).",
+)
+@click.option(
+    "--dims",
+    type=click.IntRange(min=1),
+    help="Dimensions after the reduction (PCA 50, t-SNE/UMAP 2).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHOD_NAMES),
+    default="kmeans",
+    show_default=True,
+    help="Clustering method.",
+)
+@click.option(
+    "-k",
+    "--clusters",
+    "k",
+    default="auto",
+    show_default=True,
+    help="Number of clusters, or 'auto' (highest silhouette over --k-range).",
+)
+@click.option("--k-range", default="2-20", show_default=True, help="K values tried by -k auto.")
+@click.option(
+    "--eps", type=click.FloatRange(min=0, min_open=True), help="DBSCAN radius (default: estimated)."
+)
+@click.option(
+    "--min-samples", type=click.IntRange(min=1), help="DBSCAN/HDBSCAN neighbourhood size."
+)
+@click.option("--min-cluster-size", type=click.IntRange(min=2), help="HDBSCAN smallest cluster.")
+@click.option(
+    "--labels", help="Known labels to evaluate against: 'folders' or a CSV of path,label."
+)
+@click.option(
+    "--export",
+    type=click.Choice(["hardlink", "copy", "symlink", "none"]),
+    default="hardlink",
+    show_default=True,
+    help="How OUTDIR/clusters/<n>/ is filled (originals are never moved or changed).",
+)
+@click.option("--save-model", is_flag=True, help="Write model/ for 'imgclust assign'.")
+@click.option(
+    "--cache", "cache_dir", type=click.Path(file_okay=False), help="Feature cache folder."
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
+@click.option("--workers", type=click.IntRange(min=1), help="Decoding threads (default: CPUs).")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Skip larger images (decompression-bomb guard).",
+)
+@seed_option
+@output_options
+def command(
+    folder,
+    dataset,
+    features,
+    size,
+    grey,
+    embed_size,
+    embed_mean,
+    embed_std,
+    embed_layout,
+    reduce,
+    dims,
+    method,
+    k,
+    k_range,
+    eps,
+    min_samples,
+    min_cluster_size,
+    labels,
+    export,
+    save_model,
+    cache_dir,
+    no_cache,
+    workers,
+    max_pixels,
+    seed,
+    output,
+    overwrite,
+    as_json,
+    quiet,
+):
+    """Group the images of FOLDER (searched recursively) by similarity.
+
+    Writes assignments.csv, clusters.json, centers.png, galleries/, embedding.png,
+    skipped.csv, with -k auto choose_k.csv/png, with --labels evaluation.json and
+    confusion.csv/png, and clusters/<n>/ into the output folder. FOLDER may also be a .npy
+    array of images.
+    """
+    from imgclust.collection.jobs import run_group
+
+    if (folder is None) == (dataset is None):
+        raise click.UsageError("give a FOLDER of images or --dataset, one of the two")
+    reporter = Reporter(quiet=quiet, as_json=as_json)
+    output = output or _default_output(folder, dataset)
+    feature_options = {
+        "size": size,
+        "grey": grey,
+        "input_size": embed_size,
+        "mean": _floats(embed_mean, "--embed-mean"),
+        "std": _floats(embed_std, "--embed-std"),
+        "layout": embed_layout,
+    }
+    summary = run_group(
+        folder,
+        output,
+        dataset=dataset,
+        features=features,
+        feature_options=feature_options,
+        reduce=reduce,
+        dims=dims,
+        method=method,
+        n_clusters=parse_k(k),
+        k_values=parse_k_range(k_range),
+        method_options={
+            "eps": eps,
+            "min_samples": min_samples,
+            "min_cluster_size": min_cluster_size,
+        },
+        labels=labels,
+        random_state=seed,
+        cache=False if no_cache else (cache_dir or True),
+        workers=workers,
+        max_pixels=max_pixels,
+        export=export,
+        save=save_model,
+        overwrite=overwrite,
+        progress=reporter.bar,
+    )
+    summary.pop("result")
+    reporter.summary("imgclust group", summary_rows(summary), summary)
+
+
+def summary_rows(s: dict) -> list[tuple[str, str]]:
+    """Lines of the closing summary of a grouping."""
+    sizes = ", ".join(str(c["size"]) for c in s["clusters"][:20])
+    rows = [
+        (
+            "images",
+            f"{s['read']:,} read, {s['skipped']:,} skipped ({s['source']})"
+            + (f", {s['cache_hits']:,} features from the cache" if s["cache_hits"] else ""),
+        ),
+        ("features", f"{s['parameters']['features']}, reduced by {s['parameters']['reduce']}"),
+        (
+            "clusters",
+            f"{s['n_clusters']} ({s['parameters']['method']}"
+            + (f", K by {s['choose_k']['rule']}" if "choose_k" in s else "")
+            + ")",
+        ),
+        ("sizes", sizes + (f"; noise {s['noise']}" if s["noise"] else "")),
+    ]
+    if "silhouette" in s["scores"]:
+        rows.append(("silhouette", f"{s['scores']['silhouette']:.3f}"))
+    if "evaluation" in s:
+        e = s["evaluation"]
+        rows.append(
+            (
+                "accuracy",
+                f"{e['accuracy_majority']:.3f} (majority mapping), "
+                f"{e['accuracy_one_to_one']:.3f} (one-to-one)",
+            )
+        )
+        rows.append(
+            ("ARI / NMI", f"{e['adjusted_rand_index']:.3f} / {e['normalized_mutual_info']:.3f}")
+        )
+    rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
+    rows.append(("outputs", s["output"]))
+    return rows
+
+
+@click.command("assign")
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--embed-model", type=click.Path(dir_okay=False), help="Where the ONNX model is now.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Skip larger images.",
+)
+@output_options
+def assign_command(model, images, embed_model, max_pixels, output, overwrite, as_json, quiet):
+    """Put IMAGES (files or folders) into the clusters of MODEL (the model/ folder written by
+    'imgclust group --save-model'). Writes assignments.csv and skipped.csv."""
+    from imgclust.collection.jobs import run_assign
+
+    reporter = Reporter(quiet=quiet, as_json=as_json)
+    summary = run_assign(
+        model,
+        list(images),
+        output or "assigned",
+        embed_model=embed_model,
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        progress=reporter.bar,
+    )
+    per_cluster = ", ".join(f"{c}: {n}" for c, n in summary["per_cluster"].items())
+    reporter.summary(
+        "imgclust assign",
+        [
+            ("images", f"{summary['assigned']:,} assigned, {summary['skipped']:,} skipped"),
+            ("per cluster", per_cluster or "-"),
+            ("rule", summary["rule"]),
+            ("outputs", summary["output"]),
+        ],
+        summary,
+    )

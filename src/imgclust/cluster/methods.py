@@ -1,0 +1,250 @@
+"""The clustering methods behind ``group``, by name, and the sweep that chooses K.
+
+Every method returns labels ``0..K-1`` (``-1`` for the noise of DBSCAN and HDBSCAN), renumbered
+by decreasing cluster size (ties by the first member), so that cluster 0 is always the largest
+and the numbering does not depend on the method's internal order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from imgclust.errors import InvalidParameterError, MissingDependencyError
+
+__all__ = ["METHODS", "ClusterMethod", "KSweepScores", "fit_method", "renumber", "sweep_k"]
+
+# k-medoids holds the n x n distance matrix: 30,000 images take 7 GB.
+_KMEDOIDS_MAX = 30_000
+
+
+@dataclass(frozen=True)
+class ClusterMethod:
+    """A clustering method: its name, whether it takes K, and how to run it."""
+
+    name: str
+    takes_k: bool
+    run: Callable[..., tuple[np.ndarray, np.ndarray | None]]  # -> labels, medoid indices
+    summary: str
+
+
+def _kmeans(X, n_clusters, random_state, n_init=10, **_):
+    from imgclust.cluster.kmeans import KMeans
+
+    model = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(X)
+    return model.labels_, None
+
+
+def _minibatch(X, n_clusters, random_state, **_):
+    from sklearn.cluster import MiniBatchKMeans
+
+    model = MiniBatchKMeans(n_clusters, n_init=3, batch_size=1024, random_state=random_state)
+    return model.fit_predict(X), None
+
+
+def _agglomerative(X, n_clusters, random_state, **_):
+    from sklearn.cluster import AgglomerativeClustering
+
+    return AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(X), None
+
+
+def _kmedoids(X, n_clusters, random_state, **_):
+    try:
+        import kmedoids
+    except ImportError:
+        raise MissingDependencyError(
+            "k-medoids needs kmedoids: pip install 'imgclust[all]'"
+        ) from None
+    if len(X) > _KMEDOIDS_MAX:
+        raise InvalidParameterError(
+            f"k-medoids keeps all pairwise distances; {len(X):,} images is more than "
+            f"{_KMEDOIDS_MAX:,}: use --method kmeans or minibatch"
+        )
+    from sklearn.metrics import pairwise_distances
+
+    distances = pairwise_distances(X.astype(np.float64))
+    model = kmedoids.KMedoids(
+        n_clusters, method="fasterpam", init="build", random_state=random_state
+    )
+    model.fit(distances)
+    return np.asarray(model.labels_), np.asarray(model.medoid_indices_)
+
+
+def _default_eps(X: np.ndarray, min_samples: int) -> float:
+    """The 95th percentile of the distance of each point to its min_samples-th neighbour."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(min_samples, len(X) - 1)
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    return float(np.percentile(distances[:, k], 95)) or 1e-9
+
+
+def _dbscan(X, n_clusters, random_state, eps=None, min_samples=None, **_):
+    from sklearn.cluster import DBSCAN
+
+    min_samples = min_samples or 15
+    eps = eps or _default_eps(X, min_samples)
+    return DBSCAN(eps=eps, min_samples=min_samples).fit_predict(X), None
+
+
+def _hdbscan(X, n_clusters, random_state, min_samples=None, min_cluster_size=None, **_):
+    from sklearn.cluster import HDBSCAN
+
+    size = min_cluster_size or max(5, min(15, len(X) // 20))
+    model = HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True)
+    return model.fit_predict(X), None
+
+
+#: The clustering methods by name.
+METHODS: dict[str, ClusterMethod] = {
+    m.name: m
+    for m in (
+        ClusterMethod("kmeans", True, _kmeans, "k-means (k-means++, 10 restarts)"),
+        ClusterMethod("minibatch", True, _minibatch, "mini-batch k-means (scikit-learn)"),
+        ClusterMethod("agglomerative", True, _agglomerative, "agglomerative, Ward linkage"),
+        ClusterMethod("kmedoids", True, _kmedoids, "k-medoids (FasterPAM)"),
+        ClusterMethod("dbscan", False, _dbscan, "DBSCAN (noise = -1)"),
+        ClusterMethod("hdbscan", False, _hdbscan, "HDBSCAN (noise = -1)"),
+    )
+}
+
+
+def get_method(name: str) -> ClusterMethod:
+    """The method called ``name``; an unknown name gets the list of known ones."""
+    if name not in METHODS:
+        raise InvalidParameterError(
+            f"unknown clustering method {name!r}; the methods are: {', '.join(METHODS)}"
+        )
+    return METHODS[name]
+
+
+def renumber(labels: np.ndarray, medoids: np.ndarray | None = None):
+    """Renumber clusters by decreasing size (noise stays -1); reorder medoids the same way."""
+    labels = np.asarray(labels, dtype=np.int64)
+    found = np.unique(labels[labels >= 0])
+    sizes = np.array([np.sum(labels == c) for c in found])
+    first = np.array([np.argmax(labels == c) for c in found])
+    order = found[np.lexsort((first, -sizes))] if found.size else found
+    mapping = np.full(labels.max(initial=-1) + 2, -1, dtype=np.int64)
+    mapping[order + 1] = np.arange(order.size)
+    new = mapping[labels + 1]
+    if medoids is not None:
+        medoids = np.asarray(medoids)[np.argsort(mapping[np.arange(len(medoids)) + 1])]
+    return new, medoids
+
+
+def fit_method(
+    X: np.ndarray, method: str, n_clusters: int | None, random_state: int, **options: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cluster ``X``; returns renumbered labels and, for k-medoids, the medoid indices."""
+    spec = get_method(method)
+    if spec.takes_k:
+        if n_clusters is None:
+            raise InvalidParameterError(f"{method} needs the number of clusters (-k N or -k auto)")
+        if not 1 <= n_clusters <= len(X):
+            raise InvalidParameterError(
+                f"n_clusters={n_clusters} is more than the {len(X)} images that were read; "
+                f"choose K from 1 to {len(X)}"
+                if n_clusters > len(X)
+                else f"n_clusters={n_clusters} must be at least 1"
+            )
+    labels, medoids = spec.run(X, n_clusters, random_state, **options)
+    return renumber(labels, medoids)
+
+
+@dataclass
+class KSweepScores:
+    """Scores of a sweep over K (the table of ``choose_k.csv``).
+
+    Each K is fitted once (k-means with 3 restarts instead of 10; the chosen K is fitted again
+    with 10). The rule: the K with the highest silhouette (on a seeded sample of at most
+    5,000 images).
+    The elbow (the knee of the within-cluster sum of squares, Kneedle), the Davies-Bouldin
+    index (lower is better) and the Calinski-Harabasz index (higher is better) are reported
+    beside it, and the elbow decides when no silhouette can be computed.
+    """
+
+    ks: np.ndarray
+    wcss: np.ndarray
+    silhouette: np.ndarray
+    davies_bouldin: np.ndarray
+    calinski_harabasz: np.ndarray
+    best_k: int
+    elbow_k: int | None
+    rule: str
+
+    def to_rows(self) -> list[dict]:
+        return [
+            {
+                "k": int(k),
+                "silhouette": float(s),
+                "davies_bouldin": float(d),
+                "calinski_harabasz": float(c),
+                "wcss": float(w),
+                "chosen": int(k) == self.best_k,
+            }
+            for k, s, d, c, w in zip(
+                self.ks,
+                self.silhouette,
+                self.davies_bouldin,
+                self.calinski_harabasz,
+                self.wcss,
+                strict=True,
+            )
+        ]
+
+
+def _wcss(X: np.ndarray, labels: np.ndarray) -> float:
+    total = 0.0
+    for c in np.unique(labels[labels >= 0]):
+        members = X[labels == c]
+        total += float(((members - members.mean(axis=0)) ** 2).sum())
+    return total
+
+
+def sweep_k(
+    X: np.ndarray,
+    method: str,
+    ks: Sequence[int],
+    random_state: int = 0,
+    progress=None,
+    **options: Any,
+) -> KSweepScores:
+    """Cluster ``X`` for every K in ``ks`` and score each clustering (see :class:`KSweepScores`)."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+    from imgclust._progress import no_progress
+    from imgclust.cluster.choose_k import knee_point
+
+    if not get_method(method).takes_k:
+        raise InvalidParameterError(f"{method} finds the number of clusters itself; drop -k auto")
+    ks = sorted({k for k in ks if 1 <= k <= len(X)})
+    if not ks:
+        raise InvalidParameterError(f"no K in the range fits the {len(X)} images that were read")
+    sample = min(len(X), 5000)
+    rows = []
+    with (progress or no_progress)("choosing K", len(ks)) as advance:
+        for k in ks:
+            labels, _ = fit_method(X, method, k, random_state, **{"n_init": 3, **options})
+            scores = [np.nan, np.nan, np.nan]
+            if 2 <= k < len(X) and len(np.unique(labels)) > 1:
+                scores = [
+                    silhouette_score(X, labels, sample_size=sample, random_state=random_state),
+                    davies_bouldin_score(X, labels),
+                    calinski_harabasz_score(X, labels),
+                ]
+            rows.append([_wcss(X, labels), *scores])
+            advance()
+    wcss, silhouette, db, ch = (np.array(col, dtype=np.float64) for col in zip(*rows, strict=True))
+    ks_array = np.array(ks)
+    elbow = knee_point(ks_array, wcss)
+    if np.isfinite(silhouette).any():
+        best, rule = int(ks_array[np.nanargmax(silhouette)]), "highest silhouette"
+    elif elbow is not None:
+        best, rule = elbow, "knee of the within-cluster sum of squares"
+    else:
+        best, rule = ks[0], "smallest K (no silhouette and no knee)"
+    return KSweepScores(ks_array, wcss, silhouette, db, ch, best, elbow, rule)

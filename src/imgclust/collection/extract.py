@@ -1,0 +1,213 @@
+"""Reading a collection into a feature matrix: parallel decoding, a content-keyed disk cache.
+
+Images are handled in chunks. In worker threads each image's bytes are read and hashed
+(BLAKE2b); an image whose hash the cache holds for the same extractor settings is not decoded
+again, the others are decoded (JPEGs at a reduced scale when the features need a small image)
+and prepared. The batch step of the extractor (the ONNX model) then runs on the chunk. A file
+that cannot be read or decoded is recorded with the reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust.collection.features import FeatureExtractor
+from imgclust.collection.sources import ImageSource
+from imgclust.errors import ImageReadError, InvalidParameterError
+
+__all__ = ["Extraction", "FeatureCache", "default_cache_dir", "extract_features"]
+
+_KEY_BYTES = 16
+
+
+def default_cache_dir() -> Path:
+    """``$IMGCLUST_CACHE_DIR``, else ``$XDG_CACHE_HOME/imgclust``, else ``~/.cache/imgclust``."""
+    if os.environ.get("IMGCLUST_CACHE_DIR"):
+        return Path(os.environ["IMGCLUST_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "imgclust"
+
+
+class FeatureCache:
+    """Feature vectors on disk, keyed by the hash of the image's bytes, one folder per setting.
+
+    Each run adds one shard: ``<key>.features.npy`` and ``<key>.keys.npy``, each written to a
+    temporary name and renamed, the keys last, so a shard is complete or not there at all.
+    Shards are memory-mapped when read.
+    """
+
+    def __init__(self, root: str | os.PathLike, extractor: FeatureExtractor) -> None:
+        self.folder = Path(root) / "features" / f"{extractor.name}-{extractor.key()}"
+        self._index: dict[bytes, tuple[np.ndarray, int]] = {}
+        self._new_keys: list[bytes] = []
+        self._new_rows: list[np.ndarray] = []
+        if self.folder.is_dir():
+            for keys_file in sorted(self.folder.glob("*.keys.npy")):
+                self._load_shard(keys_file)
+
+    def _load_shard(self, keys_file: Path) -> None:
+        features_file = keys_file.with_name(keys_file.name.replace(".keys.", ".features."))
+        try:
+            keys = np.load(keys_file)
+            rows = np.load(features_file, mmap_mode="r")
+        except (OSError, ValueError):
+            return  # a damaged shard is ignored: its images are extracted again
+        if len(keys) != len(rows) or keys.ndim != 2 or keys.shape[1] != _KEY_BYTES:
+            return
+        for i, key in enumerate(keys):
+            self._index[key.tobytes()] = (rows, i)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get(self, key: bytes) -> np.ndarray | None:
+        """The cached vector for ``key``, or None."""
+        hit = self._index.get(key)
+        return None if hit is None else np.asarray(hit[0][hit[1]])
+
+    def add(self, key: bytes, vector: np.ndarray) -> None:
+        """Remember a new vector; :meth:`save` writes them."""
+        self._new_keys.append(key)
+        self._new_rows.append(vector)
+
+    def save(self) -> None:
+        """Write the vectors added in this run as one new shard."""
+        if not self._new_keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        keys = np.frombuffer(b"".join(self._new_keys), dtype=np.uint8).reshape(-1, _KEY_BYTES)
+        for kind, array in (("features", np.stack(self._new_rows)), ("keys", keys)):
+            temporary = self.folder / f".{name}.{kind}.npy.tmp"
+            with open(temporary, "wb") as handle:
+                np.save(handle, array)
+            os.replace(temporary, self.folder / f"{name}.{kind}.npy")
+        self._new_keys, self._new_rows = [], []
+
+
+@dataclass
+class Extraction:
+    """The feature matrix of the images that could be read.
+
+    Attributes
+    ----------
+    features : (n_read, n_features) float32 ndarray
+    kept : (n_read,) int ndarray
+        Index in the source of each row.
+    skipped : list of (id, reason)
+    cache_hits : int
+    """
+
+    features: np.ndarray
+    kept: np.ndarray
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    cache_hits: int = 0
+
+
+def _content_key(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=_KEY_BYTES).digest()
+
+
+def _read_one(source, extractor, cache, index):
+    """(key, cached vector or None, prepared array or None, error or None) for one image."""
+    try:
+        data = source.read_bytes(index)
+    except OSError as exc:
+        return None, None, None, f"cannot be read ({exc.strerror or exc})"
+    key = _content_key(data)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        return key, cached, None, None
+    try:
+        image = source.decode(index, data, extractor.draft_size)
+        return key, None, extractor.prepare(image), None
+    except ImageReadError as exc:
+        return key, None, None, str(exc)
+
+
+def extract_features(
+    source: ImageSource,
+    extractor: FeatureExtractor,
+    *,
+    cache: FeatureCache | None = None,
+    workers: int | None = None,
+    chunk_size: int = 256,
+    progress: ProgressFactory = no_progress,
+) -> Extraction:
+    """Features of every readable image of ``source``; unreadable ones are skipped.
+
+    Parameters
+    ----------
+    source : ImageSource
+    extractor : FeatureExtractor
+    cache : FeatureCache, optional
+        Vectors found there are reused; new ones are added and saved.
+    workers : int, optional
+        Decoding threads (default: the number of CPUs).
+    chunk_size : int
+        Images per batch step.
+    progress : callable, optional
+
+    Raises
+    ------
+    InvalidParameterError
+        No image could be read.
+    """
+    workers = workers or os.cpu_count() or 1
+    vectors: list[np.ndarray] = []
+    kept: list[int] = []
+    skipped: list[tuple[int, str]] = []
+    hits = 0
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        progress("reading images", len(source)) as advance,
+    ):
+        for start in range(0, len(source), chunk_size):
+            indices = range(start, min(start + chunk_size, len(source)))
+            results = list(pool.map(lambda i: _read_one(source, extractor, cache, i), indices))
+            chunk_vectors, chunk_hits = _finish_chunk(extractor, cache, indices, results, skipped)
+            for index, vector in chunk_vectors:
+                kept.append(index)
+                vectors.append(vector)
+            hits += chunk_hits
+            advance(len(indices))
+    if cache is not None:
+        cache.save()
+    named = [(source.ids[index], why) for index, why in skipped]
+    if not vectors:
+        reasons = "; ".join(f"{name}: {why}" for name, why in named[:3])
+        raise InvalidParameterError(
+            f"{source.name}: none of the {len(source)} images could be read ({reasons})"
+        )
+    return Extraction(np.stack(vectors), np.asarray(kept), named, hits)
+
+
+def _finish_chunk(extractor, cache, indices, results, skipped):
+    """Run the extractor's batch step on the decoded images of one chunk, in source order."""
+    fresh = [(i, r[2]) for i, r in zip(indices, results, strict=True) if r[2] is not None]
+    finished: dict[int, np.ndarray] = {}
+    if fresh:
+        rows = extractor.finish(np.stack([prepared for _, prepared in fresh]))
+        finished = {index: row for (index, _), row in zip(fresh, rows, strict=True)}
+    out, hits = [], 0
+    for index, (key, cached, _, error) in zip(indices, results, strict=True):
+        if error is not None:
+            skipped.append((index, error))
+            continue
+        if cached is not None:
+            hits += 1
+            out.append((index, cached))
+        else:
+            vector = finished[index]
+            if cache is not None:
+                cache.add(key, vector)
+            out.append((index, vector))
+    return out, hits

@@ -1,0 +1,435 @@
+"""Grouping a collection of images by similarity: :func:`cluster_images`.
+
+The flow is read -> features -> reduce -> cluster -> score: the images of a folder, a ``.npy``
+array or a bundled dataset become feature vectors (:mod:`imgclust.collection.features`, cached
+on disk by content), are reduced (:mod:`imgclust.collection.reduce`), clustered by a method of
+the registry (:mod:`imgclust.cluster.methods`, with K chosen by a sweep when asked), and, when
+labels are known, scored against them (:mod:`imgclust.cluster.evaluation`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust.cluster.methods import KSweepScores, fit_method, get_method, sweep_k
+from imgclust.collection.extract import (
+    Extraction,
+    FeatureCache,
+    default_cache_dir,
+    extract_features,
+)
+from imgclust.collection.features import FeatureExtractor, make_extractor
+from imgclust.collection.reduce import Reduction, reduce_features
+from imgclust.collection.sources import ImageSource, _array_source, open_source
+from imgclust.errors import InvalidParameterError
+from imgclust.io.images import DEFAULT_MAX_PIXELS
+
+__all__ = [
+    "DEFAULT_K_VALUES",
+    "ImageClustering",
+    "cluster_images",
+    "evaluate_against",
+    "read_labels",
+]
+
+#: K values tried by ``n_clusters="auto"``.
+DEFAULT_K_VALUES = tuple(range(2, 21))
+
+
+@dataclass
+class ImageClustering:
+    """What :func:`cluster_images` found.
+
+    Rows are the images that could be read, in the source's order (``ids``).
+
+    Attributes
+    ----------
+    source : ImageSource
+    extractor : FeatureExtractor
+    extraction : Extraction
+        Features, the source index of each row, the skipped files and the cache hits.
+    reduction : Reduction
+        The space the clusters were found in (``reduction.embedding``).
+    method : str
+    labels : (n,) int ndarray
+        Cluster of each row, 0 the largest; -1 is noise (DBSCAN, HDBSCAN).
+    centers : (K, dims) ndarray
+        Mean of each cluster's members in the clustering space (k-medoids: the medoids).
+    medoids : (K,) int ndarray
+        Row of the member nearest each centre (k-medoids: the medoid).
+    distances : (n,) ndarray
+        Distance of each row to its cluster's centre (NaN for noise).
+    ranks : (n,) int ndarray
+        1 for the member nearest its centre, 2 for the next, ... (noise: in reading order).
+    sweep : KSweepScores or None
+        The sweep over K when ``n_clusters="auto"``.
+    truth : list of str or None
+        Known label of each row (None where unknown).
+    evaluation : dict or None
+        Scores against ``truth`` (see :func:`imgclust.cluster.evaluation.contingency_scores`).
+    parameters : dict
+    timings : dict
+        Seconds spent reading, reducing and clustering.
+    """
+
+    source: ImageSource
+    extractor: FeatureExtractor
+    extraction: Extraction
+    reduction: Reduction
+    method: str
+    labels: np.ndarray
+    centers: np.ndarray
+    medoids: np.ndarray
+    distances: np.ndarray
+    ranks: np.ndarray
+    sweep: KSweepScores | None = None
+    truth: list[str | None] | None = None
+    evaluation: dict | None = None
+    parameters: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        """The id (relative path or row index) of each row."""
+        return [self.source.ids[i] for i in self.extraction.kept]
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.centers)
+
+    def cluster_sizes(self) -> list[int]:
+        return [int(np.sum(self.labels == c)) for c in range(self.n_clusters)]
+
+    def summary(self) -> dict[str, Any]:
+        """The content of ``clusters.json``."""
+        ids = self.ids
+        clusters = [
+            {"cluster": c, "size": size, "representative": ids[int(self.medoids[c])]}
+            for c, size in enumerate(self.cluster_sizes())
+        ]
+        data: dict[str, Any] = {
+            "source": self.source.name,
+            "images": len(self.source),
+            "read": len(self.labels),
+            "skipped": len(self.extraction.skipped),
+            "cache_hits": self.extraction.cache_hits,
+            "n_clusters": self.n_clusters,
+            "noise": int(np.sum(self.labels < 0)),
+            "clusters": clusters,
+            "parameters": self.parameters,
+            "scores": _final_scores(self.reduction.embedding, self.labels),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        if self.sweep is not None:
+            data["choose_k"] = {
+                "best_k": self.sweep.best_k,
+                "rule": self.sweep.rule,
+                "elbow_k": self.sweep.elbow_k,
+            }
+        if self.evaluation is not None:
+            data["evaluation"] = {
+                k: self.evaluation[k]
+                for k in (
+                    "accuracy_majority",
+                    "accuracy_one_to_one",
+                    "adjusted_rand_index",
+                    "normalized_mutual_info",
+                    "purity",
+                    "labelled_images",
+                )
+            }
+        return data
+
+
+def _final_scores(X: np.ndarray, labels: np.ndarray) -> dict:
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+    clustered = labels >= 0
+    X, labels = X[clustered], labels[clustered]
+    if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
+        return {}
+    size = min(len(X), 5000)
+    return {
+        "silhouette": float(silhouette_score(X, labels, sample_size=size, random_state=0)),
+        "davies_bouldin": float(davies_bouldin_score(X, labels)),
+        "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
+    }
+
+
+def read_labels(
+    spec: str | os.PathLike | Sequence | None, source: ImageSource
+) -> list[str | None] | None:
+    """Known labels of the source's images: ``"folders"``, a CSV file, a list, or None.
+
+    ``"folders"`` takes each file's parent folder name (files directly in the folder have
+    none). A CSV file has a ``path`` and a ``label`` column (a header row is optional); paths
+    are relative to the folder (or absolute), and a path that is not among the images is an
+    error. ``None`` gives the dataset's own labels, if it has any.
+    """
+    if spec is None:
+        return list(source.known_labels) if source.known_labels is not None else None
+    if isinstance(spec, str) and spec == "folders":
+        if source.paths is None:
+            raise InvalidParameterError("--labels folders needs a folder of images")
+        return [Path(i).parent.name if "/" in i else None for i in source.ids]
+    if isinstance(spec, (str, os.PathLike)):
+        return _labels_from_csv(Path(spec), source)
+    values = [None if v is None else str(v) for v in spec]
+    if len(values) != len(source):
+        raise InvalidParameterError(
+            f"{len(values)} labels were given for {len(source)} images; give one per image"
+        )
+    return values
+
+
+def _labels_from_csv(path: Path, source: ImageSource) -> list[str | None]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameterError(f"{path}: the labels file cannot be read ({exc})") from None
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    if any(len(row) < 2 for row in rows):
+        raise InvalidParameterError(f"{path}: every row needs two columns, path and label")
+    index = {i: n for n, i in enumerate(source.ids)}
+    if source.root is not None:
+        root = source.root.resolve()
+        for n, p in enumerate(source.paths or []):
+            index.setdefault(str(p.resolve()), n)
+            index.setdefault(p.resolve().relative_to(root).as_posix(), n)
+    labels: list[str | None] = [None] * len(source)
+    unknown = []
+    for name, label, *_ in rows:
+        key = name if name in index else str(Path(name).resolve())
+        if key not in index:
+            unknown.append(name)
+            continue
+        labels[index[key]] = label
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (" ..." if len(unknown) > 3 else "")
+        raise InvalidParameterError(
+            f"{path}: {len(unknown)} path(s) are not among the images ({shown}); paths are "
+            "relative to the folder"
+        )
+    return labels
+
+
+def _resolve_source(images, dataset, exclude, max_pixels) -> ImageSource:
+    if isinstance(images, ImageSource):
+        return images
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4):
+            raise InvalidParameterError(
+                f"an array of images has shape (n, H, W) or (n, H, W, C), not {images.shape}"
+            )
+        return _array_source("array", images, None)
+    return open_source(images, dataset=dataset, exclude=exclude, max_pixels=max_pixels)
+
+
+def _make_extractor(features, source: ImageSource, feature_options: dict) -> FeatureExtractor:
+    if isinstance(features, FeatureExtractor):
+        return features
+    options = dict(feature_options)
+    if str(features) == "pixels":
+        native = source.native_size
+        if options.get("size") is None:
+            options["size"] = native if native is not None and native <= 64 else 32
+        if options.get("grey") is None:
+            options["grey"] = source.array is not None and source.array.ndim == 3
+    return make_extractor(features, **options)
+
+
+def _centres(X, labels, medoids, n_clusters):
+    centers = np.stack([X[labels == c].mean(axis=0) for c in range(n_clusters)])
+    if medoids is not None:
+        centers = X[medoids]
+    distances = np.full(len(X), np.nan)
+    ranks = np.zeros(len(X), dtype=np.int64)
+    nearest = np.zeros(n_clusters, dtype=np.int64)
+    for c in range(n_clusters):
+        members = np.flatnonzero(labels == c)
+        d = np.linalg.norm(X[members] - centers[c], axis=1)
+        order = np.argsort(d, kind="stable")
+        distances[members] = d
+        ranks[members[order]] = np.arange(1, len(members) + 1)
+        nearest[c] = members[order[0]]
+    noise = np.flatnonzero(labels < 0)
+    ranks[noise] = np.arange(1, len(noise) + 1)
+    return centers, (medoids if medoids is not None else nearest), distances, ranks
+
+
+def cluster_images(
+    images: str | os.PathLike | np.ndarray | ImageSource | None = None,
+    *,
+    dataset: str | None = None,
+    features: str | FeatureExtractor = "pixels",
+    feature_options: dict | None = None,
+    reduce: str = "tsne",
+    dims: int | None = None,
+    method: str = "kmeans",
+    n_clusters: int | str | None = "auto",
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    method_options: dict | None = None,
+    labels: str | os.PathLike | Sequence | None = None,
+    random_state: int = 0,
+    cache: bool | str | os.PathLike = True,
+    workers: int | None = None,
+    exclude: Sequence[os.PathLike] = (),
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: ProgressFactory = no_progress,
+) -> ImageClustering:
+    """Group images by similarity.
+
+    Parameters
+    ----------
+    images : path, ndarray or ImageSource
+        A folder (read recursively), a ``.npy`` file of images, or an ``(n, H, W[, C])`` array.
+    dataset : {"digits"}, optional
+        Instead of ``images``: scikit-learn's digits, with their labels.
+    features : {"pixels", "colorhist", "hog", "embed:MODEL.onnx"} or FeatureExtractor
+    feature_options : dict, optional
+        Options of the extractor (``size``, ``grey``, ``bins``, ``input_size``, ``mean``,
+        ``std``, ``layout``); pixels default to 32x32 RGB, or to the images' own size and grey
+        for arrays of small grey images (the 8x8 digits).
+    reduce : {"tsne", "pca", "umap", "none"}, default="tsne"
+        t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50.
+    dims : int, optional
+    method : {"kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"}
+    n_clusters : int or "auto", default="auto"
+        ``"auto"`` sweeps ``k_values`` and keeps the K with the highest silhouette (see
+        :class:`~imgclust.cluster.methods.KSweepScores`). Ignored by DBSCAN and HDBSCAN.
+    method_options : dict, optional
+        ``eps``, ``min_samples``, ``min_cluster_size`` for the density methods.
+    labels : "folders", path to a CSV, sequence, or None
+        Known labels to evaluate against (see :func:`read_labels`).
+    random_state : int
+        The same seed gives the same result.
+    cache : bool or path
+        Reuse and store features on disk (True: :func:`default_cache_dir`).
+    workers : int, optional
+        Decoding threads.
+    exclude : paths
+        Folders under ``images`` never read (the output folder).
+    max_pixels : int or None
+    progress : callable, optional
+
+    Returns
+    -------
+    ImageClustering
+
+    Examples
+    --------
+    >>> from imgclust import cluster_images
+    >>> result = cluster_images(dataset="digits", n_clusters=10, cache=False)  # doctest: +SKIP
+    >>> round(result.evaluation["accuracy_majority"], 2)  # doctest: +SKIP
+    0.94
+    """
+    started = time.perf_counter()
+    source = _resolve_source(images, dataset, exclude, max_pixels)
+    extractor = _make_extractor(features, source, feature_options or {})
+    spec = get_method(method)
+    auto = isinstance(n_clusters, str)
+    if auto and n_clusters != "auto":
+        raise InvalidParameterError(f"n_clusters={n_clusters!r} must be a number or 'auto'")
+    if spec.takes_k and not auto and (n_clusters is None or n_clusters < 1):
+        raise InvalidParameterError(f"n_clusters={n_clusters} must be at least 1")
+    truth_all = read_labels(labels, source)
+
+    store = None
+    if cache is not False:
+        store = FeatureCache(default_cache_dir() if cache is True else cache, extractor)
+    extraction = extract_features(
+        source, extractor, cache=store, workers=workers, progress=progress
+    )
+    read_done = time.perf_counter()
+    reduction = _reduce(extraction.features, reduce, dims, random_state, progress)
+    reduce_done = time.perf_counter()
+    X = reduction.embedding
+    options = {k: v for k, v in (method_options or {}).items() if v is not None}
+    sweep = None
+    k = None
+    if spec.takes_k:
+        if auto:
+            sweep = sweep_k(X, method, k_values, random_state, progress, **options)
+            k = sweep.best_k
+        else:
+            k = int(n_clusters)
+    labels_, medoids = fit_method(X, method, k, random_state, **options)
+    found = int(labels_.max(initial=-1) + 1)
+    if found == 0:
+        raise InvalidParameterError(
+            f"{method} put every image into noise; loosen its parameters (a larger --eps or a "
+            "smaller --min-samples)"
+        )
+    centers, medoids, distances, ranks = _centres(X, labels_, medoids, found)
+    done = time.perf_counter()
+    truth = [truth_all[i] for i in extraction.kept] if truth_all is not None else None
+    result = ImageClustering(
+        source,
+        extractor,
+        extraction,
+        reduction,
+        method,
+        labels_,
+        centers,
+        medoids,
+        distances,
+        ranks,
+        sweep,
+        truth,
+        parameters={
+            "features": extractor.describe(),
+            "feature_settings": {"name": extractor.name, **extractor.settings()},
+            "reduce": reduce,
+            "dims": int(X.shape[1]),
+            "method": method,
+            "n_clusters": n_clusters if auto or not spec.takes_k else int(n_clusters),
+            "method_options": options,
+            "random_state": random_state,
+        },
+        timings={
+            "read": read_done - started,
+            "reduce": reduce_done - read_done,
+            "cluster": done - reduce_done,
+            "total": done - started,
+        },
+    )
+    if truth is not None:
+        result.evaluation = evaluate_against(truth, labels_)
+    return result
+
+
+def _reduce(features, method, dims, random_state, progress) -> Reduction:
+    with progress(f"reducing ({method})", 1) as advance:
+        reduction = reduce_features(features, method, dims=dims, random_state=random_state)
+        advance()
+    return reduction
+
+
+def evaluate_against(truth: Sequence[str | None], labels: np.ndarray) -> dict | None:
+    """Scores of ``labels`` against the known labels (rows without one are left out)."""
+    from imgclust.cluster.evaluation import contingency_scores, contingency_table
+
+    known = np.array([t is not None for t in truth])
+    if not known.any():
+        return None
+    names = np.array([t for t in truth if t is not None])
+    label_names, clusters, table = contingency_table(names, np.asarray(labels)[known])
+    scores = contingency_scores(table, label_names, clusters)
+    return {
+        "labelled_images": int(known.sum()),
+        "labels": label_names,
+        "clusters": clusters,
+        "confusion": table.tolist(),
+        **scores,
+    }

@@ -1,0 +1,142 @@
+"""Whole collection jobs: what the ``group`` and ``assign`` commands (and ``demo``) call.
+
+Each checks its output folder before any work, keeps the output folder out of the images it
+reads, writes into a staging folder and returns the summary it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust._warmup import warm_up
+from imgclust.collection.extract import extract_features
+from imgclust.collection.group import cluster_images
+from imgclust.collection.model import GroupModel, save_model
+from imgclust.collection.outputs import EXPORT_MODES, write_group_outputs
+from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
+from imgclust.errors import InvalidParameterError
+from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.outputs import StagedOutputDir, check_output_dir
+
+__all__ = ["run_assign", "run_group"]
+
+
+def _load_loops() -> None:
+    """Import scikit-learn's t-SNE and load the k-means loops while images are decoded."""
+    import numpy as np
+    import sklearn.manifold  # noqa: F401
+
+    from imgclust.cluster.kmeans import KMeans
+
+    KMeans(2, n_init=1, random_state=0).fit(np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))
+
+
+def run_group(
+    images: str | os.PathLike | None,
+    output: str | os.PathLike,
+    *,
+    export: str = "hardlink",
+    save: bool = False,
+    overwrite: bool = False,
+    progress: ProgressFactory = no_progress,
+    **options,
+) -> dict:
+    """Group images (:func:`imgclust.cluster_images`) and write every output into ``output``.
+
+    Parameters
+    ----------
+    images : path or None
+        A folder or a ``.npy`` file (None with ``dataset=``).
+    output : path
+        Refused if it holds files, unless ``overwrite``. It may lie inside the image folder:
+        it is never read as input.
+    export : {"hardlink", "copy", "symlink", "none"}
+        How ``clusters/<n>/`` is filled (hard links fall back to copies across file systems).
+    save : bool
+        Also write the model (``model/model.json`` and ``model/model.npz``) for ``assign``.
+    **options
+        Passed to :func:`imgclust.cluster_images`.
+    """
+    if export not in EXPORT_MODES:
+        raise InvalidParameterError(
+            f"unknown export {export!r}; choose one of: {', '.join(EXPORT_MODES)}"
+        )
+    check_output_dir(output, overwrite=overwrite)
+    output = Path(output)
+    warm_up(_load_loops)
+    result = cluster_images(images, exclude=[output], progress=progress, **options)
+    with (
+        StagedOutputDir(output, overwrite=overwrite) as stage,
+        progress("writing outputs", 1) as advance,
+    ):
+        summary = write_group_outputs(result, stage.path, export=export)
+        if save:
+            save_model(result, stage.path / "model")
+        advance()
+    summary["output"] = str(output)
+    summary["result"] = result
+    return summary
+
+
+def _files_source(items: list[str], max_pixels: int | None) -> ImageSource:
+    paths: list[Path] = []
+    ids: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = scan_folder(path)
+            paths.extend(found)
+            ids.extend(p.as_posix() for p in found)
+        elif path.is_file() or not path.exists():
+            paths.append(path)
+            ids.append(str(item))
+    if not paths:
+        raise InvalidParameterError(
+            f"no image files found in {', '.join(items)} (looked for {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return ImageSource("images", ids, paths=paths, max_pixels=max_pixels)
+
+
+def run_assign(
+    model: str | os.PathLike,
+    images: list[str],
+    output: str | os.PathLike,
+    *,
+    embed_model: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: ProgressFactory = no_progress,
+) -> dict:
+    """Put new images into the clusters of a saved model; write ``assignments.csv`` and
+    ``skipped.csv`` into ``output``."""
+    check_output_dir(output, overwrite=overwrite)
+    loaded = GroupModel.load(model)
+    extractor = loaded.extractor(embed_model)
+    source = _files_source(list(images), max_pixels)
+    extraction = extract_features(source, extractor, progress=progress)
+    labels, distances = loaded.assign(extraction.features)
+    ids = [source.ids[i] for i in extraction.kept]
+    with StagedOutputDir(output, overwrite=overwrite) as stage:
+        with open(stage.path / "assignments.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "cluster", "distance"])
+            writer.writerows(
+                [i, int(c), f"{d:.6g}"] for i, c, d in zip(ids, labels, distances, strict=True)
+            )
+        with open(stage.path / "skipped.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "reason"])
+            writer.writerows(extraction.skipped)
+    counts = {int(c): int((labels == c).sum()) for c in sorted(set(labels.tolist()))}
+    return {
+        "model": str(loaded.folder),
+        "images": len(source),
+        "assigned": len(ids),
+        "skipped": len(extraction.skipped),
+        "per_cluster": counts,
+        "rule": loaded.description["assign"],
+        "output": str(output),
+    }

@@ -1,0 +1,228 @@
+"""The files ``group`` writes, and the export of images into one folder per cluster.
+
+Export never moves or changes an original, and never writes outside ``OUTDIR/clusters``: the
+name of each exported file is its rank in the cluster followed by its base name reduced to
+letters, digits, ``.``, ``_`` and ``-`` (so ``../../x`` or a name with a slash cannot escape).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from imgclust.collection.group import ImageClustering
+from imgclust.errors import InvalidParameterError
+
+__all__ = ["EXPORT_MODES", "export_clusters", "safe_file_name", "write_group_outputs"]
+
+#: How ``--export`` fills ``clusters/<n>/``.
+EXPORT_MODES = ("hardlink", "copy", "symlink", "none")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_GALLERY_SIZE = 36
+
+
+def safe_file_name(name: str, rank: int) -> str:
+    """``00012_name.jpg``: a rank and a base name that can only name a file in one folder."""
+    base = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
+    return f"{rank:05d}_{base[-120:] or 'image'}"
+
+
+def _cluster_folder(cluster: int) -> str:
+    return "noise" if cluster < 0 else str(cluster)
+
+
+def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
+    """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed."""
+    if mode not in EXPORT_MODES:
+        raise InvalidParameterError(
+            f"unknown export {mode!r}; choose one of: {', '.join(EXPORT_MODES)}"
+        )
+    if mode == "none":
+        return 0
+    root = (folder / "clusters").resolve()
+    source = result.source
+    placed = 0
+    for cluster in sorted(set(result.labels.tolist())):
+        (root / _cluster_folder(cluster)).mkdir(parents=True)
+    for row, index in enumerate(result.extraction.kept):
+        target_dir = root / _cluster_folder(int(result.labels[row]))
+        name = safe_file_name(source.ids[index], int(result.ranks[row]))
+        if source.paths is None:
+            name += ".png"
+        if "/" in name or name in (".", ".."):  # cannot happen with safe names; belt and braces
+            raise InvalidParameterError(f"refusing to export {name!r}: not a plain file name")
+        _place(source, index, target_dir / name, mode)
+        placed += 1
+    return placed
+
+
+def _place(source, index: int, target: Path, mode: str) -> None:
+    if source.paths is None:
+        source.decode(index, b"").save(target)
+        return
+    original = source.paths[index].resolve()
+    if mode == "symlink":
+        os.symlink(original, target)
+        return
+    if mode == "hardlink":
+        try:
+            os.link(original, target)
+            return
+        except OSError:
+            pass  # another file system, or links not allowed: copy instead
+    shutil.copy2(original, target)
+
+
+def _write_csv(path: Path, header: list[str], rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _assignments(result: ImageClustering, folder: Path) -> None:
+    header = ["path", "cluster", "distance", "rank"]
+    truth = result.truth
+    if truth is not None:
+        header.append("label")
+    rows = []
+    for row, image_id in enumerate(result.ids):
+        distance = result.distances[row]
+        line = [
+            image_id,
+            int(result.labels[row]),
+            "" if np.isnan(distance) else f"{distance:.6g}",
+            int(result.ranks[row]),
+        ]
+        if truth is not None:
+            line.append(truth[row] or "")
+        rows.append(line)
+    _write_csv(folder / "assignments.csv", header, rows)
+
+
+def _members_by_rank(result: ImageClustering, cluster: int, limit: int) -> list[int]:
+    rows = np.flatnonzero(result.labels == cluster)
+    return rows[np.argsort(result.ranks[rows], kind="stable")][:limit].tolist()
+
+
+def _thumbnail(result: ImageClustering, row: int, size: int = 96) -> Image.Image:
+    return result.source.thumbnail(int(result.extraction.kept[row]), size)
+
+
+def _centre_images(result: ImageClustering) -> tuple[list[Image.Image], str]:
+    """Each cluster's mean image (pixel features) or its member nearest the centre."""
+    extractor = result.extractor
+    if extractor.name == "pixels":
+        shape = extractor.image_shape()
+        tiles = []
+        for c in range(result.n_clusters):
+            mean = result.extraction.features[result.labels == c].mean(axis=0)
+            tiles.append(
+                Image.fromarray(np.clip(mean * 255, 0, 255).astype(np.uint8).reshape(shape))
+            )
+        return tiles, "mean image of each cluster"
+    return [_thumbnail(result, int(m)) for m in result.medoids], "image nearest each centre"
+
+
+def _galleries(result: ImageClustering, folder: Path) -> None:
+    (folder / "galleries").mkdir()
+    clusters = list(range(result.n_clusters)) + ([-1] if (result.labels < 0).any() else [])
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for cluster in clusters:
+            rows = _members_by_rank(result, cluster, _GALLERY_SIZE)
+            tiles = list(pool.map(lambda r: _thumbnail(result, r), rows))
+            _gallery(result, folder, cluster, rows, tiles)
+
+
+def _gallery(result: ImageClustering, folder: Path, cluster: int, rows, tiles) -> None:
+    from imgclust.report.collection_plots import contact_sheet
+
+    captions = [Path(result.ids[r]).name for r in rows]
+    sheet = contact_sheet(tiles, captions)
+    sheet.save(folder / "galleries" / f"cluster_{_cluster_folder(cluster)}.jpg", quality=90)
+
+
+def _centres_png(result: ImageClustering, folder: Path) -> str:
+    from imgclust.report.collection_plots import contact_sheet
+
+    tiles, what = _centre_images(result)
+    sizes = result.cluster_sizes()
+    captions = [f"{c}: {sizes[c]} images" for c in range(result.n_clusters)]
+    contact_sheet(tiles, captions, tile=96, columns=min(10, len(tiles))).save(
+        folder / "centers.png"
+    )
+    return what
+
+
+def _evaluation(result: ImageClustering, folder: Path) -> None:
+    from imgclust.report.raster_plots import confusion_figure
+
+    evaluation = result.evaluation
+    (folder / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    labels, clusters = evaluation["labels"], evaluation["clusters"]
+    table = np.array(evaluation["confusion"])
+    _write_csv(
+        folder / "confusion.csv",
+        ["label \\ cluster", *clusters],
+        [[label, *row] for label, row in zip(labels, table.tolist(), strict=True)],
+    )
+    title = (
+        f"accuracy {evaluation['accuracy_majority']:.3f} (majority), "
+        f"{evaluation['accuracy_one_to_one']:.3f} (one-to-one)"
+    )
+    figure = confusion_figure(
+        table,
+        [str(v) for v in labels],
+        [str(v) for v in clusters],
+        title,
+        xlabel="cluster",
+        ylabel="label",
+    )
+    figure.savefig(folder / "confusion.png")
+
+
+def _sweep(result: ImageClustering, folder: Path) -> None:
+    from imgclust.report.collection_plots import sweep_figure
+
+    rows = result.sweep.to_rows()
+    _write_csv(folder / "choose_k.csv", list(rows[0]), [list(r.values()) for r in rows])
+    sweep_figure(result.sweep).savefig(folder / "choose_k.png")
+
+
+def write_group_outputs(
+    result: ImageClustering, folder: str | os.PathLike, *, export: str = "hardlink"
+) -> dict:
+    """Write every output of ``group`` into ``folder`` (an existing, empty staging folder).
+
+    Returns the summary written to ``clusters.json``, with ``exported`` added.
+    """
+    from imgclust.report.collection_plots import embedding_figure
+
+    folder = Path(folder)
+    _assignments(result, folder)
+    _write_csv(folder / "skipped.csv", ["path", "reason"], result.extraction.skipped)
+    centres = _centres_png(result, folder)
+    _galleries(result, folder)
+    title = f"{result.n_clusters} clusters ({result.method} on {result.reduction.method})"
+    embedding_figure(result.reduction.embedding, result.labels, result.truth, title).savefig(
+        folder / "embedding.png"
+    )
+    if result.evaluation is not None:
+        _evaluation(result, folder)
+    if result.sweep is not None:
+        _sweep(result, folder)
+    summary = result.summary()
+    summary["centers_png"] = centres
+    summary["exported"] = export_clusters(result, folder, export)
+    summary["export"] = export
+    (folder / "clusters.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary

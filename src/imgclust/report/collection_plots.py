@@ -1,0 +1,136 @@
+"""Pictures of a grouped collection: contact sheets, cluster centres, the 2-D map, the K sweep.
+
+Contact sheets are composed with Pillow (fast for hundreds of thumbnails); charts with axes use
+matplotlib's object API.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from imgclust.report.plots import _figure
+
+__all__ = ["contact_sheet", "embedding_figure", "sweep_figure"]
+
+
+def contact_sheet(
+    tiles: list[Image.Image], captions: list[str], *, tile: int = 96, columns: int = 6
+) -> Image.Image:
+    """Thumbnails in a grid, each centred in a ``tile`` square with a caption under it."""
+    columns = max(1, min(columns, len(tiles)))
+    rows = max(1, -(-len(tiles) // columns))
+    caption_height = 14
+    cell_w, cell_h = tile + 8, tile + caption_height + 8
+    sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, (image, caption) in enumerate(zip(tiles, captions, strict=True)):
+        x0, y0 = (n % columns) * cell_w + 4, (n // columns) * cell_h + 4
+        thumb = image.convert("RGB")
+        if max(thumb.size) != tile:
+            scale = tile / max(thumb.size)
+            size = (max(1, round(thumb.width * scale)), max(1, round(thumb.height * scale)))
+            thumb = thumb.resize(
+                size, Image.Resampling.NEAREST if scale > 2 else Image.Resampling.LANCZOS
+            )
+        sheet.paste(thumb, (x0 + (tile - thumb.width) // 2, y0 + (tile - thumb.height) // 2))
+        draw.text((x0, y0 + tile + 1), caption[:18], fill=(40, 40, 40))
+    return sheet
+
+
+def _cluster_colours(n: int) -> np.ndarray:
+    from matplotlib import colormaps
+
+    name = "tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"
+    cmap = colormaps[name]
+    return np.array([cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(max(n, 1))])
+
+
+def _map_2d(points: np.ndarray) -> np.ndarray:
+    if points.shape[1] == 2:
+        return points
+    if points.shape[1] == 1:
+        return np.column_stack([points[:, 0], np.zeros(len(points))])
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T
+
+
+def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: str = ""):
+    """The images as points of the clustering space (its first two principal axes beyond 2-D),
+    coloured by cluster; with known labels, a second panel coloured by label."""
+    xy = _map_2d(np.asarray(points, dtype=np.float64))
+    panels = 2 if truth is not None else 1
+    fig = _figure(6.5 * panels, 6)
+    axes = np.atleast_1d(fig.subplots(1, panels))
+    n = int(labels.max(initial=-1)) + 1
+    colours = _cluster_colours(n)
+    noise = labels < 0
+    ax = axes[0]
+    if noise.any():
+        ax.scatter(*xy[noise].T, s=4, c="#bbbbbb", label="noise", linewidths=0)
+    ax.scatter(*xy[~noise].T, s=6, c=colours[labels[~noise]], linewidths=0)
+    for c in range(n):
+        centre = np.median(xy[labels == c], axis=0)
+        ax.annotate(
+            str(c),
+            centre,
+            ha="center",
+            va="center",
+            fontsize=9,
+            weight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8},
+        )
+    ax.set_title(title or "clusters")
+    if truth is not None:
+        known = np.array([t is not None for t in truth])
+        names = sorted({t for t in truth if t is not None})
+        code = {name: i for i, name in enumerate(names)}
+        label_colours = _cluster_colours(len(names))
+        ax2 = axes[1]
+        ax2.scatter(*xy[~known].T, s=4, c="#bbbbbb", linewidths=0)
+        codes = np.array([code[t] for t in truth if t is not None], dtype=int)
+        ax2.scatter(*xy[known].T, s=6, c=label_colours[codes], linewidths=0)
+        for name in names:
+            centre = np.median(xy[known][codes == code[name]], axis=0)
+            ax2.annotate(
+                str(name)[:16],
+                centre,
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8},
+            )
+        ax2.set_title("known labels")
+    for a in axes:
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(sweep):
+    """The four scores of a sweep over K, with the chosen K (and the elbow) marked."""
+    fig = _figure(12, 3.6)
+    axes = fig.subplots(1, 4)
+    curves = [
+        (sweep.wcss, "within-cluster sum of squares", "elbow"),
+        (sweep.silhouette, "mean silhouette (higher is better)", "silhouette"),
+        (sweep.davies_bouldin, "Davies-Bouldin (lower is better)", "Davies-Bouldin"),
+        (sweep.calinski_harabasz, "Calinski-Harabasz (higher is better)", "Calinski-Harabasz"),
+    ]
+    for ax, (values, ylabel, title) in zip(axes, curves, strict=True):
+        ax.plot(sweep.ks, values, "o-", markersize=3)
+        ax.axvline(sweep.best_k, color="#d62728", linestyle="--", label=f"chosen K={sweep.best_k}")
+        if sweep.elbow_k is not None and title == "elbow":
+            ax.axvline(
+                sweep.elbow_k, color="#7f7f7f", linestyle=":", label=f"knee K={sweep.elbow_k}"
+            )
+        ax.set_xlabel("K")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"K={sweep.best_k}: {sweep.rule}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,460 @@
+"""Collections of images: reading, features, methods, evaluation, cache, export, model, CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+
+from imgclust import cluster_images
+from imgclust.cli import cli
+from imgclust.cluster.methods import METHODS, renumber
+from imgclust.collection.features import ColorHistogram, make_extractor
+from imgclust.collection.sources import decode_image, open_source, scan_folder
+from imgclust.errors import ImageReadError, InvalidParameterError, OutputExistsError
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+PER_GROUP = 20
+
+
+def _flat(colour, seed: int, size: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-12, 13, size=(size, size, 3))
+    return np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def colour_folder(tmp_path) -> Path:
+    """Three folders of 20 noisy flat-colour images each (PNG and JPEG)."""
+    root = tmp_path / "images"
+    for g, (name, colour) in enumerate(COLOURS.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(PER_GROUP):
+            suffix = ".png" if i % 2 else ".jpg"
+            Image.fromarray(_flat(colour, 100 * g + i)).save(
+                root / name / f"{name}_{i:02d}{suffix}"
+            )
+    return root
+
+
+def _shape(kind: str, seed: int, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((size, size), 20, dtype=np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = size / 2 + rng.uniform(-4, 4, 2)
+    if kind == "disc":
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < (size / 3.5) ** 2] = 230
+    elif kind == "hstripes":
+        img[(yy // 8) % 2 == 0] = 230
+    else:
+        img[(xx // 8) % 2 == 0] = 230
+    return np.clip(img + rng.integers(-10, 11, img.shape), 0, 255).astype(np.uint8)
+
+
+def _truth(result) -> list[str]:
+    return [Path(i).parent.name for i in result.ids]
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def test_scan_skips_hidden_and_excluded(tmp_path, colour_folder):
+    (colour_folder / ".hidden").mkdir()
+    Image.new("RGB", (4, 4)).save(colour_folder / ".hidden" / "x.png")
+    (colour_folder / "out").mkdir()
+    Image.new("RGB", (4, 4)).save(colour_folder / "out" / "y.png")
+    (colour_folder / "notes.txt").write_text("not an image")
+    found = scan_folder(colour_folder, exclude=[colour_folder / "out"])
+    assert len(found) == 3 * PER_GROUP
+    assert found == sorted(found)
+
+
+def test_decode_handles_modes_orientation_and_frames(tmp_path):
+    # EXIF orientation 6 (rotate 90 degrees clockwise) makes a 40x20 image 20x40.
+    img = Image.fromarray(np.zeros((20, 40, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif)
+    assert decode_image(path.read_bytes()).size == (20, 40)
+    # 16-bit grey becomes 8-bit with the same relative levels.
+    sixteen = Image.fromarray(np.full((5, 5), 65535, dtype=np.uint16))
+    sixteen.save(tmp_path / "16.png")
+    decoded = np.asarray(decode_image((tmp_path / "16.png").read_bytes()))
+    assert decoded.dtype == np.uint8 and decoded.max() == 255
+    # Transparent pixels are composited over white.
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    assert np.asarray(decode_image((tmp_path / "clear.png").read_bytes())).min() == 255
+    # A GIF gives its first frame.
+    frames = [Image.new("P", (6, 6), i) for i in (1, 2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert decode_image((tmp_path / "anim.gif").read_bytes()).size == (6, 6)
+
+
+def test_decode_refuses_garbage_and_bombs(tmp_path):
+    with pytest.raises(ImageReadError, match="not an image"):
+        decode_image(b"definitely not an image")
+    buffer = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(buffer)
+    with pytest.raises(ImageReadError, match="more than the limit"):
+        decode_image(buffer.read_bytes(), max_pixels=50)
+
+
+def test_jpeg_draft_decodes_smaller(tmp_path):
+    Image.fromarray(np.zeros((512, 512, 3), dtype=np.uint8)).save(tmp_path / "big.jpg")
+    small = decode_image((tmp_path / "big.jpg").read_bytes(), draft_size=64)
+    assert 64 <= min(small.size) < 512
+
+
+# --- features ------------------------------------------------------------------------------
+
+
+def test_registry_lists_known_names():
+    with pytest.raises(InvalidParameterError, match="pixels, colorhist, hog, embed"):
+        make_extractor("sift")
+    with pytest.raises(InvalidParameterError, match="kmeans, minibatch"):
+        cluster_images(np.zeros((5, 4, 4), dtype=np.uint8), method="spectral", cache=False)
+
+
+def test_colour_histogram_is_a_unit_vector():
+    vector = ColorHistogram().prepare(Image.fromarray(_flat((200, 50, 50), 0)))
+    assert vector.shape == (16 * 4 * 4,)
+    assert np.sum(vector**2) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_recovers_flat_colour_groups(colour_folder, method):
+    k = None if method in ("dbscan", "hdbscan") else 3
+    result = cluster_images(
+        colour_folder,
+        features="pixels",
+        feature_options={"size": 8},
+        reduce="pca",
+        dims=5,
+        method=method,
+        n_clusters=k,
+        cache=False,
+        random_state=0,
+    )
+    assert result.n_clusters == 3
+    assert adjusted_rand_score(_truth(result), result.labels) == 1.0
+    assert sorted(result.cluster_sizes()) == [PER_GROUP] * 3
+
+
+@pytest.mark.parametrize("features", ["hog", "pixels"])
+def test_shapes_are_recovered(features):
+    kinds = ["disc", "hstripes", "vstripes"]
+    images = np.stack([_shape(kind, 10 * i + j) for i, kind in enumerate(kinds) for j in range(12)])
+    truth = np.repeat(np.arange(3), 12)
+    result = cluster_images(
+        images, features=features, reduce="pca", dims=10, n_clusters=3, cache=False
+    )
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+
+
+def test_clusters_are_numbered_by_size():
+    labels, medoids = renumber(np.array([2, 2, 0, 1, 1, 1, -1]), np.array([10, 11, 12]))
+    assert labels.tolist() == [1, 1, 2, 0, 0, 0, -1]
+    assert medoids.tolist() == [11, 12, 10]
+
+
+def test_onnx_embedding_from_a_model_built_here(tmp_path, colour_folder):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["embedding"]),
+        ],
+        "mean_colour",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 32, 32])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [None, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = tmp_path / "mean_colour.onnx"
+    onnx.save(model, path)
+    result = cluster_images(
+        colour_folder,
+        features=f"embed:{path}",
+        feature_options={"input_size": 32},
+        reduce="none",
+        n_clusters=3,
+        cache=False,
+    )
+    assert result.extraction.features.shape == (3 * PER_GROUP, 3)
+    np.testing.assert_allclose(np.linalg.norm(result.extraction.features, axis=1), 1, atol=1e-5)
+    assert adjusted_rand_score(_truth(result), result.labels) == 1.0
+    with pytest.raises(InvalidParameterError, match="did not accept"):
+        cluster_images(
+            colour_folder,
+            features=f"embed:{path}",
+            feature_options={"input_size": 16},
+            reduce="none",
+            n_clusters=3,
+            cache=False,
+        )
+
+
+# --- the whole job --------------------------------------------------------------------------
+
+
+def test_digits_at_reduced_size_beat_raw_pixels():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, truth = digits.images[:600], digits.target[:600]
+    tsne = cluster_images(images, n_clusters=10, labels=list(truth), cache=False)
+    raw = cluster_images(images, reduce="none", n_clusters=10, labels=list(truth), cache=False)
+    assert tsne.evaluation["accuracy_majority"] > 0.85
+    assert tsne.evaluation["accuracy_majority"] > raw.evaluation["accuracy_majority"]
+    assert tsne.evaluation["labelled_images"] == 600
+
+
+def test_same_seed_same_result(colour_folder):
+    runs = [
+        cluster_images(
+            colour_folder, n_clusters="auto", k_values=[2, 3, 4], cache=False, random_state=7
+        )
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)
+    np.testing.assert_array_equal(runs[0].reduction.embedding, runs[1].reduction.embedding)
+    assert runs[0].sweep.best_k == 3
+
+
+def test_cache_skips_extraction_on_second_run(tmp_path, colour_folder):
+    cache = tmp_path / "cache"
+    first = cluster_images(colour_folder, reduce="pca", n_clusters=3, cache=cache)
+    second = cluster_images(
+        colour_folder, reduce="none", method="agglomerative", n_clusters=3, cache=cache
+    )
+    assert first.extraction.cache_hits == 0
+    assert second.extraction.cache_hits == 3 * PER_GROUP
+    np.testing.assert_array_equal(first.extraction.features, second.extraction.features)
+    other = cluster_images(
+        colour_folder, feature_options={"size": 8}, reduce="none", n_clusters=3, cache=cache
+    )
+    assert other.extraction.cache_hits == 0  # other settings, other cache
+
+
+def test_corrupt_files_are_skipped(colour_folder):
+    (colour_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (colour_folder / "empty.png").write_bytes(b"")
+    result = cluster_images(colour_folder, reduce="pca", n_clusters=3, cache=False)
+    skipped = dict(result.extraction.skipped)
+    assert set(skipped) == {"red/broken.jpg", "empty.png"}
+    assert len(result.labels) == 3 * PER_GROUP
+
+
+def test_labels_csv_and_folders(tmp_path, colour_folder):
+    source = open_source(colour_folder)
+    table = tmp_path / "labels.csv"
+    table.write_text("path,label\nred/red_00.jpg,warm\nblue/blue_01.png,cold\n")
+    result = cluster_images(colour_folder, reduce="pca", n_clusters=3, labels=table, cache=False)
+    assert result.evaluation["labelled_images"] == 2
+    table.write_text("red/nope.jpg,warm\n")
+    with pytest.raises(InvalidParameterError, match="not among the images"):
+        cluster_images(source, reduce="pca", n_clusters=3, labels=table, cache=False)
+
+
+def test_k_larger_than_images_is_refused(colour_folder):
+    with pytest.raises(InvalidParameterError, match="more than the 60 images"):
+        cluster_images(colour_folder, reduce="none", n_clusters=61, cache=False)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def test_group_command_writes_every_output(tmp_path, colour_folder):
+    out = tmp_path / "out"
+    result = _run(
+        "group",
+        colour_folder,
+        "-o",
+        out,
+        "--labels",
+        "folders",
+        "-k",
+        "auto",
+        "--k-range",
+        "2-5",
+        "--no-cache",
+        "--save-model",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["n_clusters"] == 3 and summary["evaluation"]["accuracy_majority"] == 1.0
+    for name in (
+        "assignments.csv",
+        "clusters.json",
+        "centers.png",
+        "embedding.png",
+        "skipped.csv",
+        "choose_k.csv",
+        "choose_k.png",
+        "evaluation.json",
+        "confusion.csv",
+        "confusion.png",
+        "model/model.json",
+        "model/model.npz",
+    ):
+        assert (out / name).is_file(), name
+    assert len(list((out / "galleries").glob("*.jpg"))) == 3
+    rows = _csv_rows(out / "assignments.csv")
+    assert len(rows) == 3 * PER_GROUP
+    assert {r["rank"] for r in rows if r["cluster"] == "0"} == {str(i) for i in range(1, 21)}
+    exported = list((out / "clusters").rglob("*.*"))
+    assert len(exported) == 3 * PER_GROUP
+
+
+def test_export_never_escapes_and_never_touches_originals(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    names = ["x\\..\\..\\evil.png", "a b<>;|.png", "ünïcode.png", "x..png", "--dash.png"]
+    for i, name in enumerate(names * 2):
+        folder = root / f"g{i % 2}"
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(_flat((40 * i, 90, 200 - 10 * i), i)).save(folder / name)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.png")}
+    out = tmp_path / "out"
+    for mode in ("copy", "hardlink", "symlink"):
+        result = _run(
+            "group",
+            root,
+            "-o",
+            out,
+            "--reduce",
+            "none",
+            "-k",
+            "2",
+            "--no-cache",
+            "--export",
+            mode,
+            "--overwrite",
+            "-q",
+        )
+        assert result.exit_code == 0, result.output
+        exported = [p for p in (out / "clusters").rglob("*") if not p.is_dir()]
+        assert len(exported) == 10
+        for path in exported:
+            assert path.parent.parent == out / "clusters"
+            assert not path.name.startswith(".")
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.png")}
+    assert before == after
+
+
+def test_output_inside_input_is_never_read_back(colour_folder):
+    out = colour_folder / "results"
+    for _ in range(2):
+        result = _run(
+            "group",
+            colour_folder,
+            "-o",
+            out,
+            "--reduce",
+            "pca",
+            "-k",
+            "3",
+            "--no-cache",
+            "--export",
+            "copy",
+            "--overwrite",
+            "--json",
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["read"] == 3 * PER_GROUP
+
+
+def test_assign_puts_images_into_saved_clusters(tmp_path, colour_folder):
+    out = tmp_path / "out"
+    assert (
+        _run(
+            "group", colour_folder, "-o", out, "-k", "3", "--no-cache", "--save-model", "-q"
+        ).exit_code
+        == 0
+    )
+    groups = {r["path"]: r["cluster"] for r in _csv_rows(out / "assignments.csv")}
+    new = tmp_path / "new"
+    new.mkdir()
+    for name, colour in COLOURS.items():
+        Image.fromarray(_flat(colour, 999)).save(new / f"{name}.png")
+    result = _run("assign", out / "model", new, "-o", tmp_path / "assigned", "--json")
+    assert result.exit_code == 0, result.output
+    assigned = {
+        Path(r["path"]).stem: r["cluster"]
+        for r in _csv_rows(tmp_path / "assigned" / "assignments.csv")
+    }
+    for name in COLOURS:
+        assert assigned[name] == groups[f"{name}/{name}_01.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--reduce", "none", "-k", "0"], 2, "must be at least 1"),
+        (["--reduce", "none", "-k", "99"], 1, "more than the 60 images"),
+        (["--labels", "missing.csv", "--reduce", "none", "-k", "3"], 1, "cannot be read"),
+        (["--features", "sift"], 1, "unknown features"),
+        (
+            ["--method", "dbscan", "--reduce", "none", "--eps", "0.0001"],
+            1,
+            "every image into noise",
+        ),
+    ],
+)
+def test_group_bad_input_is_one_line(tmp_path, colour_folder, args, code, message):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["group", str(colour_folder), "-o", str(out), "--no-cache", *args]
+    )
+    assert result.exit_code == code
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_group_refuses_empty_unreadable_and_existing(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run("group", empty, "-o", tmp_path / "o1", "--no-cache")
+    assert result.exit_code == 1 and "no image files found" in result.output
+    (empty / "bad.png").write_bytes(b"nope")
+    result = _run("group", empty, "-o", tmp_path / "o2", "--no-cache")
+    assert result.exit_code == 1 and "none of the 1 images could be read" in result.output
+    (tmp_path / "o3").mkdir()
+    (tmp_path / "o3" / "keep.txt").write_text("mine")
+    result = _run("group", empty, "-o", tmp_path / "o3", "--no-cache")
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert (tmp_path / "o3" / "keep.txt").read_text() == "mine"
+    with pytest.raises(OutputExistsError):
+        from imgclust.collection.jobs import run_group
+
+        run_group(empty, tmp_path / "o3")
+
+
+def test_umap_reduction_recovers_groups(colour_folder):
+    result = cluster_images(
+        colour_folder, feature_options={"size": 8}, reduce="umap", n_clusters=3, cache=False
+    )
+    assert result.reduction.embedding.shape == (3 * PER_GROUP, 2)
+    assert adjusted_rand_score(_truth(result), result.labels) == 1.0
