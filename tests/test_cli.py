@@ -179,6 +179,7 @@ def test_demo(runner, tmp_path, monkeypatch):
     assert (demo / "segment" / "segmented.png").is_file()
     assert (demo / "choose-k" / "choose_k.png").is_file()
     assert (demo / "edges" / "boundaries.png").is_file()
+    assert (demo / "group-digits" / "evaluation.json").is_file()
     assert "imgclust-demo" in result.output
     assert _run(runner, "demo").exit_code == 0  # a second run replaces its own results
 

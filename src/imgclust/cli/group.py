@@ -66,6 +66,11 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
     help="Dimensions after the reduction (PCA 50, t-SNE/UMAP 2).",
 )
 @click.option(
+    "--tsne-iterations",
+    type=click.IntRange(min=250),
+    help="t-SNE iterations (500; 1,000 past 10,000 images).",
+)
+@click.option(
     "--method",
     type=click.Choice(METHOD_NAMES),
     default="kmeans",
@@ -125,6 +130,7 @@ def command(
     embed_layout,
     reduce,
     dims,
+    tsne_iterations,
     method,
     k,
     k_range,
@@ -173,6 +179,7 @@ def command(
         feature_options=feature_options,
         reduce=reduce,
         dims=dims,
+        tsne_iterations=tsne_iterations,
         method=method,
         n_clusters=parse_k(k),
         k_values=parse_k_range(k_range),

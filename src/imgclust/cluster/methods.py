@@ -205,6 +205,14 @@ def _wcss(X: np.ndarray, labels: np.ndarray) -> float:
     return total
 
 
+def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    from sklearn.metrics import silhouette_score
+
+    if len(np.unique(labels)) < 2:
+        return np.nan
+    return float(silhouette_score(distances, labels, metric="precomputed"))
+
+
 def sweep_k(
     X: np.ndarray,
     method: str,
@@ -214,7 +222,7 @@ def sweep_k(
     **options: Any,
 ) -> KSweepScores:
     """Cluster ``X`` for every K in ``ks`` and score each clustering (see :class:`KSweepScores`)."""
-    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairwise_distances
 
     from imgclust._progress import no_progress
     from imgclust.cluster.choose_k import knee_point
@@ -224,7 +232,10 @@ def sweep_k(
     ks = sorted({k for k in ks if 1 <= k <= len(X)})
     if not ks:
         raise InvalidParameterError(f"no K in the range fits the {len(X)} images that were read")
-    sample = min(len(X), 5000)
+    # One distance matrix on a seeded sample, shared by every K's silhouette.
+    rng = np.random.default_rng(random_state)
+    sample = np.sort(rng.choice(len(X), 5000, replace=False)) if len(X) > 5000 else slice(None)
+    distances = pairwise_distances(X[sample])
     rows = []
     with (progress or no_progress)("choosing K", len(ks)) as advance:
         for k in ks:
@@ -232,7 +243,7 @@ def sweep_k(
             scores = [np.nan, np.nan, np.nan]
             if 2 <= k < len(X) and len(np.unique(labels)) > 1:
                 scores = [
-                    silhouette_score(X, labels, sample_size=sample, random_state=random_state),
+                    _silhouette(distances, labels[sample]),
                     davies_bouldin_score(X, labels),
                     calinski_harabasz_score(X, labels),
                 ]

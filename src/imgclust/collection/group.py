@@ -276,6 +276,7 @@ def cluster_images(
     feature_options: dict | None = None,
     reduce: str = "tsne",
     dims: int | None = None,
+    tsne_iterations: int | None = None,
     method: str = "kmeans",
     n_clusters: int | str | None = "auto",
     k_values: Sequence[int] = DEFAULT_K_VALUES,
@@ -304,6 +305,8 @@ def cluster_images(
     reduce : {"tsne", "pca", "umap", "none"}, default="tsne"
         t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50.
     dims : int, optional
+    tsne_iterations : int, optional
+        See :func:`~imgclust.collection.reduce.reduce_features`.
     method : {"kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"}
     n_clusters : int or "auto", default="auto"
         ``"auto"`` sweeps ``k_values`` and keeps the K with the highest silhouette (see
@@ -352,7 +355,7 @@ def cluster_images(
         source, extractor, cache=store, workers=workers, progress=progress
     )
     read_done = time.perf_counter()
-    reduction = _reduce(extraction.features, reduce, dims, random_state, progress)
+    reduction = _reduce(extraction.features, reduce, dims, random_state, tsne_iterations, progress)
     reduce_done = time.perf_counter()
     X = reduction.embedding
     options = {k: v for k, v in (method_options or {}).items() if v is not None}
@@ -392,6 +395,7 @@ def cluster_images(
             "feature_settings": {"name": extractor.name, **extractor.settings()},
             "reduce": reduce,
             "dims": int(X.shape[1]),
+            "tsne_iterations": tsne_iterations,
             "method": method,
             "n_clusters": n_clusters if auto or not spec.takes_k else int(n_clusters),
             "method_options": options,
@@ -409,9 +413,11 @@ def cluster_images(
     return result
 
 
-def _reduce(features, method, dims, random_state, progress) -> Reduction:
+def _reduce(features, method, dims, random_state, iterations, progress) -> Reduction:
     with progress(f"reducing ({method})", 1) as advance:
-        reduction = reduce_features(features, method, dims=dims, random_state=random_state)
+        reduction = reduce_features(
+            features, method, dims=dims, random_state=random_state, tsne_iterations=iterations
+        )
         advance()
     return reduction
 

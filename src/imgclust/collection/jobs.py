@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 from imgclust._progress import ProgressFactory, no_progress
-from imgclust._warmup import warm_up
 from imgclust.collection.extract import extract_features
 from imgclust.collection.group import cluster_images
 from imgclust.collection.model import GroupModel, save_model
@@ -22,16 +21,6 @@ from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
 
 __all__ = ["run_assign", "run_group"]
-
-
-def _load_loops() -> None:
-    """Import scikit-learn's t-SNE and load the k-means loops while images are decoded."""
-    import numpy as np
-    import sklearn.manifold  # noqa: F401
-
-    from imgclust.cluster.kmeans import KMeans
-
-    KMeans(2, n_init=1, random_state=0).fit(np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))
 
 
 def run_group(
@@ -66,7 +55,6 @@ def run_group(
         )
     check_output_dir(output, overwrite=overwrite)
     output = Path(output)
-    warm_up(_load_loops)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
     with (
         StagedOutputDir(output, overwrite=overwrite) as stage,

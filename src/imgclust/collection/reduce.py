@@ -64,7 +64,12 @@ def _pca(features: np.ndarray, dims: int, random_state: int):
 
 
 def reduce_features(
-    features: np.ndarray, method: str = "tsne", *, dims: int | None = None, random_state: int = 0
+    features: np.ndarray,
+    method: str = "tsne",
+    *,
+    dims: int | None = None,
+    random_state: int = 0,
+    tsne_iterations: int | None = None,
 ) -> Reduction:
     """Reduce ``features`` with ``method`` to ``dims`` dimensions.
 
@@ -75,6 +80,10 @@ def reduce_features(
     dims : int, optional
         Output dimensions: 50 for PCA (at most n and d), 2 for t-SNE and UMAP.
     random_state : int
+    tsne_iterations : int, optional
+        t-SNE iterations, 250 of them early exaggeration (default 500 up to 10,000 images, else
+        1,000, scikit-learn's default). The map keeps growing with iterations, so a DBSCAN
+        radius tuned on one map does not carry over to a map made with another count.
 
     Returns
     -------
@@ -99,11 +108,14 @@ def reduce_features(
     if features.shape[1] > _PRE_PCA and features.shape[0] > _PRE_PCA:
         mean, components = _pca(features, _PRE_PCA, random_state)
         pre = ((features - mean) @ components.T).astype(np.float32)
-    embed = _tsne if method == "tsne" else _umap
-    return Reduction(method, embed(pre, dims or 2, random_state), mean, components, pre)
+    if method == "tsne":
+        embedding = _tsne(pre, dims or 2, random_state, tsne_iterations)
+    else:
+        embedding = _umap(pre, dims or 2, random_state)
+    return Reduction(method, embedding, mean, components, pre)
 
 
-def _tsne(features: np.ndarray, dims: int, random_state: int) -> np.ndarray:
+def _tsne(features: np.ndarray, dims: int, random_state: int, iterations: int | None) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     n = len(features)
@@ -111,13 +123,15 @@ def _tsne(features: np.ndarray, dims: int, random_state: int) -> np.ndarray:
         raise InvalidParameterError(
             f"t-SNE needs at least 5 images (got {n}); use --reduce pca or none"
         )
+    if iterations is not None and iterations < 250:
+        raise InvalidParameterError(f"t-SNE needs at least 250 iterations, not {iterations}")
     if dims > 3:
         raise InvalidParameterError(f"t-SNE maps to 1, 2 or 3 dimensions, not {dims}")
     tsne = TSNE(
         n_components=dims,
         perplexity=min(30.0, (n - 1) / 3.0),
         init="pca",
-        max_iter=_TSNE_ITERATIONS if n <= 10_000 else 1000,
+        max_iter=iterations or (_TSNE_ITERATIONS if n <= 10_000 else 1000),
         random_state=random_state,
     )
     return tsne.fit_transform(features).astype(np.float32)
