@@ -1,7 +1,9 @@
 """imgclust: cluster images.
 
-Colour segmentation and quantization of photos (:func:`segment`), and the weighted k-means
-engine behind it (:class:`KMeans`).
+Colour segmentation and quantization of photos (:func:`segment`), land-cover classes of
+multi-band rasters (:func:`classify_raster`, :func:`evaluate_classes`), collections of images
+grouped by similarity (:func:`cluster_images`), and the weighted k-means engine behind them
+(:class:`KMeans`).
 
 The public names are imported on first use (PEP 562), so that ``import imgclust`` and the
 command-line program start fast: scikit-learn alone takes about a second to import and the
