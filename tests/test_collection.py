@@ -458,3 +458,16 @@ def test_umap_reduction_recovers_groups(colour_folder):
     )
     assert result.reduction.embedding.shape == (3 * PER_GROUP, 2)
     assert adjusted_rand_score(_truth(result), result.labels) == 1.0
+
+
+@pytest.mark.parametrize(("reduce", "method"), [("pca", "kmeans"), ("tsne", "agglomerative")])
+def test_saved_model_gives_training_images_their_clusters(tmp_path, colour_folder, reduce, method):
+    from imgclust.collection.model import GroupModel, save_model
+
+    result = cluster_images(colour_folder, reduce=reduce, method=method, n_clusters=3, cache=False)
+    save_model(result, tmp_path / "model")
+    model = GroupModel.load(tmp_path / "model")
+    assert ("reference" in np.load(tmp_path / "model" / "model.npz")) == (reduce == "tsne")
+    labels, distances = model.assign(result.extraction.features)
+    np.testing.assert_array_equal(labels, result.labels)
+    assert np.all(np.isfinite(distances)) and np.all(distances >= 0)

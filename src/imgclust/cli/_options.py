@@ -38,14 +38,20 @@ output_options = _compose(
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
 )
 
-image_options = _compose(
-    click.option(
+
+def max_pixels_option(action: str = "Refuse") -> Callable:
+    """``--max-pixels``: the decompression-bomb guard; ``action`` says what happens past it."""
+    return click.option(
         "--max-pixels",
         type=click.IntRange(min=1),
         default=DEFAULT_MAX_PIXELS,
         show_default=True,
-        help="Refuse larger images (decompression-bomb guard).",
-    ),
+        help=f"{action} larger images (decompression-bomb guard).",
+    )
+
+
+image_options = _compose(
+    max_pixels_option(),
     click.option(
         "--mask",
         type=click.Path(dir_okay=False),

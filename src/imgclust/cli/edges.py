@@ -7,11 +7,11 @@ import click
 from imgclust.cli._options import (
     Reporter,
     default_output,
+    max_pixels_option,
     output_options,
     seed_option,
     space_option,
 )
-from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.pixels.jobs import run_edges
 
 
@@ -45,13 +45,7 @@ from imgclust.pixels.jobs import run_edges
 )
 @space_option
 @seed_option
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_PIXELS,
-    show_default=True,
-    help="Refuse larger images (decompression-bomb guard).",
-)
+@max_pixels_option()
 @output_options
 def command(
     image, sigma, low, high, k, color_space, seed, max_pixels, output, overwrite, as_json, quiet

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from imgclust.cli._options import Reporter, output_options, seed_option
+from imgclust.cli._options import Reporter, max_pixels_option, output_options, seed_option
 from imgclust.cli.segment import parse_k
 from imgclust.cluster.choose_k import parse_k_range
-from imgclust.io.images import DEFAULT_MAX_PIXELS
-
-METHOD_NAMES = ["kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"]
+from imgclust.cluster.methods import METHODS
+from imgclust.collection.outputs import EXPORT_MODES
+from imgclust.collection.reduce import REDUCTIONS
+from imgclust.collection.sources import DATASETS
 
 
 def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
@@ -37,7 +38,7 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
 @click.command("group")
 @click.argument("folder", required=False, type=click.Path())
 @click.option(
-    "--dataset", type=click.Choice(["digits"]), help="Use a bundled dataset instead of FOLDER."
+    "--dataset", type=click.Choice(DATASETS), help="Use a bundled dataset instead of FOLDER."
 )
 @click.option(
     "--features",
@@ -55,7 +56,7 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
 )
 @click.option(
     "--reduce",
-    type=click.Choice(["tsne", "pca", "umap", "none"]),
+    type=click.Choice(REDUCTIONS),
     default="tsne",
     show_default=True,
     help="Reduction before clustering (t-SNE and UMAP after a PCA to 50).",
@@ -72,7 +73,7 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
 )
 @click.option(
     "--method",
-    type=click.Choice(METHOD_NAMES),
+    type=click.Choice(list(METHODS)),
     default="kmeans",
     show_default=True,
     help="Clustering method.",
@@ -98,7 +99,7 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
 )
 @click.option(
     "--export",
-    type=click.Choice(["hardlink", "copy", "symlink", "none"]),
+    type=click.Choice(EXPORT_MODES),
     default="hardlink",
     show_default=True,
     help="How OUTDIR/clusters/<n>/ is filled (originals are never moved or changed).",
@@ -108,14 +109,12 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
     "--cache", "cache_dir", type=click.Path(file_okay=False), help="Feature cache folder."
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
-@click.option("--workers", type=click.IntRange(min=1), help="Decoding threads (default: CPUs).")
 @click.option(
-    "--max-pixels",
+    "--workers",
     type=click.IntRange(min=1),
-    default=DEFAULT_MAX_PIXELS,
-    show_default=True,
-    help="Skip larger images (decompression-bomb guard).",
+    help="Decoding threads (default: one for small files, else one per CPU).",
 )
+@max_pixels_option("Skip")
 @seed_option
 @output_options
 def command(
@@ -243,13 +242,7 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--embed-model", type=click.Path(dir_okay=False), help="Where the ONNX model is now.")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_PIXELS,
-    show_default=True,
-    help="Skip larger images.",
-)
+@max_pixels_option("Skip")
 @output_options
 def assign_command(model, images, embed_model, max_pixels, output, overwrite, as_json, quiet):
     """Put IMAGES (files or folders) into the clusters of MODEL (the model/ folder written by

@@ -250,9 +250,10 @@ def _make_extractor(features, source: ImageSource, feature_options: dict) -> Fea
 
 
 def _centres(X, labels, medoids, n_clusters):
-    centers = np.stack([X[labels == c].mean(axis=0) for c in range(n_clusters)])
     if medoids is not None:
         centers = X[medoids]
+    else:
+        centers = np.stack([X[labels == c].mean(axis=0) for c in range(n_clusters)])
     distances = np.full(len(X), np.nan)
     ranks = np.zeros(len(X), dtype=np.int64)
     nearest = np.zeros(n_clusters, dtype=np.int64)

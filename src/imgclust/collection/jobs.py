@@ -14,7 +14,7 @@ from imgclust._progress import ProgressFactory, no_progress
 from imgclust.collection.extract import extract_features
 from imgclust.collection.group import cluster_images
 from imgclust.collection.model import GroupModel, save_model
-from imgclust.collection.outputs import EXPORT_MODES, write_group_outputs
+from imgclust.collection.outputs import check_export_mode, write_group_outputs
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
@@ -49,10 +49,7 @@ def run_group(
     **options
         Passed to :func:`imgclust.cluster_images`.
     """
-    if export not in EXPORT_MODES:
-        raise InvalidParameterError(
-            f"unknown export {export!r}; choose one of: {', '.join(EXPORT_MODES)}"
-        )
+    check_export_mode(export)
     check_output_dir(output, overwrite=overwrite)
     output = Path(output)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
@@ -78,7 +75,7 @@ def _files_source(items: list[str], max_pixels: int | None) -> ImageSource:
             found = scan_folder(path)
             paths.extend(found)
             ids.extend(p.as_posix() for p in found)
-        elif path.is_file() or not path.exists():
+        else:  # a missing or unreadable file is reported in skipped.csv
             paths.append(path)
             ids.append(str(item))
     if not paths:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclust.cluster.engine import nearest
 from imgclust.collection.features import FEATURES, FeatureExtractor, OnnxEmbedding
 from imgclust.collection.group import ImageClustering
 from imgclust.errors import InvalidParameterError
@@ -119,14 +120,13 @@ class GroupModel:
         if self.pca_components is not None:
             X = (X - self.pca_mean) @ self.pca_components.T
         if self.reference is None:
-            d = np.linalg.norm(X[:, None, :] - self.centers[None, :, :], axis=2)
-            labels = d.argmin(axis=1)
-            return labels, d[np.arange(len(X)), labels]
+            labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)
+            return labels, np.sqrt(squared)
         from sklearn.neighbors import NearestNeighbors
 
         k = min(_NEIGHBOURS, len(self.reference))
         distances, neighbours = NearestNeighbors(n_neighbors=k).fit(self.reference).kneighbors(X)
         votes = self.reference_labels[neighbours]
         labels = np.array([np.bincount(v, minlength=len(self.centers)).argmax() for v in votes])
-        nearest = np.where(votes == labels[:, None], distances, np.inf).min(axis=1)
-        return labels, nearest
+        own_cluster = np.where(votes == labels[:, None], distances, np.inf).min(axis=1)
+        return labels, own_cluster

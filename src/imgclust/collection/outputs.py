@@ -21,7 +21,13 @@ from PIL import Image
 from imgclust.collection.group import ImageClustering
 from imgclust.errors import InvalidParameterError
 
-__all__ = ["EXPORT_MODES", "export_clusters", "safe_file_name", "write_group_outputs"]
+__all__ = [
+    "EXPORT_MODES",
+    "check_export_mode",
+    "export_clusters",
+    "safe_file_name",
+    "write_group_outputs",
+]
 
 #: How ``--export`` fills ``clusters/<n>/``.
 EXPORT_MODES = ("hardlink", "copy", "symlink", "none")
@@ -40,12 +46,17 @@ def _cluster_folder(cluster: int) -> str:
     return "noise" if cluster < 0 else str(cluster)
 
 
-def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
-    """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed."""
+def check_export_mode(mode: str) -> None:
+    """Refuse an export mode that is not one of :data:`EXPORT_MODES`."""
     if mode not in EXPORT_MODES:
         raise InvalidParameterError(
             f"unknown export {mode!r}; choose one of: {', '.join(EXPORT_MODES)}"
         )
+
+
+def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
+    """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed."""
+    check_export_mode(mode)
     if mode == "none":
         return 0
     root = (folder / "clusters").resolve()

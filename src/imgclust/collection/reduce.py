@@ -100,9 +100,8 @@ def reduce_features(
         return Reduction("none", features, None, None, features)
     if method == "pca":
         mean, components = _pca(features, dims or _PRE_PCA, random_state)
-        reduced = Reduction("pca", features, mean, components, features)
-        reduced.embedding = reduced.pre = reduced.project(features)
-        return reduced
+        projected = ((features - mean) @ components.T).astype(np.float32)
+        return Reduction("pca", projected, mean, components, projected)
     mean = components = None
     pre = features
     if features.shape[1] > _PRE_PCA and features.shape[0] > _PRE_PCA:

@@ -11,7 +11,7 @@ import io
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +152,7 @@ class ImageSource:
     known_labels: list[str] | None = None
     root: Path | None = None
     max_pixels: int | None = DEFAULT_MAX_PIXELS
-    native_size: int | None = field(default=None)
+    native_size: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
