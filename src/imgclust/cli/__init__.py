@@ -29,18 +29,31 @@ class _Group(click.Group):
 def cli() -> None:
     """Cluster images: colour segmentation of photos (segment, choose-k, edges),
     land-cover classes of rasters (classify, evaluate) and collections of images grouped by
-    similarity (group, assign).
+    similarity (group, assign), and a few labels spread to many (representatives, label,
+    propagate, experiment).
 
     Run `imgclust demo` to see every output on a sample photo.
     """
 
 
 def _register() -> None:
-    from imgclust.cli import choose_k, classify, demo, edges, evaluate, group, segment
+    from imgclust.cli import (
+        choose_k,
+        classify,
+        demo,
+        edges,
+        evaluate,
+        experiment,
+        group,
+        segment,
+        semi,
+    )
 
-    for module in (segment, choose_k, edges, classify, evaluate, group, demo):
+    for module in (segment, choose_k, edges, classify, evaluate, group, demo, experiment):
         cli.add_command(module.command)
     cli.add_command(group.assign_command)
+    for command in (semi.representatives_command, semi.label_command, semi.propagate_command):
+        cli.add_command(command)
 
 
 _register()

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import click
 
-from imgclust.cli._options import Reporter, max_pixels_option, output_options, seed_option
+from imgclust.cli._options import (
+    Reporter,
+    _compose,
+    max_pixels_option,
+    output_options,
+    seed_option,
+)
 from imgclust.cli.segment import parse_k
 from imgclust.cluster.choose_k import parse_k_range
 from imgclust.cluster.methods import METHODS
 from imgclust.collection.outputs import EXPORT_MODES
-from imgclust.collection.reduce import REDUCTIONS
+from imgclust.collection.reduce import REDUCTIONS, SCALINGS
 from imgclust.collection.sources import DATASETS
 
 
@@ -29,48 +35,113 @@ def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
     return values
 
 
-def _default_output(folder: str | None, dataset: str | None) -> str:
+def collection_options(default_reduce: str = "tsne", default_scale: str = "none"):
+    """The inputs, features and reduction options of the commands that read a collection."""
+    return _compose(
+        click.argument("folder", required=False, type=click.Path()),
+        click.option(
+            "--dataset",
+            type=click.Choice(DATASETS),
+            help="Use a bundled dataset instead of FOLDER.",
+        ),
+        click.option(
+            "--features",
+            default="pixels",
+            show_default=True,
+            help="pixels, colorhist, hog or embed:MODEL.onnx (an image model run with ONNX "
+            "Runtime).",
+        ),
+        click.option(
+            "--size", type=click.IntRange(min=1), help="Image side for pixels (32) and hog (64)."
+        ),
+        click.option("--grey", is_flag=True, default=None, help="Pixels in grey levels, not RGB."),
+        click.option("--embed-size", type=click.IntRange(min=1), help="Model input side (224)."),
+        click.option("--embed-mean", help="Model input mean, R,G,B in [0, 1] (ImageNet's)."),
+        click.option("--embed-std", help="Model input std, R,G,B (ImageNet's)."),
+        click.option(
+            "--embed-layout", type=click.Choice(["nchw", "nhwc"]), help="Model input layout (nchw)."
+        ),
+        click.option(
+            "--reduce",
+            type=click.Choice(REDUCTIONS),
+            default=default_reduce,
+            show_default=True,
+            help="Reduction before clustering (t-SNE and UMAP after a PCA to 50).",
+        ),
+        click.option(
+            "--scale",
+            type=click.Choice(SCALINGS),
+            default=default_scale,
+            show_default=True,
+            help="'standard': every feature to zero mean and unit variance before the reduction.",
+        ),
+        click.option(
+            "--dims",
+            type=click.IntRange(min=1),
+            help="Dimensions after the reduction (PCA 50, t-SNE/UMAP 2).",
+        ),
+        click.option(
+            "--tsne-iterations",
+            type=click.IntRange(min=250),
+            help="t-SNE iterations (500; 1,000 past 10,000 images).",
+        ),
+        click.option(
+            "--labels", help="Known labels to evaluate against: 'folders' or a CSV of path,label."
+        ),
+        click.option(
+            "--cache", "cache_dir", type=click.Path(file_okay=False), help="Feature cache folder."
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache."),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Decoding threads (default: one for small files, else one per CPU).",
+        ),
+        max_pixels_option("Skip"),
+        seed_option,
+    )
+
+
+def collection_arguments(options: dict) -> tuple[str | None, dict]:
+    """The folder and the library keywords of :func:`collection_options`' values (popped)."""
+    folder, dataset = options.pop("folder"), options.pop("dataset")
+    if (folder is None) == (dataset is None):
+        raise click.UsageError("give a FOLDER of images or --dataset, one of the two")
+    cache_dir, no_cache = options.pop("cache_dir"), options.pop("no_cache")
+    feature_options = {
+        "size": options.pop("size"),
+        "grey": options.pop("grey"),
+        "input_size": options.pop("embed_size"),
+        "mean": _floats(options.pop("embed_mean"), "--embed-mean"),
+        "std": _floats(options.pop("embed_std"), "--embed-std"),
+        "layout": options.pop("embed_layout"),
+    }
+    keywords = {
+        "dataset": dataset,
+        "features": options.pop("features"),
+        "feature_options": feature_options,
+        "reduce": options.pop("reduce"),
+        "scale": options.pop("scale"),
+        "dims": options.pop("dims"),
+        "tsne_iterations": options.pop("tsne_iterations"),
+        "labels": options.pop("labels"),
+        "random_state": options.pop("seed"),
+        "cache": False if no_cache else (cache_dir or True),
+        "workers": options.pop("workers"),
+        "max_pixels": options.pop("max_pixels"),
+    }
+    return folder, keywords
+
+
+def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
+    """``<folder name>-<suffix>`` or ``<dataset>-<suffix>``."""
     if dataset:
-        return f"{dataset}-groups"
-    return f"{Path(folder).resolve().name or 'images'}-groups"
+        return f"{dataset}-{suffix}"
+    return f"{Path(folder).resolve().name or 'images'}-{suffix}"
 
 
 @click.command("group")
-@click.argument("folder", required=False, type=click.Path())
-@click.option(
-    "--dataset", type=click.Choice(DATASETS), help="Use a bundled dataset instead of FOLDER."
-)
-@click.option(
-    "--features",
-    default="pixels",
-    show_default=True,
-    help="pixels, colorhist, hog or embed:MODEL.onnx (an image model run with ONNX Runtime).",
-)
-@click.option("--size", type=click.IntRange(min=1), help="Image side for pixels (32) and hog (64).")
-@click.option("--grey", is_flag=True, default=None, help="Pixels in grey levels instead of RGB.")
-@click.option("--embed-size", type=click.IntRange(min=1), help="Model input side (224).")
-@click.option("--embed-mean", help="Model input mean, R,G,B in [0, 1] (ImageNet's).")
-@click.option("--embed-std", help="Model input std, R,G,B (ImageNet's).")
-@click.option(
-    "--embed-layout", type=click.Choice(["nchw", "nhwc"]), help="Model input layout (nchw)."
-)
-@click.option(
-    "--reduce",
-    type=click.Choice(REDUCTIONS),
-    default="tsne",
-    show_default=True,
-    help="Reduction before clustering (t-SNE and UMAP after a PCA to 50).",
-)
-@click.option(
-    "--dims",
-    type=click.IntRange(min=1),
-    help="Dimensions after the reduction (PCA 50, t-SNE/UMAP 2).",
-)
-@click.option(
-    "--tsne-iterations",
-    type=click.IntRange(min=250),
-    help="t-SNE iterations (500; 1,000 past 10,000 images).",
-)
+@collection_options()
 @click.option(
     "--method",
     type=click.Choice(list(METHODS)),
@@ -95,9 +166,6 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
 )
 @click.option("--min-cluster-size", type=click.IntRange(min=2), help="HDBSCAN smallest cluster.")
 @click.option(
-    "--labels", help="Known labels to evaluate against: 'folders' or a CSV of path,label."
-)
-@click.option(
     "--export",
     type=click.Choice(EXPORT_MODES),
     default="hardlink",
@@ -105,49 +173,21 @@ def _default_output(folder: str | None, dataset: str | None) -> str:
     help="How OUTDIR/clusters/<n>/ is filled (originals are never moved or changed).",
 )
 @click.option("--save-model", is_flag=True, help="Write model/ for 'imgclust assign'.")
-@click.option(
-    "--cache", "cache_dir", type=click.Path(file_okay=False), help="Feature cache folder."
-)
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    help="Decoding threads (default: one for small files, else one per CPU).",
-)
-@max_pixels_option("Skip")
-@seed_option
 @output_options
 def command(
-    folder,
-    dataset,
-    features,
-    size,
-    grey,
-    embed_size,
-    embed_mean,
-    embed_std,
-    embed_layout,
-    reduce,
-    dims,
-    tsne_iterations,
     method,
     k,
     k_range,
     eps,
     min_samples,
     min_cluster_size,
-    labels,
     export,
     save_model,
-    cache_dir,
-    no_cache,
-    workers,
-    max_pixels,
-    seed,
     output,
     overwrite,
     as_json,
     quiet,
+    **options,
 ):
     """Group the images of FOLDER (searched recursively) by similarity.
 
@@ -158,27 +198,12 @@ def command(
     """
     from imgclust.collection.jobs import run_group
 
-    if (folder is None) == (dataset is None):
-        raise click.UsageError("give a FOLDER of images or --dataset, one of the two")
+    folder, keywords = collection_arguments(options)
     reporter = Reporter(quiet=quiet, as_json=as_json)
-    output = output or _default_output(folder, dataset)
-    feature_options = {
-        "size": size,
-        "grey": grey,
-        "input_size": embed_size,
-        "mean": _floats(embed_mean, "--embed-mean"),
-        "std": _floats(embed_std, "--embed-std"),
-        "layout": embed_layout,
-    }
+    output = output or default_output(folder, keywords["dataset"], "groups")
     summary = run_group(
         folder,
         output,
-        dataset=dataset,
-        features=features,
-        feature_options=feature_options,
-        reduce=reduce,
-        dims=dims,
-        tsne_iterations=tsne_iterations,
         method=method,
         n_clusters=parse_k(k),
         k_values=parse_k_range(k_range),
@@ -187,15 +212,11 @@ def command(
             "min_samples": min_samples,
             "min_cluster_size": min_cluster_size,
         },
-        labels=labels,
-        random_state=seed,
-        cache=False if no_cache else (cache_dir or True),
-        workers=workers,
-        max_pixels=max_pixels,
         export=export,
         save=save_model,
         overwrite=overwrite,
         progress=reporter.bar,
+        **keywords,
     )
     summary.pop("result")
     reporter.summary("imgclust group", summary_rows(summary), summary)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -15,7 +20,7 @@ from imgclust.errors import InvalidParameterError
 __all__ = ["KMeans", "k_means", "kmeans_plusplus"]
 
 
-class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """K-means clustering with sample weights, on compiled parallel loops.
 
     The same objective and options as :class:`sklearn.cluster.KMeans` (Lloyd's algorithm,
@@ -54,6 +59,13 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         Lloyd iterations of the best run.
     n_features_in_ : int
         Number of features seen in ``fit``.
+
+    Notes
+    -----
+    As a transformer, it turns each sample into its distances to the ``n_clusters`` centres:
+    clustering as a preprocessing step. In a :class:`~sklearn.pipeline.Pipeline` before a
+    classifier, :class:`~sklearn.model_selection.GridSearchCV` can choose ``n_clusters``
+    (``imgclust experiment preprocessing`` shows it on the digits).
 
     Examples
     --------
@@ -151,6 +163,7 @@ class KMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         )
         self.cluster_centers_, self.labels_ = best.centers, best.labels
         self.inertia_, self.n_iter_ = best.inertia, best.n_iter
+        self._n_features_out = self.n_clusters
         return self
 
     def _check_X(self, X) -> np.ndarray:

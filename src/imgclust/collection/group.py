@@ -278,6 +278,7 @@ def cluster_images(
     reduce: str = "tsne",
     dims: int | None = None,
     tsne_iterations: int | None = None,
+    scale: str = "none",
     method: str = "kmeans",
     n_clusters: int | str | None = "auto",
     k_values: Sequence[int] = DEFAULT_K_VALUES,
@@ -308,6 +309,8 @@ def cluster_images(
     dims : int, optional
     tsne_iterations : int, optional
         See :func:`~imgclust.collection.reduce.reduce_features`.
+    scale : {"none", "standard"}, default="none"
+        Standardise each feature before the reduction.
     method : {"kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"}
     n_clusters : int or "auto", default="auto"
         ``"auto"`` sweeps ``k_values`` and keeps the K with the highest silhouette (see
@@ -356,7 +359,9 @@ def cluster_images(
         source, extractor, cache=store, workers=workers, progress=progress
     )
     read_done = time.perf_counter()
-    reduction = _reduce(extraction.features, reduce, dims, random_state, tsne_iterations, progress)
+    reduction = _reduce(
+        extraction.features, reduce, dims, random_state, tsne_iterations, scale, progress
+    )
     reduce_done = time.perf_counter()
     X = reduction.embedding
     options = {k: v for k, v in (method_options or {}).items() if v is not None}
@@ -397,6 +402,7 @@ def cluster_images(
             "reduce": reduce,
             "dims": int(X.shape[1]),
             "tsne_iterations": tsne_iterations,
+            "scale": scale,
             "method": method,
             "n_clusters": n_clusters if auto or not spec.takes_k else int(n_clusters),
             "method_options": options,
@@ -414,10 +420,15 @@ def cluster_images(
     return result
 
 
-def _reduce(features, method, dims, random_state, iterations, progress) -> Reduction:
+def _reduce(features, method, dims, random_state, iterations, scale, progress) -> Reduction:
     with progress(f"reducing ({method})", 1) as advance:
         reduction = reduce_features(
-            features, method, dims=dims, random_state=random_state, tsne_iterations=iterations
+            features,
+            method,
+            dims=dims,
+            random_state=random_state,
+            tsne_iterations=iterations,
+            scale=scale,
         )
         advance()
     return reduction

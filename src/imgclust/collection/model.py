@@ -20,6 +20,7 @@ import numpy as np
 from imgclust.cluster.engine import nearest
 from imgclust.collection.features import FEATURES, FeatureExtractor, OnnxEmbedding
 from imgclust.collection.group import ImageClustering
+from imgclust.collection.reduce import project
 from imgclust.errors import InvalidParameterError
 
 __all__ = ["GroupModel", "save_model"]
@@ -52,9 +53,9 @@ def save_model(result: ImageClustering, folder: str | os.PathLike) -> None:
     if isinstance(result.extractor, OnnxEmbedding):
         description["features"]["model_path"] = str(result.extractor.model.resolve())
     arrays = {"centers": result.centers.astype(np.float32)}
-    if reduction.pca_components is not None:
-        arrays["pca_mean"] = reduction.pca_mean
-        arrays["pca_components"] = reduction.pca_components
+    for name in ("scale_mean", "scale_std", "pca_mean", "pca_components"):
+        if getattr(reduction, name) is not None:
+            arrays[name] = getattr(reduction, name)
     if not by_centre:
         clustered = result.labels >= 0
         arrays["reference"] = reduction.pre[clustered].astype(np.float32)
@@ -69,6 +70,8 @@ class GroupModel:
 
     description: dict
     centers: np.ndarray
+    scale_mean: np.ndarray | None = None
+    scale_std: np.ndarray | None = None
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     reference: np.ndarray | None = None
@@ -116,9 +119,7 @@ class GroupModel:
     def assign(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cluster of each feature vector and its distance (to the centre, or to the nearest
         training image of that cluster)."""
-        X = np.asarray(features, dtype=np.float32)
-        if self.pca_components is not None:
-            X = (X - self.pca_mean) @ self.pca_components.T
+        X = project(features, self.scale_mean, self.scale_std, self.pca_mean, self.pca_components)
         if self.reference is None:
             labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)
             return labels, np.sqrt(squared)

@@ -4,6 +4,10 @@ t-SNE and UMAP start from a PCA to at most 50 dimensions (the usual practice: it
 and makes the neighbour search fast). The PCA is kept in the result: a saved model applies it
 to new images, and ``assign`` places them by their nearest neighbours in that space, since a
 t-SNE or UMAP map has no portable transform.
+
+``scale="standard"`` standardises each feature (zero mean, unit variance over the images)
+before anything else, so that the PCA works on correlations: every pixel or histogram bin
+counts alike, however little it varies.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ import numpy as np
 
 from imgclust.errors import InvalidParameterError, MissingDependencyError
 
-__all__ = ["REDUCTIONS", "Reduction", "reduce_features"]
+__all__ = ["REDUCTIONS", "SCALINGS", "Reduction", "reduce_features"]
 
 #: The reductions by name.
 REDUCTIONS = ("none", "pca", "tsne", "umap")
+#: Feature scalings applied before the reduction.
+SCALINGS = ("none", "standard")
 
 _PRE_PCA = 50
 # Measured on the digits and on a folder of 2,193 images: 500 iterations (250 of them with
@@ -38,8 +44,10 @@ class Reduction:
     pca_mean, pca_components : ndarray or None
         The PCA applied first (``(x - mean) @ components.T``), if any.
     pre : (n, d) ndarray
-        The features after the PCA (the features themselves without one): where new images
-        are placed by ``assign`` after a t-SNE or UMAP.
+        The features after the scaling and the PCA: where new images are placed by
+        ``assign`` after a t-SNE or UMAP.
+    scale_mean, scale_std : ndarray or None
+        The standardisation applied before the PCA (``(x - mean) / std``), if any.
     """
 
     method: str
@@ -47,12 +55,32 @@ class Reduction:
     pca_mean: np.ndarray | None
     pca_components: np.ndarray | None
     pre: np.ndarray
+    scale_mean: np.ndarray | None = None
+    scale_std: np.ndarray | None = None
 
     def project(self, features: np.ndarray) -> np.ndarray:
-        """Apply the PCA part to new feature vectors."""
-        if self.pca_components is None:
-            return np.asarray(features, dtype=np.float32)
-        return ((features - self.pca_mean) @ self.pca_components.T).astype(np.float32)
+        """Apply the scaling and the PCA part to new feature vectors."""
+        return project(
+            features, self.scale_mean, self.scale_std, self.pca_mean, self.pca_components
+        )
+
+
+def project(features, scale_mean=None, scale_std=None, pca_mean=None, pca_components=None):
+    """``features`` standardised (when ``scale_std`` is given) and projected on the PCA (when
+    ``pca_components`` is given), as float32."""
+    X = np.asarray(features, dtype=np.float32)
+    if scale_std is not None:
+        X = (X - scale_mean) / scale_std
+    if pca_components is not None:
+        X = (X - pca_mean) @ pca_components.T
+    return X.astype(np.float32, copy=False)
+
+
+def _standardise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = features.mean(axis=0, dtype=np.float64)
+    std = features.std(axis=0, dtype=np.float64)
+    std[std < 1e-12] = 1.0  # a constant feature stays 0
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _pca(features: np.ndarray, dims: int, random_state: int):
@@ -70,6 +98,7 @@ def reduce_features(
     dims: int | None = None,
     random_state: int = 0,
     tsne_iterations: int | None = None,
+    scale: str = "none",
 ) -> Reduction:
     """Reduce ``features`` with ``method`` to ``dims`` dimensions.
 
@@ -84,6 +113,8 @@ def reduce_features(
         t-SNE iterations, 250 of them early exaggeration (default 500 up to 10,000 images, else
         1,000, scikit-learn's default). The map keeps growing with iterations, so a DBSCAN
         radius tuned on one map does not carry over to a map made with another count.
+    scale : {"none", "standard"}, default="none"
+        ``"standard"``: each feature to zero mean and unit variance first.
 
     Returns
     -------
@@ -93,25 +124,34 @@ def reduce_features(
         raise InvalidParameterError(
             f"unknown reduction {method!r}; the reductions are: {', '.join(REDUCTIONS)}"
         )
+    if scale not in SCALINGS:
+        raise InvalidParameterError(
+            f"unknown scaling {scale!r}; the scalings are: {', '.join(SCALINGS)}"
+        )
     if dims is not None and dims < 1:
         raise InvalidParameterError(f"dims={dims} must be at least 1")
     features = np.asarray(features, dtype=np.float32)
+    scale_mean = scale_std = None
+    if scale == "standard":
+        scale_mean, scale_std = _standardise(features)
+        features = project(features, scale_mean, scale_std)
+    scaling = {"scale_mean": scale_mean, "scale_std": scale_std}
     if method == "none":
-        return Reduction("none", features, None, None, features)
+        return Reduction("none", features, None, None, features, **scaling)
     if method == "pca":
         mean, components = _pca(features, dims or _PRE_PCA, random_state)
-        projected = ((features - mean) @ components.T).astype(np.float32)
-        return Reduction("pca", projected, mean, components, projected)
+        projected = project(features, pca_mean=mean, pca_components=components)
+        return Reduction("pca", projected, mean, components, projected, **scaling)
     mean = components = None
     pre = features
     if features.shape[1] > _PRE_PCA and features.shape[0] > _PRE_PCA:
         mean, components = _pca(features, _PRE_PCA, random_state)
-        pre = ((features - mean) @ components.T).astype(np.float32)
+        pre = project(features, pca_mean=mean, pca_components=components)
     if method == "tsne":
         embedding = _tsne(pre, dims or 2, random_state, tsne_iterations)
     else:
         embedding = _umap(pre, dims or 2, random_state)
-    return Reduction(method, embedding, mean, components, pre)
+    return Reduction(method, embedding, mean, components, pre, **scaling)
 
 
 def _tsne(features: np.ndarray, dims: int, random_state: int, iterations: int | None) -> np.ndarray:

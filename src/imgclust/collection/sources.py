@@ -11,7 +11,7 @@ import io
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +169,19 @@ class ImageSource:
         if self.paths is None:
             return _array_to_image(self.array[index])
         return decode_image(data, draft_size=draft_size, max_pixels=self.max_pixels)
+
+    def subset(self, indices) -> ImageSource:
+        """The images at ``indices`` (in that order) as a source of their own."""
+        indices = [int(i) for i in indices]
+        return replace(
+            self,
+            ids=[self.ids[i] for i in indices],
+            paths=[self.paths[i] for i in indices] if self.paths is not None else None,
+            array=self.array[indices] if self.array is not None else None,
+            known_labels=(
+                [self.known_labels[i] for i in indices] if self.known_labels is not None else None
+            ),
+        )
 
     def thumbnail(self, index: int, size: int) -> Image.Image:
         """Image ``index`` fitted into ``size`` x ``size`` pixels, as RGB."""

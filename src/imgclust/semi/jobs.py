@@ -1,0 +1,213 @@
+"""What ``imgclust representatives`` and ``imgclust propagate`` call.
+
+``representatives`` writes a whole folder through a staging folder. ``propagate`` adds
+``propagated.csv`` and ``propagation.json`` to that folder, each written to a temporary file
+and renamed, and refuses to replace them without ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust.errors import InvalidParameterError, OutputExistsError
+from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.semi.propagate import (
+    DEFAULT_EDIT,
+    check_options,
+    make_classifier,
+    propagate_labels,
+)
+from imgclust.semi.representatives import (
+    find_representatives,
+    load_state,
+    read_to_label,
+    write_representatives,
+)
+
+__all__ = ["read_representative_labels", "run_propagate", "run_representatives"]
+
+LABELS_FILE = "labels.csv"
+_OUTPUTS = ("propagated.csv", "propagation.json")
+
+
+def run_representatives(
+    images: str | os.PathLike | None,
+    output: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFactory = no_progress,
+    **options,
+) -> dict:
+    """Find the representatives (:func:`find_representatives`) and write them into ``output``."""
+    check_output_dir(output, overwrite=overwrite)
+    output = Path(output)
+    reps = find_representatives(images, exclude=[output], progress=progress, **options)
+    with (
+        StagedOutputDir(output, overwrite=overwrite) as stage,
+        progress("writing outputs", 1) as advance,
+    ):
+        summary = write_representatives(reps, stage.path)
+        advance()
+    summary["output"] = str(output)
+    return summary
+
+
+def read_representative_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike):
+    """Cluster -> label from a CSV of path,label naming representatives of ``folder``.
+
+    Rows with an empty label are left out (their clusters stay unlabelled); a path that is not
+    a representative, or a file without a single label, is an error.
+    """
+    by_path = {row["path"]: int(row["cluster"]) for row in read_to_label(folder)}
+    path = Path(labels_csv)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameterError(
+            f"{path}: the labels cannot be read ({exc}); label the representatives with "
+            "'imgclust label' or fill the label column of to_label.csv"
+        ) from None
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise InvalidParameterError(f"{path}: needs a header row with 'path' and 'label' columns")
+    unknown = [r["path"] for r in rows if r["path"] not in by_path]
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (" ..." if len(unknown) > 3 else "")
+        raise InvalidParameterError(
+            f"{path}: {len(unknown)} path(s) are not representatives ({shown}); label the "
+            "paths listed in to_label.csv"
+        )
+    seeds = {by_path[r["path"]]: r["label"].strip() for r in rows if (r["label"] or "").strip()}
+    if not seeds:
+        raise InvalidParameterError(
+            f"{path}: no representative has a label; give at least two classes"
+        )
+    return seeds, len(by_path)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _csv_text(header, rows) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    return np.array([v != "" for v in values], dtype=bool)
+
+
+def _train(state, propagation, classifier: str, random_state: int) -> dict:
+    labelled = propagation.labelled
+    y = propagation.labels[labelled].astype(str)
+    model = make_classifier(classifier, random_state)
+    model.fit(state["features"][labelled], y)
+    result: dict = {"classifier": classifier, "trained_on": int(labelled.sum())}
+    test_truth = state["test_truth"]
+    known = _known(test_truth)
+    result["test_images"] = int(known.sum())
+    if known.any():
+        predicted = model.predict(state["test_features"][known])
+        result["test_accuracy"] = float(np.mean(predicted == test_truth[known]))
+    return result
+
+
+def run_propagate(
+    folder: str | os.PathLike,
+    *,
+    labels: str | os.PathLike | None = None,
+    percentile: float = 100,
+    edit: int = DEFAULT_EDIT,
+    rule: str = "cluster",
+    train: str | None = None,
+    random_state: int = 0,
+    overwrite: bool = False,
+) -> dict:
+    """Spread the labels of ``folder``'s representatives; optionally train a classifier.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by ``imgclust representatives``.
+    labels : path, optional
+        CSV of path,label (default ``folder/labels.csv``, as ``imgclust label`` saves it).
+    percentile, edit, rule
+        See :func:`imgclust.semi.propagate.propagate_labels`.
+    train : {"logistic", "knn", "svm", "forest"}, optional
+        Train this classifier on the propagated set; with held-out images of known label, its
+        test accuracy is reported.
+    overwrite : bool
+        Replace an earlier ``propagated.csv``.
+
+    Returns
+    -------
+    dict
+        The content of ``propagation.json``.
+    """
+    folder = Path(folder)
+    check_options(percentile, edit, rule)
+    if train is not None:
+        make_classifier(train)
+    state = load_state(folder)
+    seeds, n_representatives = read_representative_labels(folder, labels or folder / LABELS_FILE)
+    existing = [name for name in _OUTPUTS if (folder / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{folder / existing[0]} exists; pass --overwrite to replace it")
+    propagation = propagate_labels(
+        state["clusters"],
+        state["distances"],
+        state["representatives"],
+        seeds,
+        features=state["features"],
+        embedding=state["embedding"],
+        percentile=percentile,
+        edit=edit,
+        rule=rule,
+    )
+    labelled = propagation.labelled
+    summary: dict = {
+        "folder": str(folder),
+        "rule": rule,
+        "percentile": percentile,
+        "edit": edit,
+        "representatives": n_representatives,
+        "labelled_representatives": len(seeds),
+        "classes": len(set(seeds.values())),
+        "images": len(labelled),
+        "labelled_images": int(labelled.sum()),
+        "dropped_by_editing": int(propagation.edited.sum()),
+    }
+    truth = state["truth"]
+    checkable = labelled & _known(truth)
+    if checkable.any():
+        right = propagation.labels[checkable].astype(str) == truth[checkable]
+        summary["label_accuracy"] = float(right.mean())
+        summary["label_accuracy_of"] = int(checkable.sum())
+    if train:
+        summary["training"] = _train(state, propagation, train, random_state)
+    rows = [
+        [
+            state["ids"][i],
+            propagation.labels[i],
+            int(state["ranks"][i]),
+            int(propagation.original[i]),
+        ]
+        for i in np.flatnonzero(labelled)
+    ]
+    _write_atomic(folder / "propagated.csv", _csv_text(["path", "label", "rank", "original"], rows))
+    _write_atomic(folder / "propagation.json", json.dumps(summary, indent=2))
+    return summary

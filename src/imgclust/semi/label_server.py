@@ -1,0 +1,218 @@
+"""``imgclust label``: a page in the browser to label the representatives.
+
+A small server from the standard library (:mod:`http.server`), bound to 127.0.0.1 only. Every
+request must carry the random token of the URL it prints (as ``?token=`` or the
+``X-Imgclust-Token`` header) and a ``Host`` of this machine; anything else is refused. It
+serves one page, the list of representatives as JSON, their thumbnails (by index: no path
+from a request ever reaches the file system) and takes labels, which it saves to
+``labels.csv`` after every change through a temporary file and a rename. The page builds
+every piece of user text with ``textContent``, so a file name or a label is shown, never run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import os
+import secrets
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from imgclust.errors import InvalidParameterError
+from imgclust.semi.representatives import THUMBNAILS, read_to_label
+
+__all__ = ["LabelServer"]
+
+LABELS_FILE = "labels.csv"
+_MAX_BODY = 1 << 20
+_PAGE = Path(__file__).with_name("label_page.html")
+
+
+class LabelStore:
+    """The representatives of a folder and their labels, saved on every change."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.items = read_to_label(folder)
+        if not self.items:
+            raise InvalidParameterError(f"{folder}: to_label.csv lists no representatives")
+        self.path = folder / LABELS_FILE
+        self.labels = {row["path"]: (row.get("label") or "") for row in self.items}
+        self._lock = threading.Lock()
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("path") in self.labels:
+                    self.labels[row["path"]] = row.get("label") or ""
+
+    def listing(self) -> list[dict]:
+        return [
+            {
+                "index": n,
+                "path": row["path"],
+                "cluster": int(row["cluster"]),
+                "label": self.labels[row["path"]],
+            }
+            for n, row in enumerate(self.items)
+        ]
+
+    def thumbnail(self, index: int) -> bytes | None:
+        if not 0 <= index < len(self.items):
+            return None
+        root = (self.folder / THUMBNAILS).resolve()
+        path = (root / f"{int(self.items[index]['cluster'])}.png").resolve()
+        if path.parent != root or not path.is_file():
+            return None
+        return path.read_bytes()
+
+    def update(self, changes: dict) -> int:
+        """Set the labels of ``changes`` (path -> label) and save; returns how many are set."""
+        unknown = [p for p in changes if p not in self.labels]
+        if unknown or not all(isinstance(v, str) for v in changes.values()):
+            raise KeyError("not a representative, or a label that is not text")
+        with self._lock:
+            for path, label in changes.items():
+                self.labels[path] = label.strip()[:200]
+            self._save()
+            return sum(1 for v in self.labels.values() if v)
+
+    def _save(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "label"])
+        writer.writerows([row["path"], self.labels[row["path"]]] for row in self.items)
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def _handler(store: LabelStore, token: str):
+    page = _PAGE.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "imgclust-label"
+
+        def log_message(self, format, *args):
+            pass
+
+        def _allowed(self) -> bool:
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+            if host not in ("127.0.0.1", "localhost"):
+                return False
+            query = parse_qs(urlsplit(self.path).query)
+            given = self.headers.get("X-Imgclust-Token") or (query.get("token") or [""])[0]
+            return hmac.compare_digest(given.encode(), token.encode())
+
+        def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+                "script-src 'unsafe-inline'; connect-src 'self'",
+            )
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _refuse(self, status: HTTPStatus, message: str) -> None:
+            self._send(status, message.encode(), "text/plain; charset=utf-8")
+
+        def do_GET(self) -> None:
+            if not self._allowed():
+                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
+            route = urlsplit(self.path).path
+            if route == "/":
+                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
+            if route == "/api/items":
+                body = json.dumps(store.listing()).encode()
+                return self._send(HTTPStatus.OK, body, "application/json")
+            if route.startswith("/thumb/") and route[7:].isdigit():
+                data = store.thumbnail(int(route[7:]))
+                if data is not None:
+                    return self._send(HTTPStatus.OK, data, "image/png")
+            self._refuse(HTTPStatus.NOT_FOUND, "not found")
+
+        def do_POST(self) -> None:
+            if not self._allowed():
+                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
+            if urlsplit(self.path).path != "/api/labels":
+                return self._refuse(HTTPStatus.NOT_FOUND, "not found")
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 < length <= _MAX_BODY:
+                return self._refuse(HTTPStatus.BAD_REQUEST, "send the labels as a JSON object")
+            try:
+                changes = json.loads(self.rfile.read(length))
+                if not isinstance(changes, dict):
+                    raise ValueError
+                labelled = store.update(changes)
+            except (ValueError, KeyError):
+                return self._refuse(
+                    HTTPStatus.BAD_REQUEST, "labels must map representatives to text"
+                )
+            body = json.dumps({"saved": True, "labelled": labelled}).encode()
+            self._send(HTTPStatus.OK, body, "application/json")
+
+    return Handler
+
+
+class LabelServer:
+    """The labelling server of a representatives folder.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by ``imgclust representatives``.
+    port : int, default=0
+        0 picks a free port.
+    token : str, optional
+        The secret of the URL (default: 128 random bits).
+
+    Examples
+    --------
+    >>> server = LabelServer("digits-representatives")  # doctest: +SKIP
+    >>> server.start(); print(server.url)  # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, port: int = 0, token: str | None = None):
+        self.store = LabelStore(Path(folder))
+        self.token = token or secrets.token_urlsafe(16)
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.store, self.token))
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"port {port} cannot be used ({exc.strerror}); pick another --port or leave it out"
+            ) from None
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The address to open, token included."""
+        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

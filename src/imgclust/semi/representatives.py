@@ -1,0 +1,303 @@
+"""Label a few: the image nearest each cluster centre, the one a person should label first.
+
+:func:`find_representatives` clusters a collection (the same inputs and feature options as
+:func:`imgclust.cluster_images`), optionally holding some images out as a test set, and picks
+each cluster's member nearest its centre. :func:`write_representatives` writes what
+``imgclust label`` shows and ``imgclust propagate`` reads.
+
+The defaults differ from ``group`` in one place, measured on the digits (docs/design.md):
+the features are standardised before the PCA and t-SNE (``scale="standard"``). The clusters
+are a little less pure for it (about 96% of propagated labels right instead of 98%) but a
+classifier trained on the propagated labels generalises better (0.907 against 0.893 test
+accuracy over five seeds), and the kNN editing of :mod:`imgclust.semi.propagate` removes
+most of the wrong labels.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgclust._progress import ProgressFactory, no_progress
+from imgclust.cluster.methods import get_method
+from imgclust.collection.extract import (
+    Extraction,
+    FeatureCache,
+    default_cache_dir,
+    extract_features,
+)
+from imgclust.collection.group import ImageClustering, _resolve_source, cluster_images, read_labels
+from imgclust.errors import InvalidParameterError
+from imgclust.io.images import DEFAULT_MAX_PIXELS
+
+__all__ = [
+    "HOLDOUT_ORDERS",
+    "STATE_FILE",
+    "Representatives",
+    "find_representatives",
+    "load_state",
+    "write_representatives",
+]
+
+#: How held-out images are chosen: a seeded random draw, or the last ones in reading order.
+HOLDOUT_ORDERS = ("random", "end")
+#: The arrays ``propagate`` needs, in the representatives' folder.
+STATE_FILE = "representatives.npz"
+THUMBNAILS = "thumbnails"
+_THUMB_SIZE = 160
+
+
+@dataclass
+class Representatives:
+    """What :func:`find_representatives` found.
+
+    Attributes
+    ----------
+    clustering : ImageClustering
+        The clustering of the training images (all images without a hold-out).
+    rows : (K,) int ndarray
+        Row (in ``clustering``) of the member nearest each cluster's centre.
+    test_ids : list of str
+        The held-out images that could be read.
+    test_features : (n_test, d) ndarray
+    test_truth : list of str or None
+        Known labels of the held-out images.
+    """
+
+    clustering: ImageClustering
+    rows: np.ndarray
+    test_ids: list[str]
+    test_features: np.ndarray
+    test_truth: list[str | None] | None
+    test_skipped: list[tuple[str, str]]
+
+    @property
+    def ids(self) -> list[str]:
+        """The id of each cluster's representative, cluster 0 first."""
+        ids = self.clustering.ids
+        return [ids[int(r)] for r in self.rows]
+
+
+def _split(n: int, holdout: float | int | None, order: str, random_state: int):
+    if order not in HOLDOUT_ORDERS:
+        raise InvalidParameterError(
+            f"unknown hold-out order {order!r}; choose one of: {', '.join(HOLDOUT_ORDERS)}"
+        )
+    if not holdout:
+        return np.arange(n), np.arange(0)
+    count = round(holdout * n) if isinstance(holdout, float) and holdout < 1 else int(holdout)
+    if holdout < 0 or count >= n or count < 1:
+        raise InvalidParameterError(
+            f"a hold-out of {holdout} leaves no images to cluster or holds none out of {n}; "
+            "give a count below the number of images or a fraction between 0 and 1"
+        )
+    if order == "end":
+        return np.arange(n - count), np.arange(n - count, n)
+    test = np.sort(np.random.default_rng(random_state).choice(n, count, replace=False))
+    return np.setdiff1d(np.arange(n), test), test
+
+
+def find_representatives(
+    images: str | os.PathLike | np.ndarray | None = None,
+    *,
+    dataset: str | None = None,
+    n_clusters: int | str = 50,
+    holdout: float | int | None = None,
+    holdout_from: str = "random",
+    labels: str | os.PathLike | Sequence | None = None,
+    features: str = "pixels",
+    feature_options: dict | None = None,
+    reduce: str = "tsne",
+    scale: str = "standard",
+    method: str = "kmeans",
+    random_state: int = 0,
+    cache: bool | str | os.PathLike = True,
+    workers: int | None = None,
+    exclude: Sequence[os.PathLike] = (),
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: ProgressFactory = no_progress,
+    **options,
+) -> Representatives:
+    """Cluster the images and pick the one nearest each centre, to be labelled by a person.
+
+    Parameters
+    ----------
+    images, dataset, features, feature_options, reduce, labels, cache, workers, exclude, \
+max_pixels, progress
+        As for :func:`imgclust.cluster_images`; ``labels`` are the true labels, when known,
+        used only to score the propagation and the classifier.
+    n_clusters : int or "auto", default=50
+        How many images a person will label.
+    holdout : int or float, optional
+        Images kept out of the clustering as a test set for ``propagate --train``: a count, or
+        a fraction of the images.
+    holdout_from : {"random", "end"}, default="random"
+        A seeded random draw, or the last images in reading order (the digits' usual split:
+        the first 1,400 to train, the remaining 397 to test).
+    scale : {"standard", "none"}, default="standard"
+        Standardise each feature before the reduction (see the module's note).
+    method : {"kmeans", "minibatch", "agglomerative", "kmedoids"}
+        A method that takes a number of clusters.
+    random_state : int
+    **options
+        Passed to :func:`imgclust.cluster_images` (``dims``, ``tsne_iterations``,
+        ``k_values``).
+
+    Returns
+    -------
+    Representatives
+    """
+    if not get_method(method).takes_k:
+        raise InvalidParameterError(
+            f"{method} does not take a number of clusters; representatives need one of "
+            "kmeans, minibatch, agglomerative, kmedoids"
+        )
+    source = _resolve_source(images, dataset, exclude, max_pixels)
+    truth = read_labels(labels, source)
+    train, test = _split(len(source), holdout, holdout_from, random_state)
+    if not isinstance(n_clusters, str) and n_clusters > len(train):
+        raise InvalidParameterError(
+            f"{n_clusters} clusters asked for {len(train)} images to cluster; ask for fewer"
+        )
+    clustering = cluster_images(
+        source.subset(train),
+        features=features,
+        feature_options=feature_options,
+        reduce=reduce,
+        scale=scale,
+        method=method,
+        n_clusters=n_clusters,
+        labels=[truth[i] for i in train] if truth is not None else None,
+        random_state=random_state,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+        **options,
+    )
+    test_extraction = Extraction(np.zeros((0, clustering.extraction.features.shape[1])), test)
+    test_source = source.subset(test)
+    if len(test):
+        store = None
+        if cache is not False:
+            store = FeatureCache(
+                default_cache_dir() if cache is True else cache, clustering.extractor
+            )
+        test_extraction = extract_features(
+            test_source, clustering.extractor, cache=store, workers=workers, progress=progress
+        )
+    kept = test_extraction.kept
+    return Representatives(
+        clustering,
+        np.asarray(clustering.medoids, dtype=np.int64),
+        [test_source.ids[i] for i in kept],
+        test_extraction.features,
+        [truth[test[i]] for i in kept] if truth is not None else None,
+        test_extraction.skipped,
+    )
+
+
+def _strings(values) -> np.ndarray:
+    return np.array(["" if v is None else str(v) for v in values], dtype=str)
+
+
+def write_representatives(reps: Representatives, folder: str | os.PathLike) -> dict:
+    """Write ``to_label.csv``, ``representatives.png``, ``thumbnails/``, ``assignments.csv``,
+    ``embedding.png``, ``skipped.csv``, ``representatives.json`` and the arrays ``propagate``
+    reads (``representatives.npz``) into ``folder``; returns the summary."""
+    from imgclust.collection.outputs import _assignments, _write_csv
+    from imgclust.report.collection_plots import contact_sheet, embedding_figure
+
+    folder = Path(folder)
+    result = reps.clustering
+    ids = reps.ids
+    sizes = result.cluster_sizes()
+    _write_csv(
+        folder / "to_label.csv",
+        ["path", "cluster", "label"],
+        [[i, c, ""] for c, i in enumerate(ids)],
+    )
+    thumbs = folder / THUMBNAILS
+    thumbs.mkdir()
+    tiles = []
+    for c, row in enumerate(reps.rows):
+        image = result.source.thumbnail(int(result.extraction.kept[row]), _THUMB_SIZE)
+        image.save(thumbs / f"{c}.png")
+        tiles.append(image)
+    contact_sheet(tiles, [f"{c}: {i}" for c, i in enumerate(ids)], tile=96, columns=10).save(
+        folder / "representatives.png"
+    )
+    _assignments(result, folder)
+    skipped = result.extraction.skipped + reps.test_skipped
+    _write_csv(folder / "skipped.csv", ["path", "reason"], skipped)
+    title = f"{result.n_clusters} clusters, representatives ringed"
+    figure = embedding_figure(result.reduction.embedding, result.labels, result.truth, title)
+    _ring(figure, result.reduction.embedding, reps.rows)
+    figure.savefig(folder / "embedding.png")
+    truth = result.truth
+    np.savez_compressed(
+        folder / STATE_FILE,
+        ids=_strings(result.ids),
+        features=result.extraction.features,
+        embedding=result.reduction.embedding,
+        clusters=result.labels.astype(np.int32),
+        distances=result.distances,
+        ranks=result.ranks.astype(np.int32),
+        representatives=reps.rows,
+        truth=_strings(truth if truth is not None else [None] * len(result.labels)),
+        test_ids=_strings(reps.test_ids),
+        test_features=reps.test_features.astype(np.float32),
+        test_truth=_strings(reps.test_truth or [None] * len(reps.test_ids)),
+    )
+    summary = {
+        "source": result.source.name,
+        "clustered": len(result.labels),
+        "held_out": len(reps.test_ids),
+        "skipped": len(skipped),
+        "n_clusters": result.n_clusters,
+        "representatives": [{"cluster": c, "path": i, "size": sizes[c]} for c, i in enumerate(ids)],
+        "parameters": result.parameters,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+    if result.evaluation is not None:
+        summary["cluster_purity"] = result.evaluation["purity"]
+    (folder / "representatives.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _ring(figure, embedding: np.ndarray, rows: np.ndarray) -> None:
+    from imgclust.report.collection_plots import _map_2d
+
+    points = _map_2d(embedding)[rows]
+    axes = figure.axes[0]
+    axes.scatter(points[:, 0], points[:, 1], s=60, facecolors="none", edgecolors="black", lw=1)
+
+
+def load_state(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays :func:`write_representatives` saved in ``folder``."""
+    path = Path(folder) / STATE_FILE
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"{folder}: not a folder written by 'imgclust representatives' ({path.name} cannot "
+            f"be read: {exc})"
+        ) from None
+
+
+def read_to_label(folder: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of ``to_label.csv`` (path, cluster, label)."""
+    path = Path(folder) / "to_label.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"{folder}: not a folder written by 'imgclust representatives' ({exc})"
+        ) from None

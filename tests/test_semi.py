@@ -1,0 +1,414 @@
+"""Label a few, learn many: representatives, propagation, the labelling page, preprocessing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imgclust.cli import cli
+from imgclust.errors import InvalidParameterError
+from imgclust.semi.propagate import propagate_labels
+
+HOSTILE = "<img src=x onerror=alert(1)>.png"
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_labels(path: Path, pairs) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerows(pairs)
+
+
+# --- the propagation rules on hand-made clusters ---------------------------------------------
+
+# Two clusters on a line: cluster 0 around 0, cluster 1 around 10; image 4 sits in cluster 0
+# but among cluster 1's images in the feature space (a misplaced image).
+CLUSTERS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+DISTANCES = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.0, 0.1, 0.2, 0.3, 0.4])
+FEATURES = np.array([[0.0], [0.1], [0.2], [0.3], [10.2], [10.0], [10.1], [9.9], [10.3], [9.8]])
+REPS = np.array([0, 5])
+
+
+def test_whole_cluster_and_percentile():
+    seeds = {0: "a", 1: "b"}
+    whole = propagate_labels(CLUSTERS, DISTANCES, REPS, seeds, edit=0)
+    assert whole.labels.tolist() == ["a"] * 5 + ["b"] * 5
+    assert whole.original.tolist() == [True] + [False] * 4 + [True] + [False] * 4
+    closest = propagate_labels(CLUSTERS, DISTANCES, REPS, seeds, percentile=40, edit=0)
+    # np.percentile of (0, .1, .2, .3, .4) at 40 is 0.16: the two nearest of each cluster
+    assert closest.labels.tolist() == ["a", "a", None, None, None, "b", "b", None, None, None]
+
+
+def test_unlabelled_cluster_stays_unlabelled():
+    clusters = np.array([0, 0, 1, 1, 2, 2])
+    p = propagate_labels(clusters, np.zeros(6), np.array([0, 2, 4]), {0: "a", 2: "c"}, edit=0)
+    assert p.labels.tolist() == ["a", "a", None, None, "c", "c"]
+
+
+def test_editing_drops_a_misplaced_image_but_never_a_person_label():
+    p = propagate_labels(CLUSTERS, DISTANCES, REPS, {0: "a", 1: "b"}, features=FEATURES, edit=3)
+    assert p.edited.tolist() == [False] * 4 + [True] + [False] * 5
+    assert p.labels[4] is None
+    # a representative contradicted by all its neighbours keeps its label
+    features = FEATURES.copy()
+    features[0] = 10.05
+    p = propagate_labels(CLUSTERS, DISTANCES, REPS, {0: "a", 1: "b"}, features=features, edit=3)
+    assert p.labels[0] == "a" and not p.edited[0]
+
+
+def test_spreading_follows_the_neighbour_graph():
+    embedding = FEATURES  # image 4 lies among cluster 1's images
+    p = propagate_labels(
+        CLUSTERS, DISTANCES, REPS, {0: "a", 1: "b"}, embedding=embedding, rule="spread", edit=0
+    )
+    assert p.labels.tolist() == ["a"] * 4 + ["b"] * 6
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"percentile": 0}, "outside 1-100"),
+        ({"percentile": 101}, "outside 1-100"),
+        ({"rule": "magic"}, "unknown rule"),
+        ({"rule": "spread", "percentile": 50}, "rule 'cluster' only"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        propagate_labels(CLUSTERS, DISTANCES, REPS, {0: "a", 1: "b"}, edit=0, **options)
+
+
+def test_one_class_is_refused():
+    with pytest.raises(InvalidParameterError, match="only one class"):
+        propagate_labels(CLUSTERS, DISTANCES, REPS, {0: "a", 1: "a"}, edit=0)
+
+
+# --- representatives and propagate, end to end ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_folder(tmp_path_factory) -> Path:
+    """600 digits as a .npy file and their labels: 450 to cluster, 150 held out."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    root = tmp_path_factory.mktemp("digits")
+    images = np.round(digits.images[:600] * 255 / 16).astype(np.uint8)
+    np.save(root / "digits.npy", images)
+    _write_labels(root / "truth.csv", [(str(i), str(t)) for i, t in enumerate(digits.target[:600])])
+    return root
+
+
+@pytest.fixture(scope="module")
+def reps_folder(digits_folder, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reps") / "out"
+    result = _run(
+        "representatives", digits_folder / "digits.npy", "-k", 30, "--holdout", 150,
+        "--holdout-from", "end", "--labels", digits_folder / "truth.csv", "--no-cache",
+        "-o", out, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _true_labels(folder: Path) -> dict[str, str]:
+    truth = {r["path"]: r["label"] for r in _rows(folder / "assignments.csv")}
+    return {r["path"]: truth[r["path"]] for r in _rows(folder / "to_label.csv")}
+
+
+def test_representatives_writes_what_label_and_propagate_need(reps_folder):
+    to_label = _rows(reps_folder / "to_label.csv")
+    assert [int(r["cluster"]) for r in to_label] == list(range(30))
+    assert all(r["label"] == "" for r in to_label)
+    assert all(int(r["path"]) < 450 for r in to_label)  # the last 150 are held out
+    assert len({r["path"] for r in to_label}) == 30
+    for r in to_label:
+        assert (reps_folder / "thumbnails" / f"{r['cluster']}.png").is_file()
+    assignments = _rows(reps_folder / "assignments.csv")
+    assert len(assignments) == 450
+    # each representative is its cluster's member nearest the centre
+    by_path = {a["path"]: a for a in assignments}
+    assert all(by_path[r["path"]]["rank"] == "1" for r in to_label)
+    assert Image.open(reps_folder / "representatives.png").width > 0
+    summary = json.loads((reps_folder / "representatives.json").read_text())
+    assert summary["held_out"] == 150 and summary["clustered"] == 450
+
+
+def test_propagate_with_true_labels_trains_a_good_classifier(reps_folder, tmp_path):
+    folder = tmp_path / "reps"
+    shutil.copytree(reps_folder, folder)
+    _write_labels(folder / "labels.csv", _true_labels(folder).items())
+    result = _run("propagate", folder, "--train", "logistic", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["labelled_representatives"] == 30
+    assert summary["label_accuracy"] > 0.9
+    assert summary["training"]["test_images"] == 150
+    assert summary["training"]["test_accuracy"] > 0.8
+    rows = _rows(folder / "propagated.csv")
+    assert len(rows) == summary["labelled_images"]
+    assert sum(r["original"] == "1" for r in rows) == 30
+    # a second run needs --overwrite; a partial propagation labels fewer images
+    assert _run("propagate", folder).exit_code == 1
+    result = _run("propagate", folder, "--percentile", 20, "--edit", 0, "--overwrite", "--json")
+    partial = json.loads(result.output)
+    assert partial["labelled_images"] < summary["labelled_images"]
+    assert partial["label_accuracy"] >= summary["label_accuracy"] - 0.02
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([("99999", "3")], "not representatives"),
+        ([], "no representative has a label"),
+        (None, "cannot be read"),
+    ],
+)
+def test_propagate_bad_labels_are_one_line(reps_folder, tmp_path, labels, message):
+    folder = tmp_path / "reps"
+    shutil.copytree(reps_folder, folder)
+    if labels is not None:
+        first = _rows(folder / "to_label.csv")[0]["path"]
+        _write_labels(folder / "labels.csv", [(first, ""), *labels])
+    result = _run("propagate", folder)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert not (folder / "propagated.csv").exists()
+
+
+def test_propagate_one_class_and_bad_percentile(reps_folder, tmp_path):
+    folder = tmp_path / "reps"
+    shutil.copytree(reps_folder, folder)
+    _write_labels(folder / "labels.csv", [(p, "7") for p in _true_labels(folder)])
+    result = _run("propagate", folder)
+    assert result.exit_code == 1 and "only one class" in result.output
+    result = _run("propagate", folder, "--percentile", 0)
+    assert result.exit_code == 1 and "outside 1-100" in result.output
+    assert not (folder / "propagated.csv").exists()
+
+
+def test_representatives_refuses_bad_holdout_and_density_methods(digits_folder, tmp_path):
+    npy = digits_folder / "digits.npy"
+    result = _run("representatives", npy, "--holdout", 600, "-o", tmp_path / "a", "--no-cache")
+    assert result.exit_code == 1 and "hold-out" in result.output
+    result = _run("representatives", npy, "-k", 700, "-o", tmp_path / "b", "--no-cache")
+    assert result.exit_code == 1 and "700 clusters" in result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_same_seed_same_representatives(digits_folder):
+    from imgclust.semi.representatives import find_representatives
+
+    images = np.load(digits_folder / "digits.npy")[:200]
+    a = find_representatives(images, n_clusters=10, cache=False, random_state=3)
+    b = find_representatives(images, n_clusters=10, cache=False, random_state=3)
+    assert a.ids == b.ids
+
+
+# --- the experiments and the transformer ------------------------------------------------------
+
+
+def test_semi_supervised_table_at_reduced_size():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    from imgclust.semi.experiments import semi_supervised_table
+
+    rows = semi_supervised_table(n_train=500, n_test=300, n_clusters=25, seeds=(0,))
+    by_name = {row.name: row for row in rows}
+    X, y = load_digits(return_X_y=True)
+    direct = LogisticRegression(max_iter=10_000).fit(X[:500], y[:500]).score(X[500:800], y[500:800])
+    assert by_name["all labels"].test_accuracy == pytest.approx(direct)
+    assert by_name["representatives"].test_accuracy > by_name["first labels only"].test_accuracy
+    whole = by_name["propagated to whole clusters"]
+    closest = by_name["propagated to the closest 20%"]
+    assert closest.label_accuracy >= whole.label_accuracy
+    assert closest.training_images < whole.training_images == 500
+    ours = rows[-1]
+    assert ours.person_labels == 25
+    assert ours.label_accuracy > 0.95
+    assert ours.test_accuracy > by_name["representatives"].test_accuracy
+
+
+def test_kmeans_distances_in_a_pipeline_and_a_grid_search():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from imgclust import KMeans
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    pipeline = Pipeline(
+        [("kmeans", KMeans(random_state=0)), ("logistic", LogisticRegression(max_iter=10_000))]
+    )
+    search = GridSearchCV(pipeline, {"kmeans__n_clusters": [5, 20]}, cv=2).fit(X, y)
+    assert search.best_params_["kmeans__n_clusters"] in (5, 20)
+    kmeans = search.best_estimator_.named_steps["kmeans"]
+    distances = kmeans.transform(X[:4])
+    assert distances.shape == (4, kmeans.n_clusters)
+    assert np.all(distances >= 0)
+    names = kmeans.get_feature_names_out()
+    assert len(names) == kmeans.n_clusters and names[0] == "kmeans0"
+
+
+def test_preprocessing_comparison_at_reduced_size():
+    from imgclust.semi.experiments import preprocessing_comparison
+
+    rows = preprocessing_comparison(n_train=400, n_clusters=30, grid=(10, 30), cv=2)
+    assert len(rows) == 3
+    assert all(0.5 < row["test_accuracy"] <= 1 for row in rows)
+    assert rows[2]["n_clusters"] in (10, 30)
+
+
+# --- the labelling page -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile_reps(tmp_path) -> Path:
+    """Representatives of 12 small images, one of them named like an HTML injection."""
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    names = [f"img{i:02d}.png" for i in range(11)] + [HOSTILE]
+    for i, name in enumerate(names):
+        colour = [(200, 30, 30), (30, 200, 30), (30, 30, 200)][i % 3]
+        pixels = np.clip(np.array(colour) + rng.integers(-10, 11, (16, 16, 3)), 0, 255)
+        Image.fromarray(pixels.astype(np.uint8)).save(images / name)
+    out = tmp_path / "reps"
+    result = _run("representatives", images, "-k", 12, "--reduce", "pca", "--no-cache", "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _request(url, data=None, headers=None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_server_refuses_requests_without_the_token(hostile_reps):
+    from imgclust.semi.label_server import LabelServer
+
+    server = LabelServer(hostile_reps)
+    server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        assert _request(f"{base}/")[0] == 403
+        assert _request(f"{base}/?token=wrong")[0] == 403
+        assert _request(f"{base}/api/items")[0] == 403
+        assert _request(f"{base}/api/labels", b'{"x": "y"}')[0] == 403
+        status, body = _request(f"{base}/api/items?token={server.token}")
+        assert status == 200 and HOSTILE in {item["path"] for item in json.loads(body)}
+        token = f"?token={server.token}"
+        for path in ("/thumb/99", "/thumb/..%2F..%2Fto_label.csv", "/../to_label.csv", "/x"):
+            assert _request(f"{base}{path}{token}")[0] == 404
+        status, _ = _request(f"{base}/thumb/0{token}")
+        assert status == 200
+        # a path that is not a representative, or a label that is not text, is refused
+        assert _request(f"{base}/api/labels{token}", b'{"../../etc/passwd": "x"}')[0] == 400
+        assert _request(f"{base}/api/labels{token}", json.dumps({HOSTILE: 3}).encode())[0] == 400
+        # another Host (DNS rebinding) is refused even with the token
+        assert _request(f"{base}/{token}", headers={"Host": "evil.example"})[0] == 403
+        status, _ = _request(f"{base}/api/labels{token}", json.dumps({HOSTILE: "red"}).encode())
+        assert status == 200
+        saved = {r["path"]: r["label"] for r in _rows(hostile_reps / "labels.csv")}
+        assert saved[HOSTILE] == "red"
+        assert not list(hostile_reps.glob(".labels.csv.*"))  # no temporary file left behind
+    finally:
+        server.stop()
+
+
+def _chromium():
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.skip("no Chromium here (Debian package 'chromium'; .ci/run installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright is not installed (pip install '.[test]')")
+    return executable, sync_playwright
+
+
+def _wait_until(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll ``expression`` from Python (the page's Content-Security-Policy forbids the eval
+    behind Playwright's wait_for_function)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
+def test_labelling_page_in_headless_chromium(hostile_reps, tmp_path):
+    from imgclust.semi.label_server import LabelServer
+
+    executable, sync_playwright = _chromium()
+    server = LabelServer(hostile_reps)
+    server.start()
+    errors: list[str] = []
+    dialogs: list[str] = []
+    outside: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith("http://127.0.0.1") else outside.append(r.url),
+            )
+            page.goto(server.url)
+            inputs = page.locator("main input")
+            inputs.first.wait_for()
+            assert inputs.count() == 12
+            _wait_until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+            # the hostile name is shown as text, and no element was made of it
+            assert HOSTILE in page.inner_text("main")
+            assert page.locator("main img[src='x']").count() == 0
+            # type, Enter to the next, for the first three
+            inputs.first.click()
+            for label in ("alpha", "beta", "gamma"):
+                page.keyboard.type(label)
+                page.keyboard.press("Enter")
+            focused = page.evaluate("document.activeElement.dataset.path")
+            assert focused == inputs.nth(3).get_attribute("data-path")
+            _wait_until(page, "document.getElementById('status').textContent.includes('3 of')")
+            page.screenshot(path=str(tmp_path / "label-page.png"), full_page=True)
+            page.reload()
+            inputs.first.wait_for()
+            assert [inputs.nth(i).input_value() for i in range(4)] == [
+                "alpha", "beta", "gamma", ""
+            ]  # fmt: skip
+            browser.close()
+    finally:
+        server.stop()
+    assert errors == [] and dialogs == [] and outside == []
+    saved = [r["label"] for r in _rows(hostile_reps / "labels.csv")]
+    assert saved[:4] == ["alpha", "beta", "gamma", ""]
+    assert (tmp_path / "label-page.png").stat().st_size > 0
