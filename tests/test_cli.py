@@ -180,6 +180,9 @@ def test_demo(runner, tmp_path, monkeypatch):
     assert (demo / "choose-k" / "choose_k.png").is_file()
     assert (demo / "edges" / "boundaries.png").is_file()
     assert (demo / "group-digits" / "evaluation.json").is_file()
+    propagation = json.loads((demo / "representatives-digits" / "propagation.json").read_text())
+    assert propagation["label_accuracy"] > 0.95
+    assert propagation["training"]["test_accuracy"] > 0.85
     assert "imgclust-demo" in result.output
     assert _run(runner, "demo").exit_code == 0  # a second run replaces its own results
 
