@@ -386,14 +386,11 @@ def test_output_inside_input_is_never_read_back(colour_folder):
         assert json.loads(result.output)["read"] == 3 * PER_GROUP
 
 
-def test_assign_puts_images_into_saved_clusters(tmp_path, colour_folder):
+@pytest.mark.parametrize("options", [[], ["--reduce", "pca", "--scale", "standard"]])
+def test_assign_puts_images_into_saved_clusters(tmp_path, colour_folder, options):
     out = tmp_path / "out"
-    assert (
-        _run(
-            "group", colour_folder, "-o", out, "-k", "3", "--no-cache", "--save-model", "-q"
-        ).exit_code
-        == 0
-    )
+    args = ["group", colour_folder, "-o", out, "-k", "3", "--no-cache", "--save-model", "-q"]
+    assert _run(*args, *options).exit_code == 0
     groups = {r["path"]: r["cluster"] for r in _csv_rows(out / "assignments.csv")}
     new = tmp_path / "new"
     new.mkdir()

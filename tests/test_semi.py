@@ -412,3 +412,17 @@ def test_labelling_page_in_headless_chromium(hostile_reps, tmp_path):
     saved = [r["label"] for r in _rows(hostile_reps / "labels.csv")]
     assert saved[:4] == ["alpha", "beta", "gamma", ""]
     assert (tmp_path / "label-page.png").stat().st_size > 0
+
+
+def test_scaled_reduction_projects_new_features_like_the_training_ones():
+    from imgclust.collection.reduce import reduce_features
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6)) * np.array([1, 10, 100, 0.1, 1, 5]) + 3
+    X[:, 4] = 7.0  # a constant feature stays finite
+    reduction = reduce_features(X, "pca", dims=3, scale="standard")
+    assert np.allclose(reduction.project(X), reduction.embedding, atol=1e-4)
+    assert np.isfinite(reduction.embedding).all()
+    scaled = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
+    plain = reduce_features(scaled, "pca", dims=3)
+    assert np.allclose(np.abs(plain.embedding), np.abs(reduction.embedding), atol=1e-3)

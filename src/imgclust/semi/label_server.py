@@ -48,10 +48,16 @@ class LabelStore:
             self._load()
 
     def _load(self) -> None:
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("path") in self.labels:
-                    self.labels[row["path"]] = row.get("label") or ""
+        try:
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise InvalidParameterError(
+                f"{self.path} cannot be read ({exc}); move it away to start labelling afresh"
+            ) from None
+        for row in rows:
+            if row.get("path") in self.labels:
+                self.labels[row["path"]] = row.get("label") or ""
 
     def listing(self) -> list[dict]:
         return [
