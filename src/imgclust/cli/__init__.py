@@ -15,6 +15,10 @@ from imgclust.errors import ImgclustError
 class _Group(click.Group):
     """Turns imgclust's own errors into one-line messages with exit code 1."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["imgclust.argv"] = list(args)  # for the "run again" line of the reports
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

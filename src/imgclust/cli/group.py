@@ -173,6 +173,7 @@ def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
     help="How OUTDIR/clusters/<n>/ is filled (originals are never moved or changed).",
 )
 @click.option("--save-model", is_flag=True, help="Write model/ for 'imgclust assign'.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @output_options
 def command(
     method,
@@ -183,6 +184,7 @@ def command(
     min_cluster_size,
     export,
     save_model,
+    no_report,
     output,
     overwrite,
     as_json,
@@ -214,6 +216,7 @@ def command(
         },
         export=export,
         save=save_model,
+        report=not no_report,
         overwrite=overwrite,
         progress=reporter.bar,
         **keywords,
@@ -256,6 +259,8 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         )
     rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
     rows.append(("outputs", s["output"]))
+    if s.get("report"):
+        rows.append(("report", s["report"]))
     return rows
 
 

@@ -29,6 +29,7 @@ def run_group(
     *,
     export: str = "hardlink",
     save: bool = False,
+    report: bool = True,
     overwrite: bool = False,
     progress: ProgressFactory = no_progress,
     **options,
@@ -46,6 +47,8 @@ def run_group(
         How ``clusters/<n>/`` is filled (hard links fall back to copies across file systems).
     save : bool
         Also write the model (``model/model.json`` and ``model/model.npz``) for ``assign``.
+    report : bool
+        Also write ``report.html``, a page with every figure and table.
     **options
         Passed to :func:`imgclust.cluster_images`.
     """
@@ -60,8 +63,14 @@ def run_group(
         summary = write_group_outputs(result, stage.path, export=export)
         if save:
             save_model(result, stage.path / "model")
+        if report:
+            from imgclust.report.collection_report import write_group_report
+
+            write_group_report(summary, result, stage.path)
         advance()
     summary["output"] = str(output)
+    if report:
+        summary["report"] = str(output / "report.html")
     summary["result"] = result
     return summary
 

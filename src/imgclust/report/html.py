@@ -1,0 +1,188 @@
+"""One HTML page per job: ``report.html`` in the output folder.
+
+The page stands alone: styles and scripts inline, no network (no CDN, no remote fonts), the
+job's images linked by relative paths, so the folder can be zipped and mailed. Every piece of
+text that comes from the user (file names, folder names, labels, parameters) goes through
+:func:`html.escape`; the page's script only sorts tables and enlarges images, and builds no
+markup from data.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+__all__ = ["Report", "command_line"]
+
+_STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#222;background:#fafaf8}
+header,main{max-width:1100px;margin:auto;padding:0 1rem}
+header{padding-top:1rem}h1{font-size:1.4rem;margin:.2rem 0}
+h2{font-size:1.1rem;margin:1.6rem 0 .5rem;border-bottom:1px solid #ddd}
+code{background:#eee;padding:.1rem .3rem;border-radius:3px;overflow-wrap:anywhere}
+.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:.5rem}
+.fact{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5rem}
+.fact b{display:block;font-size:1.2rem}
+figure{margin:0 0 1rem;background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5rem}
+figure img{max-width:100%;height:auto;cursor:zoom-in;display:block;margin:auto}
+figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:.6rem}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;overflow-wrap:anywhere}
+th{background:#f0f0ec;cursor:pointer;user-select:none}
+.scroll{overflow-x:auto;max-height:28rem}
+#large{position:fixed;inset:0;background:rgba(0,0,0,.85);display:none;align-items:center;
+justify-content:center;cursor:zoom-out}
+#large img{max-width:96vw;max-height:96vh;background:#fff}
+footer{color:#666;font-size:.85rem;max-width:1100px;margin:2rem auto;padding:0 1rem}
+"""
+
+_SCRIPT = """
+"use strict";
+document.querySelectorAll("table.sortable th").forEach((th, column) => {
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const rows = [...body.rows];
+    const ascending = th.dataset.order !== "asc";
+    th.dataset.order = ascending ? "asc" : "desc";
+    const key = (row) => row.cells[column].textContent;
+    rows.sort((a, b) => {
+      const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+      const order = !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    rows.forEach((row) => body.append(row));
+  });
+});
+const large = document.getElementById("large");
+const largeImage = large.querySelector("img");
+document.querySelectorAll("main img").forEach((image) => {
+  image.addEventListener("click", () => {
+    largeImage.src = image.src;
+    largeImage.alt = image.alt;
+    large.style.display = "flex";
+  });
+});
+large.addEventListener("click", () => { large.style.display = "none"; });
+"""
+
+
+def command_line() -> str:
+    """The ``imgclust`` command being run, quoted to paste into a shell ("" from Python)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    if context is None or "imgclust.argv" not in context.meta:
+        return ""
+    return shlex.join(["imgclust", *context.meta["imgclust.argv"]])
+
+
+def _run_again() -> str:
+    line = command_line()
+    return f"<code>{_e(line)}</code>" if line else "Made from Python, not the command line."
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+@dataclass
+class Report:
+    """A report page, built section by section and written with :meth:`write`.
+
+    Parameters
+    ----------
+    title : str
+        The job, e.g. ``"imgclust group"``.
+    subject : str
+        What it ran on (a file, a folder, a dataset).
+    """
+
+    title: str
+    subject: str
+    parts: list[str] = field(default_factory=list)
+
+    def facts(self, items: list[tuple[str, object]]) -> Report:
+        """The headline figures, as tiles."""
+        tiles = "".join(
+            f'<div class="fact">{_e(name)}<b>{_e(value)}</b></div>' for name, value in items
+        )
+        self.parts.append(f'<div class="facts">{tiles}</div>')
+        return self
+
+    def heading(self, text: str) -> Report:
+        self.parts.append(f"<h2>{_e(text)}</h2>")
+        return self
+
+    def figure(self, folder: Path, relative: str, caption: str) -> Report:
+        """An image of the output folder, if it was written."""
+        if (folder / relative).is_file():
+            self.parts.append(
+                f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy">'
+                f"<figcaption>{_e(caption)}</figcaption></figure>"
+            )
+        return self
+
+    def gallery(self, folder: Path, items: list[tuple[str, str]]) -> Report:
+        """Several images side by side: (relative path, caption)."""
+        figures = "".join(
+            f'<figure><img src="{_e(path)}" alt="{_e(caption)}" loading="lazy">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+            for path, caption in items
+            if (folder / path).is_file()
+        )
+        self.parts.append(f'<div class="gallery">{figures}</div>')
+        return self
+
+    def table(self, header: list[str], rows: list[list[object]], *, limit: int = 2000) -> Report:
+        """A table that sorts by a click on its header (at most ``limit`` rows shown)."""
+        head = "".join(f"<th>{_e(h)}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows[:limit]
+        )
+        more = (
+            f"<p>{len(rows) - limit:,} more rows in the CSV files.</p>" if len(rows) > limit else ""
+        )
+        self.parts.append(
+            f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>{more}"
+        )
+        return self
+
+    def text(self, text: str) -> Report:
+        self.parts.append(f"<p>{_e(text)}</p>")
+        return self
+
+    def render(self, parameters: dict, timings: dict[str, float]) -> str:
+        from imgclust import __version__
+
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        parameter_rows = "".join(
+            f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in parameters.items()
+        )
+        timing_text = ", ".join(f"{_e(k)} {v:.2f} s" for k, v in timings.items())
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(self.title)}: {_e(self.subject)}</title>"
+            '<link rel="icon" href="data:,">'
+            f"<style>{_STYLE}</style></head><body>"
+            f"<header><h1>{_e(self.title)}</h1><div><code>{_e(self.subject)}</code></div>"
+            f"</header><main>{''.join(self.parts)}"
+            '<h2>Parameters</h2><div class="scroll"><table><tbody>'
+            f"{parameter_rows}</tbody></table></div>"
+            f"<h2>Run again</h2><p>{_run_again()}</p>"
+            f"<p>Timings: {timing_text or '-'}</p></main>"
+            f"<footer>imgclust {_e(__version__)}, {now}</footer>"
+            '<div id="large"><img alt=""></div>'
+            f"<script>{_SCRIPT}</script></body></html>"
+        )
+
+    def write(self, folder: Path, parameters: dict, timings: dict[str, float]) -> Path:
+        """Write ``report.html`` into ``folder`` (a staging folder) and return its path."""
+        path = Path(folder) / "report.html"
+        path.write_text(self.render(parameters, timings), encoding="utf-8")
+        return path
