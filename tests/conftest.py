@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,3 +26,16 @@ def photo() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()[::4, ::4].copy()
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium and Playwright's launcher; the test skips, saying why, without them."""
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.skip("no Chromium here (Debian package 'chromium'; .ci/run installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright is not installed (pip install '.[test]')")
+    return executable, sync_playwright

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,19 +65,8 @@ def test_group_writes_a_report_unless_told_not_to(grouped, tmp_path):
     assert not (out / "report.html").exists() and (out / "assignments.csv").exists()
 
 
-def _chromium():
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.skip("no Chromium here (Debian package 'chromium'; .ci/run installs it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright is not installed (pip install '.[test]')")
-    return executable, sync_playwright
-
-
-def test_group_report_in_headless_chromium(grouped, tmp_path):
-    executable, sync_playwright = _chromium()
+def test_group_report_in_headless_chromium(grouped, tmp_path, chromium):
+    executable, sync_playwright = chromium
     errors: list[str] = []
     dialogs: list[str] = []
     outside: list[str] = []

@@ -341,17 +341,6 @@ def test_server_refuses_requests_without_the_token(hostile_reps):
         server.stop()
 
 
-def _chromium():
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        pytest.skip("no Chromium here (Debian package 'chromium'; .ci/run installs it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright is not installed (pip install '.[test]')")
-    return executable, sync_playwright
-
-
 def _wait_until(page, expression: str, timeout: float = 10.0) -> None:
     """Poll ``expression`` from Python (the page's Content-Security-Policy forbids the eval
     behind Playwright's wait_for_function)."""
@@ -363,10 +352,10 @@ def _wait_until(page, expression: str, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_labelling_page_in_headless_chromium(hostile_reps, tmp_path):
+def test_labelling_page_in_headless_chromium(hostile_reps, tmp_path, chromium):
     from imgclust.semi.label_server import LabelServer
 
-    executable, sync_playwright = _chromium()
+    executable, sync_playwright = chromium
     server = LabelServer(hostile_reps)
     server.start()
     errors: list[str] = []
