@@ -7,6 +7,8 @@ leaves half-written files behind.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import tempfile
@@ -15,7 +17,7 @@ from types import TracebackType
 
 from imgclust.errors import OutputExistsError
 
-__all__ = ["StagedOutputDir", "check_output_dir"]
+__all__ = ["StagedOutputDir", "check_output_dir", "csv_text", "write_text_atomic"]
 
 
 def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -89,3 +91,26 @@ class StagedOutputDir:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(entry, target)
+
+
+def csv_text(header: list[str], rows) -> str:
+    """A CSV file's text: ``header`` then ``rows``, one line each."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place: a
+    reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

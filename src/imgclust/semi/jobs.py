@@ -16,7 +16,7 @@ import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.errors import InvalidParameterError, OutputExistsError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, csv_text, write_text_atomic
 from imgclust.semi.propagate import (
     DEFAULT_EDIT,
     check_options,
@@ -91,26 +91,6 @@ def read_representative_labels(folder: str | os.PathLike, labels_csv: str | os.P
     return seeds, len(by_path)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _csv_text(header, rows) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _known(values: np.ndarray) -> np.ndarray:
-    return np.array([v != "" for v in values], dtype=bool)
-
-
 def _train(state, propagation, classifier: str, random_state: int) -> dict:
     labelled = propagation.labelled
     y = propagation.labels[labelled].astype(str)
@@ -118,7 +98,7 @@ def _train(state, propagation, classifier: str, random_state: int) -> dict:
     model.fit(state["features"][labelled], y)
     result: dict = {"classifier": classifier, "trained_on": int(labelled.sum())}
     test_truth = state["test_truth"]
-    known = _known(test_truth)
+    known = test_truth != ""  # saved as "" where unknown
     result["test_images"] = int(known.sum())
     if known.any():
         predicted = model.predict(state["test_features"][known])
@@ -192,7 +172,7 @@ def run_propagate(
         "dropped_by_editing": int(propagation.edited.sum()),
     }
     truth = state["truth"]
-    checkable = labelled & _known(truth)
+    checkable = labelled & (truth != "")
     if checkable.any():
         right = propagation.labels[checkable].astype(str) == truth[checkable]
         summary["label_accuracy"] = float(right.mean())
@@ -208,6 +188,8 @@ def run_propagate(
         ]
         for i in np.flatnonzero(labelled)
     ]
-    _write_atomic(folder / "propagated.csv", _csv_text(["path", "label", "rank", "original"], rows))
-    _write_atomic(folder / "propagation.json", json.dumps(summary, indent=2))
+    write_text_atomic(
+        folder / "propagated.csv", csv_text(["path", "label", "rank", "original"], rows)
+    )
+    write_text_atomic(folder / "propagation.json", json.dumps(summary, indent=2))
     return summary

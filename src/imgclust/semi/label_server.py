@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hmac
-import io
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import csv_text, write_text_atomic
 from imgclust.semi.representatives import THUMBNAILS, read_to_label
 
 __all__ = ["LabelServer"]
@@ -91,13 +91,8 @@ class LabelStore:
             return sum(1 for v in self.labels.values() if v)
 
     def _save(self) -> None:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["path", "label"])
-        writer.writerows([row["path"], self.labels[row["path"]]] for row in self.items)
-        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
-        os.replace(temporary, self.path)
+        rows = [[row["path"], self.labels[row["path"]]] for row in self.items]
+        write_text_atomic(self.path, csv_text(["path", "label"], rows))
 
 
 def _handler(store: LabelStore, token: str):
