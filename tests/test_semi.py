@@ -205,13 +205,18 @@ def test_propagate_one_class_and_bad_percentile(reps_folder, tmp_path):
     assert not (folder / "propagated.csv").exists()
 
 
-def test_representatives_refuses_bad_holdout_and_density_methods(digits_folder, tmp_path):
+def test_representatives_refuses_bad_holdout_large_k_and_density_methods(digits_folder, tmp_path):
+    from imgclust.semi.representatives import find_representatives
+
     npy = digits_folder / "digits.npy"
     result = _run("representatives", npy, "--holdout", 600, "-o", tmp_path / "a", "--no-cache")
     assert result.exit_code == 1 and "hold-out" in result.output
-    result = _run("representatives", npy, "-k", 700, "-o", tmp_path / "b", "--no-cache")
-    assert result.exit_code == 1 and "700 clusters" in result.output
+    result = _run("representatives", npy, "-k", 500, "--holdout", 150, "-o", tmp_path / "b",
+                  "--no-cache")  # fmt: skip
+    assert result.exit_code == 1 and "more than the 450 images" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(InvalidParameterError, match="does not take a number of clusters"):
+        find_representatives(np.load(npy)[:50], method="dbscan", cache=False)
 
 
 def test_same_seed_same_representatives(digits_folder):

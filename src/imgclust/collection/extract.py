@@ -23,7 +23,7 @@ from imgclust.collection.features import FeatureExtractor
 from imgclust.collection.sources import ImageSource
 from imgclust.errors import ImageReadError, InvalidParameterError
 
-__all__ = ["Extraction", "FeatureCache", "default_cache_dir", "extract_features"]
+__all__ = ["Extraction", "FeatureCache", "default_cache_dir", "extract_features", "open_cache"]
 
 _KEY_BYTES = 16
 _BATCH = 32  # images per thread task: one future per image costs more than a small decode
@@ -130,6 +130,14 @@ class Extraction:
     kept: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cache_hits: int = 0
+
+
+def open_cache(cache: bool | str | os.PathLike, extractor: FeatureExtractor) -> FeatureCache | None:
+    """The feature cache the ``cache`` argument asks for: None for False, the default folder
+    for True, else that folder."""
+    if cache is False:
+        return None
+    return FeatureCache(default_cache_dir() if cache is True else cache, extractor)
 
 
 def _content_key(data: bytes) -> bytes:

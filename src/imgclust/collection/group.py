@@ -21,12 +21,7 @@ import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.methods import KSweepScores, fit_method, get_method, sweep_k
-from imgclust.collection.extract import (
-    Extraction,
-    FeatureCache,
-    default_cache_dir,
-    extract_features,
-)
+from imgclust.collection.extract import Extraction, extract_features, open_cache
 from imgclust.collection.features import FeatureExtractor, make_extractor
 from imgclust.collection.reduce import Reduction, reduce_features
 from imgclust.collection.sources import ImageSource, _array_source, open_source
@@ -352,11 +347,8 @@ def cluster_images(
         raise InvalidParameterError(f"n_clusters={n_clusters} must be at least 1")
     truth_all = read_labels(labels, source)
 
-    store = None
-    if cache is not False:
-        store = FeatureCache(default_cache_dir() if cache is True else cache, extractor)
     extraction = extract_features(
-        source, extractor, cache=store, workers=workers, progress=progress
+        source, extractor, cache=open_cache(cache, extractor), workers=workers, progress=progress
     )
     read_done = time.perf_counter()
     reduction = _reduce(

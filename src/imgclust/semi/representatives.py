@@ -26,12 +26,7 @@ import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.methods import get_method
-from imgclust.collection.extract import (
-    Extraction,
-    FeatureCache,
-    default_cache_dir,
-    extract_features,
-)
+from imgclust.collection.extract import Extraction, extract_features, open_cache
 from imgclust.collection.group import ImageClustering, _resolve_source, cluster_images, read_labels
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
@@ -161,10 +156,6 @@ max_pixels, progress
     source = _resolve_source(images, dataset, exclude, max_pixels)
     truth = read_labels(labels, source)
     train, test = _split(len(source), holdout, holdout_from, random_state)
-    if not isinstance(n_clusters, str) and n_clusters > len(train):
-        raise InvalidParameterError(
-            f"{n_clusters} clusters asked for {len(train)} images to cluster; ask for fewer"
-        )
     clustering = cluster_images(
         source.subset(train),
         features=features,
@@ -180,16 +171,16 @@ max_pixels, progress
         progress=progress,
         **options,
     )
-    test_extraction = Extraction(np.zeros((0, clustering.extraction.features.shape[1])), test)
     test_source = source.subset(test)
-    if len(test):
-        store = None
-        if cache is not False:
-            store = FeatureCache(
-                default_cache_dir() if cache is True else cache, clustering.extractor
-            )
+    test_extraction = Extraction(np.zeros((0, clustering.extraction.features.shape[1])), test)
+    if len(test):  # the same features, from the same cache
+        extractor = clustering.extractor
         test_extraction = extract_features(
-            test_source, clustering.extractor, cache=store, workers=workers, progress=progress
+            test_source,
+            extractor,
+            cache=open_cache(cache, extractor),
+            workers=workers,
+            progress=progress,
         )
     kept = test_extraction.kept
     return Representatives(
