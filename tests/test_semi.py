@@ -420,3 +420,12 @@ def test_scaled_reduction_projects_new_features_like_the_training_ones():
     scaled = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
     plain = reduce_features(scaled, "pca", dims=3)
     assert np.allclose(np.abs(plain.embedding), np.abs(reduction.embedding), atol=1e-3)
+
+
+def test_experiment_command_prints_the_table_as_json():
+    result = _run("experiment", "semi-supervised", "--runs", 1, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    assert [r["reference"] for r in rows[:6]] == [0.909, 0.758, 0.839, 0.859, 0.877, 0.912]
+    assert rows[0]["test_accuracy"] == pytest.approx(0.909, abs=0.001)  # all 1,400 labels
+    assert rows[-1]["person_labels"] == 50 and rows[-1]["runs"] == 1

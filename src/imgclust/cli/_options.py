@@ -24,6 +24,10 @@ def _compose(*decorators: Callable) -> Callable:
     return apply
 
 
+summary_options = _compose(
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+)
 output_options = _compose(
     click.option(
         "-o",
@@ -34,8 +38,7 @@ output_options = _compose(
         help="Output folder (default: <image name>-<command> beside the current folder).",
     ),
     click.option("--overwrite", is_flag=True, help="Replace results already in the output folder."),
-    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
-    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+    summary_options,
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter
+from imgclust.cli._options import Reporter, summary_options
 
 
 @click.group("experiment")
@@ -35,8 +35,7 @@ def _fmt(value) -> str:
     show_default=True,
     help="Seeds 0..N-1; each figure is the mean over them.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@summary_options
 def semi_supervised(dataset, runs, as_json, quiet):
     """Label a few, learn many: logistic regression trained on 50 labels spread by k-means."""
     from imgclust.semi.experiments import semi_supervised_table
@@ -61,8 +60,7 @@ def semi_supervised(dataset, runs, as_json, quiet):
 
 @command.command("preprocessing")
 @_dataset_option
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@summary_options
 def preprocessing(dataset, as_json, quiet):
     """Clustering as preprocessing: k-means distances before a logistic regression."""
     from imgclust.semi.experiments import preprocessing_comparison

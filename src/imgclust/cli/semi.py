@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter, output_options
+from imgclust.cli._options import Reporter, output_options, seed_option, summary_options
 from imgclust.cli.group import collection_arguments, collection_options, default_output
 from imgclust.cli.segment import parse_k
 
@@ -156,10 +156,9 @@ def label_command(folder, port, open_browser):
     type=click.Choice(["logistic", "knn", "svm", "forest"]),
     help="Train this classifier on the propagated set (test accuracy on held-out images).",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@seed_option
 @click.option("--overwrite", is_flag=True, help="Replace an earlier propagated.csv.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@summary_options
 def propagate_command(
     folder, labels, percentile, edit, rule, train, seed, overwrite, as_json, quiet
 ):
