@@ -77,10 +77,10 @@ def project(features, scale_mean=None, scale_std=None, pca_mean=None, pca_compon
 
 
 def _standardise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = features.mean(axis=0, dtype=np.float64)
-    std = features.std(axis=0, dtype=np.float64)
-    std[std < 1e-12] = 1.0  # a constant feature stays 0
-    return mean.astype(np.float32), std.astype(np.float32)
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(features)  # a constant feature gets scale 1: it stays 0
+    return scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
 
 
 def _pca(features: np.ndarray, dims: int, random_state: int):
