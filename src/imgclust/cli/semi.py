@@ -140,8 +140,8 @@ def label_command(folder, port, open_browser):
     type=click.IntRange(min=0),
     default=30,
     show_default=True,
-    help="Drop a propagated label that most of its N nearest labelled images contradict "
-    "(0: keep all).",
+    help="Drop a propagated label when another label is more common among its N nearest "
+    "labelled images (0: keep all).",
 )
 @click.option(
     "--rule",

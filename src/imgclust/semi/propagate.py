@@ -7,13 +7,15 @@
    refinement, the closest fifth). ``rule="spread"`` runs scikit-learn's
    :class:`~sklearn.semi_supervised.LabelSpreading` over the 10-nearest-neighbour graph of the
    clustering space, from the representatives alone.
-2. Editing (Wilson's edited nearest neighbours): a propagated label is dropped when most of the
-   image's ``edit`` nearest labelled neighbours, in the feature space, carry another label.
+2. Editing (Wilson's edited nearest neighbours): a propagated label is dropped when another
+   label is more common than its own among the image's ``edit`` nearest labelled neighbours,
+   in the feature space (a tie keeps it).
    Clusters are found in a map of the images; this second look, in the space the classifier
    is trained in, catches most images that the map put in the wrong place. A person's own
    labels are never dropped.
 
-:func:`train_classifier` fits one of :data:`CLASSIFIERS` on the propagated set.
+:func:`make_classifier` gives the classifiers of :data:`CLASSIFIERS` that ``--train`` fits on
+the propagated set.
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def _by_spreading(embedding, representatives, seeds) -> np.ndarray:
 
 
 def _edit(features, labels, original, k) -> np.ndarray:
-    """Mask of propagated labels that most of their ``k`` nearest labelled neighbours contradict."""
+    """Mask of propagated labels outvoted by another label among their ``k`` nearest labelled
+    neighbours."""
     from sklearn.neighbors import NearestNeighbors
 
     labelled = np.flatnonzero([v is not None for v in labels])
