@@ -89,6 +89,13 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _figure(relative: str, caption: str) -> str:
+    return (
+        f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
 @dataclass
 class Report:
     """A report page, built section by section and written with :meth:`write`.
@@ -120,19 +127,13 @@ class Report:
     def figure(self, folder: Path, relative: str, caption: str) -> Report:
         """An image of the output folder, if it was written."""
         if (folder / relative).is_file():
-            self.parts.append(
-                f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy">'
-                f"<figcaption>{_e(caption)}</figcaption></figure>"
-            )
+            self.parts.append(_figure(relative, caption))
         return self
 
     def gallery(self, folder: Path, items: list[tuple[str, str]]) -> Report:
         """Several images side by side: (relative path, caption)."""
         figures = "".join(
-            f'<figure><img src="{_e(path)}" alt="{_e(caption)}" loading="lazy">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>"
-            for path, caption in items
-            if (folder / path).is_file()
+            _figure(path, caption) for path, caption in items if (folder / path).is_file()
         )
         self.parts.append(f'<div class="gallery">{figures}</div>')
         return self
