@@ -31,6 +31,13 @@ def test_user_text_is_escaped(tmp_path):
     assert "http://" not in page and "https://" not in page  # nothing from the network
 
 
+def test_long_tables_show_their_head_and_say_how_many_more():
+    rows = ([n, n * n] for n in range(10**9))  # read no further than shown
+    page = Report("t", "s").table(["n", "square"], rows, total=10**9, limit=3).render({}, {})
+    assert "<td>2</td><td>4</td>" in page and "<td>3</td>" not in page
+    assert "999,999,997 more rows" in page
+
+
 @pytest.fixture
 def grouped(tmp_path) -> Path:
     """A grouping of 3 colours x 8 images, one image named like an HTML injection, one corrupt."""

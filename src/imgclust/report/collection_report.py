@@ -73,7 +73,7 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
     ids, truth = result.ids, result.truth
     report.table(
         ["image", "cluster", "distance", "rank", "known label"],
-        [
+        (
             [
                 ids[n],
                 int(result.labels[n]),
@@ -82,7 +82,8 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
                 (truth[n] or "") if truth is not None else "",
             ]
             for n in range(len(ids))
-        ],
+        ),
+        total=len(ids),
     )
     report.heading("Skipped files")
     skipped = result.extraction.skipped

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import shlex
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 
 __all__ = ["Report", "command_line"]
@@ -138,15 +140,19 @@ class Report:
         self.parts.append(f'<div class="gallery">{figures}</div>')
         return self
 
-    def table(self, header: list[str], rows: list[list[object]], *, limit: int = 2000) -> Report:
-        """A table that sorts by a click on its header (at most ``limit`` rows shown)."""
+    def table(
+        self, header: list[str], rows: Iterable, *, total: int | None = None, limit: int = 2000
+    ) -> Report:
+        """A table that sorts by a click on its header: the first ``limit`` of ``rows`` (an
+        iterable, read no further), out of ``total`` (default: ``len(rows)``)."""
+        shown = list(islice(rows, limit))
+        total = len(rows) if total is None and isinstance(rows, Sized) else total
         head = "".join(f"<th>{_e(h)}</th>" for h in header)
         body = "".join(
-            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows[:limit]
+            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in shown
         )
-        more = (
-            f"<p>{len(rows) - limit:,} more rows in the CSV files.</p>" if len(rows) > limit else ""
-        )
+        hidden = (total or 0) - len(shown)
+        more = f"<p>{hidden:,} more rows in the CSV files.</p>" if hidden > 0 else ""
         self.parts.append(
             f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>{more}"
