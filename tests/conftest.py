@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,53 @@ def photo() -> np.ndarray:
     return data.astronaut()[::4, ::4].copy()
 
 
-@pytest.fixture
-def chromium():
-    """Debian's Chromium and Playwright's launcher; the test skips, saying why, without them."""
+#: Screenshots of the reports, kept after the run (CI can publish the folder).
+ARTEFACTS = Path(
+    os.environ.get("IMGCLUST_TEST_ARTEFACTS", Path(__file__).parent.parent / "test-artefacts")
+)
+
+
+class ReportBrowser:
+    """Opens report pages in headless Chromium and checks what every report must satisfy."""
+
+    def __init__(self, browser) -> None:
+        self.browser = browser
+        self.artefacts = ARTEFACTS
+        ARTEFACTS.mkdir(exist_ok=True)
+
+    @contextmanager
+    def open(self, report: Path, screenshot: str, *, width: int = 390, min_images: int = 1):
+        """Open ``report`` (at phone width by default) and yield the page.
+
+        On leaving: a full-page screenshot goes to ``ARTEFACTS/screenshot``, and the test fails
+        on a console error, a dialog (a script that ran), a request that is not for a local
+        file, an image that did not load, or fewer than ``min_images`` images.
+        """
+        errors: list[str] = []
+        dialogs: list[str] = []
+        outside: list[str] = []
+        page = self.browser.new_page(viewport={"width": width, "height": 844})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: None if r.url.startswith("file://") else outside.append(r.url))
+        page.goto(Path(report).as_uri())
+        page.evaluate("() => document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+        widths = page.evaluate(
+            "() => Promise.all([...document.querySelectorAll('main img')].map(i =>"
+            " i.decode().then(() => i.naturalWidth, () => 0)))"
+        )
+        yield page
+        injected = page.locator("img[src='x']").count()  # an unescaped file name
+        page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
+        page.close()
+        assert errors == [] and dialogs == [] and outside == [] and injected == 0
+        assert len(widths) >= min_images and all(w > 0 for w in widths), widths
+
+
+@pytest.fixture(scope="session")
+def report_browser():
+    """A headless Chromium for the whole session; the tests skip, saying why, without it."""
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
         pytest.skip("no Chromium here (Debian package 'chromium'; .ci/run installs it)")
@@ -38,4 +84,7 @@ def chromium():
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("Playwright is not installed (pip install '.[test]')")
-    return executable, sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield ReportBrowser(browser)
+        browser.close()

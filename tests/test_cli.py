@@ -58,7 +58,7 @@ def test_segment_writes_the_contract(runner, image_file, tmp_path, four_colour_i
     }
     assert expected <= {p.name for p in out.iterdir()}
     palette = json.loads((out / "palette.json").read_text())
-    assert palette == {k: v for k, v in summary.items() if k not in ("output", "timings")}
+    assert palette == {k: v for k, v in summary.items() if k not in ("output", "timings", "report")}
     assert [c["index"] for c in palette["clusters"]] == [0, 1, 2, 3]
     assert sorted(c["rgb"] for c in palette["clusters"]) == sorted(FOUR_COLOURS.tolist())
     assert all(c["pixels"] == 30 and c["fraction"] == 0.25 for c in palette["clusters"])
@@ -139,7 +139,7 @@ def test_choose_k_command(runner, photo_jpeg, tmp_path):
     assert inertias == sorted(inertias, reverse=True)  # more clusters, less inertia
     assert [row["k"] for row in summary["scores"]] == list(range(2, 9))
     assert sum(row["chosen"] for row in summary["scores"]) == 1
-    assert {"choose_k.csv", "choose_k.png"} == {p.name for p in out.iterdir()}
+    assert {"choose_k.csv", "choose_k.png", "report.html"} == {p.name for p in out.iterdir()}
 
 
 def test_edges_command(runner, tmp_path):
@@ -151,7 +151,7 @@ def test_edges_command(runner, tmp_path):
     assert result.exit_code == 0, result.output
     edges = np.asarray(Image.open(out / "edges.png")) > 0
     assert edges[8:12, 10:30].any() and not edges[15:25, 15:25].any() and not edges[:5].any()
-    assert {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json"} == {
+    assert {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html"} == {
         p.name for p in out.iterdir()
     }
     fixed = _run(

@@ -223,6 +223,7 @@ def test_outputs_and_colours(tmp_path, scene):
         "classes.tif",
         "model.json",
         "quicklook.png",
+        "report.html",
     ]
     colormap = _codes(tmp_path / "o")[2]
     assert colormap[1][:3] == (0xB9, 0x0E, 0x0A) and colormap[2][:3] == (0, 0, 128)
@@ -442,3 +443,46 @@ def test_capped_sampler_reports_when_it_is_incomplete():
     full = PixelSampler(50, 40, seed=0)
     full.add(0, data, valid)
     assert full.complete and full.result()[0].size == 50
+
+
+HOSTILE = "<img src=x onerror=alert(1)>.tif"
+
+
+def test_classify_and_evaluate_reports_in_headless_chromium(tmp_path, report_browser):
+    bands, truth, nodata = _planted()
+    path = _write(tmp_path / HOSTILE, bands)
+    reference = np.where(nodata, 255, truth + 1).astype(np.uint8)
+    ref_path = _write(tmp_path / "<svg onload=alert(2)>.tif", reference[None], nodata=255)
+    runner = CliRunner()
+    for args in (
+        ["classify", str(path), "-k", "4", "-o", str(tmp_path / "c"), "-q"],
+        ["evaluate", str(tmp_path / "c" / "classes.tif"), str(ref_path), "-o",
+         str(tmp_path / "e"), "-q"],
+    ):  # fmt: skip
+        assert runner.invoke(cli, args).exit_code == 0
+    classes = json.loads((tmp_path / "c" / "classes.json").read_text())["classes"]
+    page_text = (tmp_path / "c" / "report.html").read_text()
+    for entry in classes:  # every class with its colour and its area in hectares
+        assert f'style="background:{entry["color"]}"' in page_text
+        assert f"{entry['hectares']:,.1f} ha" in page_text
+    with report_browser.open(
+        tmp_path / "c" / "report.html", "classify-report.png", min_images=2
+    ) as page:
+        assert HOSTILE in page.inner_text("header")
+        rows = page.locator("table.sortable").first.locator("tbody tr").count()
+        assert rows == 4
+    with report_browser.open(tmp_path / "e" / "report.html", "evaluate-report.png") as page:
+        facts = page.inner_text(".facts")
+        assert "accuracy (majority)\n1.000" in facts
+        assert "<svg onload=alert(2)>.tif" in page.inner_text("header")
+
+
+def test_raster_commands_skip_the_report_when_told(tmp_path, scene):
+    path, _, _ = scene
+    result = CliRunner().invoke(
+        cli, ["classify", str(path), "-k", "4", "--no-report", "-o", str(tmp_path / "c"), "-q"]
+    )
+    assert result.exit_code == 0
+    assert (tmp_path / "c" / "classes.tif").exists() and not (
+        tmp_path / "c" / "report.html"
+    ).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -72,29 +73,9 @@ def test_group_writes_a_report_unless_told_not_to(grouped, tmp_path):
     assert not (out / "report.html").exists() and (out / "assignments.csv").exists()
 
 
-def test_group_report_in_headless_chromium(grouped, tmp_path, chromium):
-    executable, sync_playwright = chromium
-    errors: list[str] = []
-    dialogs: list[str] = []
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: None if r.url.startswith("file://") else outside.append(r.url))
-        page.goto((grouped / "report.html").as_uri())
-        page.evaluate("() => document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
-        for image in page.locator("main img").all():
-            image.scroll_into_view_if_needed()
-        widths = page.evaluate(
-            "() => Promise.all([...document.querySelectorAll('main img')].map(i =>"
-            " i.decode().then(() => i.naturalWidth, () => 0)))"
-        )
-        assert len(widths) >= 5 and all(w > 0 for w in widths)
+def test_group_report_in_headless_chromium(grouped, report_browser):
+    with report_browser.open(grouped / "report.html", "group-report.png", min_images=5) as page:
         assert HOSTILE in page.inner_text("main")
-        assert page.locator("img[src='x']").count() == 0
         # a click on a header sorts the table; a click on an image opens it large
         table = page.locator("table.sortable").first
         table.locator("th").nth(1).click()
@@ -102,7 +83,53 @@ def test_group_report_in_headless_chromium(grouped, tmp_path, chromium):
         assert sizes == sorted(sizes)
         page.locator("main img").first.click()
         assert page.locator("#large").is_visible()
-        page.screenshot(path=str(tmp_path / "group-report.png"), full_page=True)
-        browser.close()
-    assert errors == [] and dialogs == [] and outside == []
-    assert (tmp_path / "group-report.png").stat().st_size > 0
+
+
+@pytest.fixture
+def hostile_photo(tmp_path, photo) -> Path:
+    """scikit-image's astronaut, small, saved under a file name that is an HTML injection."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    path = folder / HOSTILE
+    Image.fromarray(photo).save(path)
+    return path
+
+
+def test_segment_report_shows_every_plot_and_the_palette(hostile_photo, tmp_path, report_browser):
+    out = tmp_path / "segment"
+    assert _run("segment", hostile_photo, "-k", "auto", "--k-range", "2-5", "-o", out,
+                "-q").exit_code == 0  # fmt: skip
+    page_text = (out / "report.html").read_text()
+    for name in ("comparison.png", "palette.png", "colors3d.png", "choose_k.png"):
+        assert f'src="{name}"' in page_text
+    palette = json.loads((out / "palette.json").read_text())
+    for cluster in palette["clusters"]:  # every colour of the palette, as a swatch
+        assert f'style="background:{cluster["hex"]}"' in page_text
+    with report_browser.open(out / "report.html", "segment-report.png", min_images=4) as page:
+        assert HOSTILE in page.inner_text("header")
+        assert "imgclust segment" in page.inner_text("main") and "--k-range" in page.inner_text(
+            "main"
+        )
+
+
+def test_choose_k_and_edges_reports(hostile_photo, tmp_path, report_browser):
+    choose = tmp_path / "choose-k"
+    edges = tmp_path / "edges"
+    assert _run("choose-k", hostile_photo, "--k", "2-4", "-o", choose, "-q").exit_code == 0
+    assert _run("edges", hostile_photo, "-k", 3, "-o", edges, "-q").exit_code == 0
+    with report_browser.open(choose / "report.html", "choose-k-report.png") as page:
+        rows = page.locator("table.sortable tbody tr").all_inner_texts()
+        assert [r.split("\t")[0] for r in rows] == ["2", "3", "4"]
+        assert HOSTILE in page.inner_text("header")
+    with report_browser.open(edges / "report.html", "edges-report.png", min_images=3) as page:
+        assert "boundaries" in page.inner_text("main").lower()
+
+
+@pytest.mark.parametrize("command", ["segment", "choose-k", "edges"])
+def test_no_report_writes_no_page(command, hostile_photo, tmp_path):
+    out = tmp_path / command
+    k = ["--k", "2-3"] if command == "choose-k" else ["-k", "2"]
+    result = _run(command, hostile_photo, *k, "--no-report", "-o", out, "--json")
+    assert result.exit_code == 0
+    assert "report" not in json.loads(result.output)
+    assert not (out / "report.html").exists() and any(out.iterdir())

@@ -41,6 +41,13 @@ output_options = _compose(
     summary_options,
 )
 
+report_option = click.option(
+    "--no-report",
+    "no_report",
+    is_flag=True,
+    help="Do not write report.html (the page with every figure and table).",
+)
+
 
 def max_pixels_option(action: str = "Refuse") -> Callable:
     """``--max-pixels``: the decompression-bomb guard; ``action`` says what happens past it."""
@@ -152,6 +159,9 @@ class Reporter:
             yield lambda n=1: bar.advance(task, n)
 
     def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
+        """Print the closing table (``data`` as JSON with --json); a report's path comes last."""
+        if data.get("report") and all(key != "report" for key, _ in rows):
+            rows = [*rows, ("report", str(data["report"]))]
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))
             return

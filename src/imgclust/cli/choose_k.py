@@ -10,6 +10,7 @@ from imgclust.cli._options import (
     image_options,
     load_mask,
     output_options,
+    report_option,
     seed_option,
     space_option,
 )
@@ -28,14 +29,26 @@ from imgclust.pixels.jobs import run_choose_k
 )
 @seed_option
 @image_options
+@report_option
 @output_options
 def command(
-    image, k_range, color_space, n_init, seed, max_pixels, mask, output, overwrite, as_json, quiet
+    image,
+    k_range,
+    color_space,
+    n_init,
+    seed,
+    max_pixels,
+    mask,
+    no_report,
+    output,
+    overwrite,
+    as_json,
+    quiet,
 ):
     """Score K for IMAGE by the elbow of the inertia and the silhouette; pick one.
 
     K is the knee of the inertia curve (Kneedle); with no knee, the best silhouette. Writes
-    choose_k.png and choose_k.csv.
+    choose_k.png, choose_k.csv and report.html.
     """
     reporter = Reporter(quiet=quiet, as_json=as_json)
     output = output or default_output(image, "choose-k")
@@ -45,6 +58,7 @@ def command(
         k_values=parse_k_range(k_range),
         mask=load_mask(mask, max_pixels),
         overwrite=overwrite,
+        report=not no_report,
         max_pixels=max_pixels,
         step=reporter.step,
         color_space=color_space.lower(),

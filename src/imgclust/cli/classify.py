@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from imgclust.cli._options import Reporter, output_options, seed_option
+from imgclust.cli._options import Reporter, output_options, report_option, seed_option
 
 
 def _rows(result) -> list[tuple[str, str]]:
@@ -89,6 +89,7 @@ def _rows(result) -> list[tuple[str, str]]:
     help="Percentiles of the quicklook's contrast stretch.",
 )
 @seed_option
+@report_option
 @output_options
 @click.pass_context
 def command(
@@ -106,6 +107,7 @@ def command(
     rgb,
     stretch,
     seed,
+    no_report,
     output,
     overwrite,
     as_json,
@@ -116,7 +118,7 @@ def command(
     RASTERS is one multi-band file, or one single-band file per band (stacked in the order
     given, on one grid). Writes classes.tif (GeoTIFF with the input's CRS and transform,
     codes 1..K, 0 = nodata, colour table), classes.json, classes.csv, quicklook.png,
-    classes.png and model.json into the output folder.
+    classes.png, model.json and report.html into the output folder.
     """
     from imgclust.raster.classify import classify_raster
 
@@ -153,6 +155,7 @@ def command(
         rgb=rgb,
         stretch=_parse_stretch(stretch),
         overwrite=overwrite,
+        report=not no_report,
         progress=reporter.bar,
     )
     reporter.summary("imgclust classify", _rows(result), result.summary)

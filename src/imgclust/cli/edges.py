@@ -9,6 +9,7 @@ from imgclust.cli._options import (
     default_output,
     max_pixels_option,
     output_options,
+    report_option,
     seed_option,
     space_option,
 )
@@ -46,13 +47,26 @@ from imgclust.pixels.jobs import run_edges
 @space_option
 @seed_option
 @max_pixels_option()
+@report_option
 @output_options
 def command(
-    image, sigma, low, high, k, color_space, seed, max_pixels, output, overwrite, as_json, quiet
+    image,
+    sigma,
+    low,
+    high,
+    k,
+    color_space,
+    seed,
+    max_pixels,
+    no_report,
+    output,
+    overwrite,
+    as_json,
+    quiet,
 ):
     """Canny edges of IMAGE, and the boundaries of its colour segments drawn over it.
 
-    Writes edges.png, edges_overlay.png, boundaries.png and edges.json.
+    Writes edges.png, edges_overlay.png, boundaries.png, edges.json and report.html.
     """
     if (low is None) != (high is None):
         raise click.UsageError("give both --low and --high, or neither for automatic thresholds")
@@ -66,6 +80,7 @@ def command(
         high=high,
         n_clusters=k or None,
         overwrite=overwrite,
+        report=not no_report,
         max_pixels=max_pixels,
         step=reporter.step,
         color_space=color_space.lower(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter, output_options
+from imgclust.cli._options import Reporter, output_options, report_option
 
 
 @click.command("evaluate")
@@ -16,13 +16,14 @@ from imgclust.cli._options import Reporter, output_options
     default=None,
     help="Nodata value of the reference (overrides the file's).",
 )
+@report_option
 @output_options
-def command(classes, reference, reference_nodata, output, overwrite, as_json, quiet):
+def command(classes, reference, reference_nodata, no_report, output, overwrite, as_json, quiet):
     """Compare CLASSES (e.g. classes.tif) with REFERENCE labels on the same grid.
 
     Writes evaluation.json (majority and one-to-one mappings, accuracies, adjusted Rand index,
-    normalised mutual information, per-label precision and recall), confusion.csv and
-    confusion.png into the output folder.
+    normalised mutual information, per-label precision and recall), confusion.csv,
+    confusion.png and report.html into the output folder.
     """
     from imgclust.raster.evaluate import evaluate_classes
 
@@ -34,6 +35,7 @@ def command(classes, reference, reference_nodata, output, overwrite, as_json, qu
         output,
         reference_nodata=reference_nodata,
         overwrite=overwrite,
+        report=not no_report,
         progress=reporter.bar,
     )
     s = result.summary

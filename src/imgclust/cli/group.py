@@ -11,6 +11,7 @@ from imgclust.cli._options import (
     _compose,
     max_pixels_option,
     output_options,
+    report_option,
     seed_option,
 )
 from imgclust.cli.segment import parse_k
@@ -173,7 +174,7 @@ def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
     help="How OUTDIR/clusters/<n>/ is filled (originals are never moved or changed).",
 )
 @click.option("--save-model", is_flag=True, help="Write model/ for 'imgclust assign'.")
-@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@report_option
 @output_options
 def command(
     method,
@@ -259,8 +260,6 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         )
     rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
     rows.append(("outputs", s["output"]))
-    if s.get("report"):
-        rows.append(("report", s["report"]))
     return rows
 
 

@@ -11,6 +11,7 @@ from imgclust.cli._options import (
     kmeans_options,
     load_mask,
     output_options,
+    report_option,
 )
 from imgclust.cluster.choose_k import parse_k_range
 from imgclust.pixels.jobs import run_segment
@@ -85,6 +86,7 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
     help="Weight of the pixel coordinates as features (spatially coherent segments).",
 )
 @image_options
+@report_option
 @output_options
 def command(
     image,
@@ -99,6 +101,7 @@ def command(
     spatial,
     max_pixels,
     mask,
+    no_report,
     output,
     overwrite,
     as_json,
@@ -106,8 +109,8 @@ def command(
 ):
     """Segment IMAGE into K colours with k-means and write the results.
 
-    Writes segmented.png, labels.png, palette.json, palette.png, indexed.png, comparison.png
-    and colors3d.png (and choose_k.png/.csv with -k auto) into the output folder.
+    Writes segmented.png, labels.png, palette.json, palette.png, indexed.png, comparison.png,
+    colors3d.png and report.html (and choose_k.png/.csv with -k auto) into the output folder.
     """
     reporter = Reporter(quiet=quiet, as_json=as_json)
     output = output or default_output(image, "segment")
@@ -118,6 +121,7 @@ def command(
         k_values=parse_k_range(k_range),
         mask=load_mask(mask, max_pixels),
         overwrite=overwrite,
+        report=not no_report,
         max_pixels=max_pixels,
         step=reporter.step,
         color_space=color_space.lower(),

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,11 @@ from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
 from imgclust.pixels.segment import prepare_image, segment
 from imgclust.report.pixel_outputs import save_choose_k, save_edges, save_segmentation
+from imgclust.report.pixel_report import (
+    write_choose_k_report,
+    write_edges_report,
+    write_segment_report,
+)
 
 __all__ = ["run_choose_k", "run_edges", "run_segment"]
 
@@ -57,6 +62,7 @@ def run_segment(
     mask: np.ndarray | None = None,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    report: bool = True,
     step: Step = _no_progress,
     **segment_options,
 ) -> dict:
@@ -71,6 +77,8 @@ def run_segment(
         ``"auto"`` sweeps ``k_values`` with :func:`imgclust.pixels.choose_k.choose_k` first,
         and also writes ``choose_k.png`` and ``choose_k.csv``.
     mask : (H, W) bool ndarray, optional
+    report : bool, default=True
+        Also write ``report.html``, a page with every figure and table.
     step : callable, optional
         Context manager factory that shows progress for a named step.
     **segment_options
@@ -115,8 +123,17 @@ def run_segment(
         if sweep is not None:
             save_choose_k(sweep, stage.path)
         timings["write"] = time.perf_counter() - t
+        if report:
+            write_segment_report(summary, stage.path, sweep=sweep, timings=timings)
+    return _finish(summary, output, report, timings=timings)
+
+
+def _finish(summary: dict, output, report: bool, **extra) -> dict:
+    """Add the output folder (and its report) to a job's summary."""
     summary["output"] = str(Path(output))
-    summary["timings"] = timings
+    if report:
+        summary["report"] = str(Path(output) / "report.html")
+    summary.update(extra)
     return summary
 
 
@@ -128,25 +145,36 @@ def run_choose_k(
     mask: np.ndarray | None = None,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    report: bool = True,
     step: Step = _no_progress,
     **options,
 ) -> dict:
-    """Sweep K, write ``choose_k.csv`` and ``choose_k.png``; return the chosen K and the table."""
+    """Sweep K, write ``choose_k.csv`` and ``choose_k.png`` (and ``report.html`` unless
+    ``report`` is false); return the chosen K and the table."""
     from imgclust.pixels.choose_k import choose_k
 
     check_output_dir(output, overwrite=overwrite)
-    with step("reading the image"):
+    timings: dict[str, float] = {}
+    with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, mask, max_pixels=max_pixels)
-    with step(f"scoring K = {k_values[0]}..{k_values[-1]}"):
+    with step(f"scoring K = {k_values[0]}..{k_values[-1]}"), _timed(timings, "choose_k"):
         sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
     with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
         save_choose_k(sweep, stage.path)
-    return {
-        "best_k": sweep.best_k,
-        "rule": sweep.rule,
-        "scores": sweep.to_rows(),
-        "output": str(Path(output)),
-    }
+        if report:
+            parameters = {"k_values": ", ".join(map(str, k_values)), **options}
+            write_choose_k_report(
+                sweep, stage.path, source=_source(image), parameters=parameters, timings=timings
+            )
+    summary = {"best_k": sweep.best_k, "rule": sweep.rule, "scores": sweep.to_rows()}
+    return _finish(summary, output, report, timings=timings)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
 
 
 def run_edges(
@@ -159,24 +187,33 @@ def run_edges(
     n_clusters: int | None = 8,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    report: bool = True,
     step: Step = _no_progress,
     **segment_options,
 ) -> dict:
     """Canny edges (``edges.png``, ``edges_overlay.png``) and, unless ``n_clusters`` is None,
     the boundaries of a ``n_clusters``-colour segmentation drawn over the image
-    (``boundaries.png``)."""
+    (``boundaries.png``); ``report.html`` unless ``report`` is false."""
     from imgclust.pixels.edges import detect_edges  # scipy.ndimage: import when used
 
     check_output_dir(output, overwrite=overwrite)
-    with step("reading the image"):
+    timings: dict[str, float] = {}
+    with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, max_pixels=max_pixels)
-    with step("detecting edges"):
+    with step("detecting edges"), _timed(timings, "edges"):
         result = detect_edges(prepared.rgb, sigma=sigma, low=low, high=high)
     seg = None
     if n_clusters is not None:
-        with step(f"segmenting into {n_clusters} colours"):
+        with step(f"segmenting into {n_clusters} colours"), _timed(timings, "segment"):
             seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
     with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
         summary = save_edges(result, prepared, stage.path, seg)
-    summary["output"] = str(Path(output))
-    return summary
+        if report:
+            parameters = {
+                "sigma": sigma, "low": low, "high": high, "n_clusters": n_clusters,
+                **segment_options,
+            }  # fmt: skip
+            write_edges_report(
+                summary, stage.path, source=_source(image), parameters=parameters, timings=timings
+            )
+    return _finish(summary, output, report, timings=timings)

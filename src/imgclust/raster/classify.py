@@ -337,6 +337,7 @@ def classify_raster(
     rgb: str | Sequence[int] | None = None,
     stretch: tuple[float, float] = (2.0, 98.0),
     overwrite: bool = False,
+    report: bool = True,
     progress: ProgressFactory = no_progress,
 ) -> RasterClassification:
     """Classify a raster into ``n_clusters`` unsupervised classes and write the results.
@@ -376,6 +377,8 @@ def classify_raster(
     stretch : (low, high), default=(2, 98)
         Percentiles of the quicklook's contrast stretch.
     overwrite : bool
+    report : bool, default=True
+        Also write ``report.html``, a page with every figure and table.
     progress : callable
         Progress factory (see :mod:`imgclust._progress`).
 
@@ -427,8 +430,14 @@ def classify_raster(
             summary = _summary(stack, fitted, stats, sources, model is not None)
             summary["timings"] = timings
             _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
+            if report:
+                from imgclust.report.raster_report import write_classify_report
+
+                write_classify_report(summary, stage.path)
             files = sorted(p.name for p in stage.path.iterdir())
     summary["output"] = str(Path(output))
+    if report:
+        summary["report"] = str(Path(output) / "report.html")
     return RasterClassification(fitted, summary, Path(output), files)
 
 

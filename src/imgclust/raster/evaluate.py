@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +95,15 @@ def evaluate_classes(
     classes_nodata: float | None = None,
     reference_nodata: float | None = None,
     overwrite: bool = False,
+    report: bool = True,
     progress=None,
 ) -> ClassEvaluation:
     """Compare a class raster with a reference raster on the same grid; write the results.
 
     Writes ``evaluation.json`` (mappings, accuracies, ARI, NMI, per-label precision and
     recall), ``confusion.csv`` (reference label by class, pixel counts) and ``confusion.png``
-    into ``output``. Pixels that are nodata in either raster are ignored.
+    into ``output``, and ``report.html`` unless ``report`` is false. Pixels that are nodata in
+    either raster are ignored.
 
     Parameters
     ----------
@@ -110,6 +113,7 @@ def evaluate_classes(
     classes_nodata, reference_nodata : float, optional
         Override the files' nodata values.
     overwrite : bool
+    report : bool, default=True
     progress : callable, optional
 
     Returns
@@ -127,7 +131,9 @@ def evaluate_classes(
         BandStack(reference, nodata=reference_nodata) as b,
     ):
         _check_same_grid(a, b, (Path(classes).name, Path(reference).name))
+        start = time.perf_counter()
         ref_labels, class_labels, table = _contingency(a, b, progress)
+        seconds = time.perf_counter() - start
     summary = {
         "classes": str(classes),
         "reference": str(reference),
@@ -135,10 +141,17 @@ def evaluate_classes(
         "class_labels": class_labels,
         "pixels": int(table.sum()),
         **contingency_scores(table, ref_labels, class_labels),
+        "timings": {"compare": seconds},
     }
     with StagedOutputDir(output, overwrite=overwrite) as stage:
         _write(stage.path, table, ref_labels, class_labels, summary)
+        if report:
+            from imgclust.report.raster_report import write_evaluate_report
+
+            write_evaluate_report(summary, stage.path)
     summary["output"] = str(Path(output))
+    if report:
+        summary["report"] = str(Path(output) / "report.html")
     return ClassEvaluation(ref_labels, class_labels, table, summary)
 
 

@@ -10,6 +10,7 @@ markup from data.
 from __future__ import annotations
 
 import html
+import re
 import shlex
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
-__all__ = ["Report", "command_line"]
+__all__ = ["Report", "Swatch", "command_line"]
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#222;background:#fafaf8}
@@ -33,12 +34,15 @@ figure img{max-width:100%;height:auto;cursor:zoom-in;display:block;margin:auto}
 figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:.6rem}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;overflow-wrap:break-word}
 th{background:#f0f0ec;cursor:pointer;user-select:none}
 .scroll{overflow-x:auto;max-height:28rem}
 #large{position:fixed;inset:0;background:rgba(0,0,0,.85);display:none;align-items:center;
 justify-content:center;cursor:zoom-out}
 #large img{max-width:96vw;max-height:96vh;background:#fff}
+.swatch{display:inline-block;width:1.1em;height:1.1em;border:1px solid #999;
+vertical-align:middle;margin-right:.4em;border-radius:2px}
+ul.links li{margin:.3rem 0}
 footer{color:#666;font-size:.85rem;max-width:1100px;margin:2rem auto;padding:0 1rem}
 """
 
@@ -89,6 +93,26 @@ def _run_again() -> str:
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
+
+
+@dataclass(frozen=True)
+class Swatch:
+    """A table cell showing a colour (``#rrggbb``) and its code."""
+
+    color: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.color):
+            raise ValueError(f"{self.color!r} is not a #rrggbb colour")
+
+    def __str__(self) -> str:
+        return self.color
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Swatch):  # the colour is checked, so it can go into the style
+        return f'<td><span class="swatch" style="background:{value.color}"></span>{value}</td>'
+    return f"<td>{_e(value)}</td>"
 
 
 def _figure(relative: str, caption: str) -> str:
@@ -148,15 +172,19 @@ class Report:
         shown = list(islice(rows, limit))
         total = len(rows) if total is None and isinstance(rows, Sized) else total
         head = "".join(f"<th>{_e(h)}</th>" for h in header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in shown
-        )
+        body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in shown)
         hidden = (total or 0) - len(shown)
         more = f"<p>{hidden:,} more rows in the CSV files.</p>" if hidden > 0 else ""
         self.parts.append(
             f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>{more}"
         )
+        return self
+
+    def links(self, items: list[tuple[str, str]]) -> Report:
+        """A list of links to other pages of the folder: (relative path, text)."""
+        entries = "".join(f'<li><a href="{_e(href)}">{_e(text)}</a></li>' for href, text in items)
+        self.parts.append(f'<ul class="links">{entries}</ul>')
         return self
 
     def text(self, text: str) -> Report:
@@ -189,7 +217,9 @@ class Report:
         )
 
     def write(self, folder: Path, parameters: dict, timings: dict[str, float]) -> Path:
-        """Write ``report.html`` into ``folder`` (a staging folder) and return its path."""
+        """Write ``report.html`` into ``folder`` (whole or not at all) and return its path."""
+        from imgclust.io.outputs import write_text_atomic
+
         path = Path(folder) / "report.html"
-        path.write_text(self.render(parameters, timings), encoding="utf-8")
+        write_text_atomic(path, self.render(parameters, timings))
         return path
