@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,11 @@ def test_demo(runner, tmp_path, monkeypatch):
     assert propagation["label_accuracy"] > 0.95
     assert propagation["training"]["test_accuracy"] > 0.85
     assert "imgclust-demo" in result.output
+    # it ends with its own page, which links every job's page
+    assert result.output.rstrip().endswith(str((demo / "report.html").resolve()))
+    links = re.findall(r'href="([^"]+)"', (demo / "report.html").read_text())
+    pages = [link for link in links if link.endswith("report.html")]
+    assert len(pages) == 5 and all((demo / link).is_file() for link in pages)
     assert _run(runner, "demo").exit_code == 0  # a second run replaces its own results
 
 

@@ -428,3 +428,27 @@ def test_experiment_command_prints_the_table_as_json():
     assert [r["reference"] for r in rows[:6]] == [0.909, 0.758, 0.839, 0.859, 0.877, 0.912]
     assert rows[0]["test_accuracy"] == pytest.approx(0.909, abs=0.001)  # all 1,400 labels
     assert rows[-1]["person_labels"] == 50 and rows[-1]["runs"] == 1
+
+
+def test_representatives_and_propagate_reports_in_headless_chromium(hostile_reps, report_browser):
+    rows = _rows(hostile_reps / "to_label.csv")
+    hostile_label = "<b onmouseover=alert(3)>red</b>"
+    labels = {r["path"]: ("red", "green", "blue")[int(r["cluster"]) % 3] for r in rows}
+    labels[rows[0]["path"]] = hostile_label
+    (hostile_reps / "labels.csv").write_text(
+        "path,label\n" + "".join(f'"{p}","{label}"\n' for p, label in labels.items())
+    )
+    page_file = hostile_reps / "report.html"
+    with report_browser.open(page_file, "representatives-report.png", min_images=13) as page:
+        assert HOSTILE in page.inner_text("main")  # a representative's file name, as text
+        assert "imgclust label" in page.inner_text("main")  # says what to do next
+    assert _run("propagate", hostile_reps, "--edit", 0, "-q").exit_code == 0
+    with report_browser.open(page_file, "propagate-report.png", min_images=13) as page:
+        text = page.inner_text("main")
+        assert hostile_label in text and "images labelled" in text
+        assert "imgclust representatives" in text and "imgclust propagate" in text  # both steps
+        counts = dict(
+            row.split("\t")
+            for row in page.locator("table").first.locator("tbody tr").all_inner_texts()
+        )
+        assert sum(int(v) for v in counts.values()) == 12 and hostile_label in counts

@@ -159,9 +159,8 @@ class Reporter:
             yield lambda n=1: bar.advance(task, n)
 
     def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
-        """Print the closing table (``data`` as JSON with --json); a report's path comes last."""
-        if data.get("report") and all(key != "report" for key, _ in rows):
-            rows = [*rows, ("report", str(data["report"]))]
+        """Print the closing table (``data`` as JSON with --json), then the report's path on a
+        line of its own, never wrapped, so that it can be copied or clicked."""
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))
             return
@@ -171,3 +170,5 @@ class Reporter:
         for key, value in rows:
             table.add_row(key, value)
         self.out.print(table)
+        if data.get("report"):
+            self.out.print(f"Report: {data['report']}", soft_wrap=True, markup=False)

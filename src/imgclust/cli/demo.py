@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -31,6 +32,7 @@ def command(output, quiet):
     from skimage import data
 
     reporter = Reporter(quiet=quiet)
+    start = time.perf_counter()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     photo = data.astronaut()
@@ -56,6 +58,7 @@ def command(output, quiet):
         progress=reporter.bar,
     )
     propagation = _label_a_few(out / "representatives-digits", reporter)
+    index = _index_report(out, seg, choice, edges, groups, propagation, time.perf_counter() - start)
     reporter.summary("imgclust demo: segment", summary_rows(seg), seg)
     reporter.summary(
         "imgclust demo: other jobs",
@@ -75,7 +78,33 @@ def command(output, quiet):
             ),
             ("all outputs", str(out.resolve())),
         ],
-        {},
+        {"report": str(index.resolve())},
+    )
+
+
+def _index_report(out: Path, seg, choice, edges, groups, propagation, seconds) -> Path:
+    """The demo's own page, linking each job's report."""
+    from imgclust.report.index_report import write_index_report
+
+    jobs = [
+        ("segment", seg, f"{seg['n_clusters']} colours, inertia {seg['inertia']:.3g}"),
+        ("choose-k", choice, f"K = {choice['best_k']}"),
+        ("edges", edges, f"{edges['edge_fraction']:.1%} edge pixels"),
+        ("group (digits)", groups,
+         f"accuracy {groups['evaluation']['accuracy_majority']:.3f}"),
+        ("label a few (digits)", propagation,
+         f"{propagation['label_accuracy']:.1%} of labels right, test accuracy "
+         f"{propagation['training']['test_accuracy']:.3f}"),
+    ]  # fmt: skip
+    return write_index_report(
+        out,
+        "imgclust demo",
+        [(name, Path(s["report"]).relative_to(out).as_posix(), text) for name, s, text in jobs],
+        figures=[
+            ("segment/comparison.png", "The astronaut in 8 colours"),
+            ("group-digits/embedding.png", "The digits on a 2-D map, coloured by cluster"),
+        ],
+        timings={"total": seconds},
     )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from imgclust.cli._options import Reporter, output_options, seed_option, summary_options
+from imgclust.cli._options import (
+    Reporter,
+    output_options,
+    report_option,
+    seed_option,
+    summary_options,
+)
 from imgclust.cli.group import collection_arguments, collection_options, default_output
 from imgclust.cli.segment import parse_k
 
@@ -49,15 +55,16 @@ def _holdout(text: str | None) -> float | int | None:
     show_default=True,
     help="Held-out images drawn at random (seeded), or the last ones in reading order.",
 )
+@report_option
 @output_options
 def representatives_command(
-    k, method, holdout, holdout_from, output, overwrite, as_json, quiet, **options
+    k, method, holdout, holdout_from, no_report, output, overwrite, as_json, quiet, **options
 ):
     """Cluster the images of FOLDER and pick the one nearest each centre, to be labelled.
 
     Writes to_label.csv (path, cluster, an empty label column), representatives.png,
-    thumbnails/, assignments.csv, embedding.png and what 'imgclust propagate' reads. Label
-    them with 'imgclust label OUTDIR', or fill the label column of to_label.csv.
+    thumbnails/, assignments.csv, embedding.png, report.html and what 'imgclust propagate'
+    reads. Label them with 'imgclust label OUTDIR', or fill the label column of to_label.csv.
     """
     from imgclust.semi.jobs import run_representatives
 
@@ -72,6 +79,7 @@ def representatives_command(
         holdout=_holdout(holdout),
         holdout_from=holdout_from,
         overwrite=overwrite,
+        report=not no_report,
         progress=reporter.bar,
         **keywords,
     )
@@ -158,14 +166,16 @@ def label_command(folder, port, open_browser):
 )
 @seed_option
 @click.option("--overwrite", is_flag=True, help="Replace an earlier propagated.csv.")
+@report_option
 @summary_options
 def propagate_command(
-    folder, labels, percentile, edit, rule, train, seed, overwrite, as_json, quiet
+    folder, labels, percentile, edit, rule, train, seed, overwrite, no_report, as_json, quiet
 ):
     """Spread the labels of FOLDER's representatives to their clusters.
 
     Writes FOLDER/propagated.csv (path, label, rank in its cluster, original: 1 for the
-    labels a person gave) and FOLDER/propagation.json.
+    labels a person gave) and FOLDER/propagation.json, and adds the labels and what became of
+    them to FOLDER/report.html.
     """
     from imgclust.semi.jobs import run_propagate
 
@@ -179,6 +189,7 @@ def propagate_command(
         train=train,
         random_state=seed,
         overwrite=overwrite,
+        report=not no_report,
     )
     rows = [
         (

@@ -33,6 +33,8 @@ figure{margin:0 0 1rem;background:#fff;border:1px solid #ddd;border-radius:6px;p
 figure img{max-width:100%;height:auto;cursor:zoom-in;display:block;margin:auto}
 figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:.6rem}
+.thumbs{grid-template-columns:repeat(auto-fill,minmax(110px,1fr))}
+.thumbs img{width:100%;image-rendering:pixelated}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;overflow-wrap:break-word}
 th{background:#f0f0ec;cursor:pointer;user-select:none}
@@ -86,9 +88,10 @@ def command_line() -> str:
     return shlex.join(["imgclust", *context.meta["imgclust.argv"]])
 
 
-def _run_again() -> str:
-    line = command_line()
-    return f"<code>{_e(line)}</code>" if line else "Made from Python, not the command line."
+def _run_again(earlier: list[str]) -> str:
+    lines = [*earlier, command_line()]
+    shown = [f"<code>{_e(line)}</code>" for line in lines if line]
+    return "<br>".join(shown) if shown else "Made from Python, not the command line."
 
 
 def _e(value: object) -> str:
@@ -115,6 +118,13 @@ def _cell(value: object) -> str:
     return f"<td>{_e(value)}</td>"
 
 
+def _parameters_section(parameters: dict) -> str:
+    if not parameters:
+        return ""
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in parameters.items())
+    return f'<h2>Parameters</h2><div class="scroll"><table><tbody>{rows}</tbody></table></div>'
+
+
 def _figure(relative: str, caption: str) -> str:
     return (
         f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy">'
@@ -132,11 +142,14 @@ class Report:
         The job, e.g. ``"imgclust group"``.
     subject : str
         What it ran on (a file, a folder, a dataset).
+    earlier_commands : list of str
+        Commands that made the folder before this one, shown before it under "Run again".
     """
 
     title: str
     subject: str
     parts: list[str] = field(default_factory=list)
+    earlier_commands: list[str] = field(default_factory=list)
 
     def facts(self, items: list[tuple[str, object]]) -> Report:
         """The headline figures, as tiles."""
@@ -156,12 +169,16 @@ class Report:
             self.parts.append(_figure(relative, caption))
         return self
 
-    def gallery(self, folder: Path, items: list[tuple[str, str]]) -> Report:
-        """Several images side by side: (relative path, caption)."""
+    def gallery(
+        self, folder: Path, items: list[tuple[str, str]], *, thumbnails: bool = False
+    ) -> Report:
+        """Several images side by side: (relative path, caption); ``thumbnails`` packs small
+        images closer and draws them larger."""
         figures = "".join(
             _figure(path, caption) for path, caption in items if (folder / path).is_file()
         )
-        self.parts.append(f'<div class="gallery">{figures}</div>')
+        kind = "gallery thumbs" if thumbnails else "gallery"
+        self.parts.append(f'<div class="{kind}">{figures}</div>')
         return self
 
     def table(
@@ -195,9 +212,6 @@ class Report:
         from imgclust import __version__
 
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        parameter_rows = "".join(
-            f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in parameters.items()
-        )
         timing_text = ", ".join(f"{_e(k)} {v:.2f} s" for k, v in timings.items())
         return (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -207,9 +221,8 @@ class Report:
             f"<style>{_STYLE}</style></head><body>"
             f"<header><h1>{_e(self.title)}</h1><div><code>{_e(self.subject)}</code></div>"
             f"</header><main>{''.join(self.parts)}"
-            '<h2>Parameters</h2><div class="scroll"><table><tbody>'
-            f"{parameter_rows}</tbody></table></div>"
-            f"<h2>Run again</h2><p>{_run_again()}</p>"
+            f"{_parameters_section(parameters)}"
+            f"<h2>Run again</h2><p>{_run_again(self.earlier_commands)}</p>"
             f"<p>Timings: {timing_text or '-'}</p></main>"
             f"<footer>imgclust {_e(__version__)}, {now}</footer>"
             '<div id="large"><img alt=""></div>'

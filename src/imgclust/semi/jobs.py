@@ -17,6 +17,7 @@ import numpy as np
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.errors import InvalidParameterError, OutputExistsError
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, csv_text, write_text_atomic
+from imgclust.report.semi_report import write_semi_report
 from imgclust.semi.propagate import (
     DEFAULT_EDIT,
     check_options,
@@ -41,10 +42,12 @@ def run_representatives(
     output: str | os.PathLike,
     *,
     overwrite: bool = False,
+    report: bool = True,
     progress: ProgressFactory = no_progress,
     **options,
 ) -> dict:
-    """Find the representatives (:func:`find_representatives`) and write them into ``output``."""
+    """Find the representatives (:func:`find_representatives`) and write them into ``output``,
+    with ``report.html`` unless ``report`` is false."""
     check_output_dir(output, overwrite=overwrite)
     output = Path(output)
     reps = find_representatives(images, exclude=[output], progress=progress, **options)
@@ -53,8 +56,12 @@ def run_representatives(
         progress("writing outputs", 1) as advance,
     ):
         summary = write_representatives(reps, stage.path)
+        if report:
+            write_semi_report(stage.path, summary)
         advance()
     summary["output"] = str(output)
+    if report:
+        summary["report"] = str(output / "report.html")
     return summary
 
 
@@ -116,6 +123,7 @@ def run_propagate(
     train: str | None = None,
     random_state: int = 0,
     overwrite: bool = False,
+    report: bool = True,
 ) -> dict:
     """Spread the labels of ``folder``'s representatives; optionally train a classifier.
 
@@ -132,6 +140,8 @@ def run_propagate(
         test accuracy is reported.
     overwrite : bool
         Replace an earlier ``propagated.csv``.
+    report : bool, default=True
+        Rewrite the folder's ``report.html`` with the labels and what became of them.
 
     Returns
     -------
@@ -192,4 +202,8 @@ def run_propagate(
         folder / "propagated.csv", csv_text(["path", "label", "rank", "original"], rows)
     )
     write_text_atomic(folder / "propagation.json", json.dumps(summary, indent=2))
+    if report:
+        representatives = json.loads((folder / "representatives.json").read_text())
+        write_semi_report(folder, representatives, propagation=summary, seeds=seeds)
+        summary["report"] = str(folder / "report.html")
     return summary

@@ -203,6 +203,7 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
     reads (``representatives.npz``) into ``folder``; returns the summary."""
     from imgclust.collection.outputs import _assignments, _write_csv
     from imgclust.report.collection_plots import contact_sheet, embedding_figure
+    from imgclust.report.html import command_line
 
     folder = Path(folder)
     result = reps.clustering
@@ -257,6 +258,9 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
     }
     if result.evaluation is not None:
         summary["cluster_purity"] = result.evaluation["purity"]
+    command = command_line()
+    if command:  # so that the page propagate rewrites can still say how the folder was made
+        summary["command"] = command
     (folder / "representatives.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
