@@ -172,11 +172,20 @@ def test_edges_command(runner, tmp_path):
     assert json.loads(fixed.output)["automatic_thresholds"] is False
 
 
-def test_demo(runner, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    result = _run(runner, "demo")
-    assert result.exit_code == 0, result.output
-    demo = tmp_path / "imgclust-demo"
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One ``imgclust demo`` for the tests below: (its folder, its terminal output)."""
+    where = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(where)
+        result = _run(CliRunner(), "demo")
+        assert result.exit_code == 0, result.output
+        assert _run(CliRunner(), "demo").exit_code == 0  # a second run replaces its own results
+    return where / "imgclust-demo", result.output
+
+
+def test_demo(demo_run):
+    demo, output = demo_run
     assert (demo / "segment" / "segmented.png").is_file()
     assert (demo / "choose-k" / "choose_k.png").is_file()
     assert (demo / "edges" / "boundaries.png").is_file()
@@ -184,13 +193,18 @@ def test_demo(runner, tmp_path, monkeypatch):
     propagation = json.loads((demo / "representatives-digits" / "propagation.json").read_text())
     assert propagation["label_accuracy"] > 0.95
     assert propagation["training"]["test_accuracy"] > 0.85
-    assert "imgclust-demo" in result.output
+    assert "imgclust-demo" in output
     # it ends with its own page, which links every job's page
-    assert result.output.rstrip().endswith(str((demo / "report.html").resolve()))
+    assert output.rstrip().endswith(str((demo / "report.html").resolve()))
     links = re.findall(r'href="([^"]+)"', (demo / "report.html").read_text())
     pages = [link for link in links if link.endswith("report.html")]
     assert len(pages) == 5 and all((demo / link).is_file() for link in pages)
-    assert _run(runner, "demo").exit_code == 0  # a second run replaces its own results
+
+
+def test_demo_report_opens_in_a_browser(demo_run, report_browser):
+    demo, _ = demo_run
+    with report_browser.open(demo / "report.html", "demo-report.png", width=1280) as page:
+        assert page.locator("a[href$='report.html']").count() == 5
 
 
 def _corrupt_files(tmp_path: Path, photo: np.ndarray) -> dict[str, Path]:

@@ -486,3 +486,49 @@ def test_raster_commands_skip_the_report_when_told(tmp_path, scene):
     assert (tmp_path / "c" / "classes.tif").exists() and not (
         tmp_path / "c" / "report.html"
     ).exists()
+
+
+def _in_a_terminal(args, tmp_path):
+    """Run ``imgclust args`` with stderr on a pseudo-terminal: (exit code, stdout, terminal)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imgclust", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        cwd=tmp_path,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout = process.stdout.read().decode()
+    os.close(leader)
+    return process.wait(), stdout, seen.decode(errors="replace")
+
+
+def test_classify_shows_a_bar_per_step_and_keeps_json_clean(scene, tmp_path):
+    path, _, _ = scene
+    code, stdout, terminal = _in_a_terminal(
+        ["classify", path, "-k", 4, "-o", tmp_path / "out", "--json"], tmp_path
+    )
+    assert code == 0, terminal
+    assert json.loads(stdout)["n_classes"] == 4  # stdout holds the JSON and nothing else
+    for step in ("sampling valid pixels", "fitting 4 classes", "classifying", "writing outputs"):
+        assert step in terminal
+    code, stdout, terminal = _in_a_terminal(
+        ["classify", path, "-k", 4, "-o", tmp_path / "quiet", "-q"], tmp_path
+    )
+    assert (code, stdout, terminal) == (0, "", "")

@@ -174,6 +174,30 @@ def test_propagate_with_true_labels_trains_a_good_classifier(reps_folder, tmp_pa
     assert partial["label_accuracy"] >= summary["label_accuracy"] - 0.02
 
 
+def test_propagate_reports_each_step(reps_folder, tmp_path):
+    from contextlib import contextmanager
+
+    from imgclust.semi.jobs import run_propagate
+
+    folder = tmp_path / "reps"
+    shutil.copytree(reps_folder, folder)
+    _write_labels(folder / "labels.csv", _true_labels(folder).items())
+    finished = []
+
+    @contextmanager
+    def recorder(message, total):
+        done = []
+        yield lambda n=1: done.append(n)
+        finished.append((message, sum(done) == total))
+
+    run_propagate(folder, train="knn", progress=recorder)
+    assert finished == [
+        ("spreading the labels", True),
+        ("training a knn classifier", True),
+        ("writing outputs", True),
+    ]
+
+
 @pytest.mark.parametrize(
     "labels, message",
     [

@@ -190,6 +190,7 @@ def propagate_command(
         random_state=seed,
         overwrite=overwrite,
         report=not no_report,
+        progress=reporter.bar,
     )
     rows = [
         (

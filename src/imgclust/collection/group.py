@@ -365,7 +365,9 @@ def cluster_images(
             k = sweep.best_k
         else:
             k = int(n_clusters)
-    labels_, medoids = fit_method(X, method, k, random_state, **options)
+    with progress(f"clustering ({method})", 1) as advance:
+        labels_, medoids = fit_method(X, method, k, random_state, **options)
+        advance()
     found = int(labels_.max(initial=-1) + 1)
     if found == 0:
         raise InvalidParameterError(

@@ -399,17 +399,19 @@ def classify_raster(
             values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
             timings["sample"] = time.perf_counter() - start
             start = time.perf_counter()
-            fitted = _fit(
-                spec,
-                values,
-                n_valid,
-                n_clusters,
-                colors=colors,
-                random_state=random_state,
-                n_init=n_init,
-                max_iter=max_iter,
-                tol=tol,
-            )
+            with progress(f"fitting {n_clusters} classes", 1) as advance:
+                fitted = _fit(
+                    spec,
+                    values,
+                    n_valid,
+                    n_clusters,
+                    colors=colors,
+                    random_state=random_state,
+                    n_init=n_init,
+                    max_iter=max_iter,
+                    tol=tol,
+                )
+                advance()
             timings["fit"] = time.perf_counter() - start
         else:
             fitted = model if isinstance(model, RasterModel) else RasterModel.load(model)
@@ -429,11 +431,13 @@ def classify_raster(
                 )
             summary = _summary(stack, fitted, stats, sources, model is not None)
             summary["timings"] = timings
-            _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
-            if report:
-                from imgclust.report.raster_report import write_classify_report
+            with progress("writing outputs", 1) as advance:
+                _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
+                if report:
+                    from imgclust.report.raster_report import write_classify_report
 
-                write_classify_report(summary, stage.path)
+                    write_classify_report(summary, stage.path)
+                advance()
             files = sorted(p.name for p in stage.path.iterdir())
     summary["output"] = str(Path(output))
     if report:

@@ -124,6 +124,7 @@ def run_propagate(
     random_state: int = 0,
     overwrite: bool = False,
     report: bool = True,
+    progress: ProgressFactory = no_progress,
 ) -> dict:
     """Spread the labels of ``folder``'s representatives; optionally train a classifier.
 
@@ -142,6 +143,8 @@ def run_propagate(
         Replace an earlier ``propagated.csv``.
     report : bool, default=True
         Rewrite the folder's ``report.html`` with the labels and what became of them.
+    progress : callable, optional
+        Progress factory (see :mod:`imgclust._progress`).
 
     Returns
     -------
@@ -157,17 +160,19 @@ def run_propagate(
     existing = [name for name in _OUTPUTS if (folder / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{folder / existing[0]} exists; pass --overwrite to replace it")
-    propagation = propagate_labels(
-        state["clusters"],
-        state["distances"],
-        state["representatives"],
-        seeds,
-        features=state["features"],
-        embedding=state["embedding"],
-        percentile=percentile,
-        edit=edit,
-        rule=rule,
-    )
+    with progress("spreading the labels", 1) as advance:
+        propagation = propagate_labels(
+            state["clusters"],
+            state["distances"],
+            state["representatives"],
+            seeds,
+            features=state["features"],
+            embedding=state["embedding"],
+            percentile=percentile,
+            edit=edit,
+            rule=rule,
+        )
+        advance()
     labelled = propagation.labelled
     summary: dict = {
         "folder": str(folder),
@@ -188,7 +193,17 @@ def run_propagate(
         summary["label_accuracy"] = float(right.mean())
         summary["label_accuracy_of"] = int(checkable.sum())
     if train:
-        summary["training"] = _train(state, propagation, train, random_state)
+        with progress(f"training a {train} classifier", 1) as advance:
+            summary["training"] = _train(state, propagation, train, random_state)
+            advance()
+    with progress("writing outputs", 1) as advance:
+        _write_propagation(folder, state, propagation, summary, seeds, report)
+        advance()
+    return summary
+
+
+def _write_propagation(folder: Path, state, propagation, summary, seeds, report: bool) -> None:
+    labelled = propagation.labelled
     rows = [
         [
             state["ids"][i],
@@ -206,4 +221,3 @@ def run_propagate(
         representatives = json.loads((folder / "representatives.json").read_text())
         write_semi_report(folder, representatives, propagation=summary, seeds=seeds)
         summary["report"] = str(folder / "report.html")
-    return summary
