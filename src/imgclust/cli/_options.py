@@ -49,6 +49,17 @@ report_option = click.option(
 )
 
 
+def scheduler_option(what: str) -> Callable:
+    """``--scheduler``: run ``what`` on a Dask cluster (default ``$IMGCLUST_SCHEDULER``)."""
+    return click.option(
+        "--scheduler",
+        envvar="IMGCLUST_SCHEDULER",
+        metavar="ADDRESS",
+        help=f"{what} on a Dask cluster: tcp://HOST:8786, or local:N for N worker processes "
+        "here (default: $IMGCLUST_SCHEDULER, else no cluster; extra [dask]).",
+    )
+
+
 def max_pixels_option(action: str = "Refuse") -> Callable:
     """``--max-pixels``: the decompression-bomb guard; ``action`` says what happens past it."""
     return click.option(

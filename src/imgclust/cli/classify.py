@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from imgclust.cli._options import Reporter, output_options, report_option, seed_option
+from imgclust.cli._options import (
+    Reporter,
+    output_options,
+    report_option,
+    scheduler_option,
+    seed_option,
+)
 
 
 def _rows(result) -> list[tuple[str, str]]:
@@ -26,6 +32,8 @@ def _rows(result) -> list[tuple[str, str]]:
             else f"{c['area']:.4g} {c['area_unit']}"
         )
         rows.append((f"class {c['code']}", f"{c['color']}  {c['fraction']:6.1%}  {size}"))
+    if "dask" in s:
+        rows.append(("dask", _cluster_text(s["dask"])))
     rows.append(("time", "  ".join(f"{k} {v:.2f}s" for k, v in s["timings"].items())))
     rows.append(("outputs", s["output"]))
     return rows
@@ -89,6 +97,7 @@ def _rows(result) -> list[tuple[str, str]]:
     help="Percentiles of the quicklook's contrast stretch.",
 )
 @seed_option
+@scheduler_option("Read, sample and classify the scene")
 @report_option
 @output_options
 @click.pass_context
@@ -107,6 +116,7 @@ def command(
     rgb,
     stretch,
     seed,
+    scheduler,
     no_report,
     output,
     overwrite,
@@ -157,8 +167,13 @@ def command(
         overwrite=overwrite,
         report=not no_report,
         progress=reporter.bar,
+        scheduler=scheduler,
     )
     reporter.summary("imgclust classify", _rows(result), result.summary)
+
+
+def _cluster_text(cluster: dict) -> str:
+    return f"{cluster['workers']} workers, {cluster['threads']} threads at {cluster['scheduler']}"
 
 
 def _parse_stretch(text: str) -> tuple[float, float]:

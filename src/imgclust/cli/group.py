@@ -12,6 +12,7 @@ from imgclust.cli._options import (
     max_pixels_option,
     output_options,
     report_option,
+    scheduler_option,
     seed_option,
 )
 from imgclust.cli.segment import parse_k
@@ -100,6 +101,7 @@ def collection_options(default_reduce: str = "tsne", default_scale: str = "none"
         ),
         max_pixels_option("Skip"),
         seed_option,
+        scheduler_option("Decode the images and extract their features"),
     )
 
 
@@ -130,6 +132,7 @@ def collection_arguments(options: dict) -> tuple[str | None, dict]:
         "cache": False if no_cache else (cache_dir or True),
         "workers": options.pop("workers"),
         "max_pixels": options.pop("max_pixels"),
+        "scheduler": options.pop("scheduler"),
     }
     return folder, keywords
 
@@ -258,6 +261,12 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         rows.append(
             ("ARI / NMI", f"{e['adjusted_rand_index']:.3f} / {e['normalized_mutual_info']:.3f}")
         )
+    cluster = s["parameters"].get("dask")
+    if cluster:
+        rows.append(
+            ("dask", f"{cluster['workers']} workers, {cluster['threads']} threads at "
+             f"{cluster['scheduler']}")
+        )  # fmt: skip
     rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
     rows.append(("outputs", s["output"]))
     return rows

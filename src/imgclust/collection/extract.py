@@ -169,6 +169,7 @@ def extract_features(
     workers: int | None = None,
     chunk_size: int = 256,
     progress: ProgressFactory = no_progress,
+    client=None,
 ) -> Extraction:
     """Features of every readable image of ``source``; unreadable ones are skipped.
 
@@ -183,32 +184,31 @@ def extract_features(
     chunk_size : int
         Images per batch step.
     progress : callable, optional
+    client : distributed.Client, optional
+        Decode and extract on this Dask cluster, a chunk per task (see
+        :mod:`imgclust.distributed`); the files must be readable by every worker at the same
+        path. Every image is decoded there (the cache is not consulted: the workers would have
+        to read each file to hash it anyway); new vectors are added to the cache.
 
     Raises
     ------
     InvalidParameterError
         No image could be read.
     """
-    workers = workers or _default_workers(source)
     vectors: list[np.ndarray] = []
     kept: list[int] = []
     skipped: list[tuple[int, str]] = []
     hits = 0
-    with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        progress("reading images", len(source)) as advance,
-    ):
-        for start in range(0, len(source), chunk_size):
-            indices = range(start, min(start + chunk_size, len(source)))
-            batches = [indices[i : i + _BATCH] for i in range(0, len(indices), _BATCH)]
-            results = [
-                item
-                for batch in pool.map(
-                    lambda b: [_read_one(source, extractor, cache, i) for i in b], batches
-                )
-                for item in batch
-            ]
-            chunk_vectors, chunk_hits = _finish_chunk(extractor, cache, indices, results, skipped)
+    chunks = [
+        range(start, min(start + chunk_size, len(source)))
+        for start in range(0, len(source), chunk_size)
+    ]
+    with progress("reading images", len(source)) as advance:
+        if client is None:
+            finished = _chunks_here(source, extractor, cache, chunks, workers, skipped)
+        else:
+            finished = _chunks_on_cluster(source, extractor, cache, chunks, client, skipped)
+        for indices, (chunk_vectors, chunk_hits) in zip(chunks, finished, strict=True):
             for index, vector in chunk_vectors:
                 kept.append(index)
                 vectors.append(vector)
@@ -223,6 +223,51 @@ def extract_features(
             f"{source.name}: none of the {len(source)} images could be read ({reasons})"
         )
     return Extraction(np.stack(vectors), np.asarray(kept), named, hits)
+
+
+def _chunks_here(source, extractor, cache, chunks, workers, skipped):
+    """Each chunk's ``(index, vector)`` pairs and cache hits, decoded in threads here."""
+    workers = workers or _default_workers(source)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for indices in chunks:
+            batches = [indices[i : i + _BATCH] for i in range(0, len(indices), _BATCH)]
+            results = [
+                item
+                for batch in pool.map(
+                    lambda b: [_read_one(source, extractor, cache, i) for i in b], batches
+                )
+                for item in batch
+            ]
+            yield _finish_chunk(extractor, cache, indices, results, skipped)
+
+
+def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
+    """As :func:`_chunks_here`, each chunk a task on a Dask cluster that gets only its paths."""
+    from imgclust.distributed import map_in_order
+
+    parts = [(source.subset(indices), indices.start) for indices in chunks]
+    for keys, found, failed in map_in_order(client, _extract_remote, parts, extractor=extractor):
+        skipped.extend(failed)
+        if cache is not None:
+            for key, (_, vector) in zip(keys, found, strict=True):
+                if cache.get(key) is None:
+                    cache.add(key, vector)
+        yield found, 0
+
+
+def _extract_remote(part, *, extractor):
+    """On a Dask worker: ``(keys, [(index, vector)], [(index, reason)])`` of one chunk."""
+    source, offset = part
+    indices = range(len(source))
+    results = [_read_one(source, extractor, None, i) for i in indices]
+    failed: list[tuple[int, str]] = []
+    found, _ = _finish_chunk(extractor, None, indices, results, failed)
+    keys = [results[i][0] for i, _ in found]
+    return (
+        keys,
+        [(offset + i, vector) for i, vector in found],
+        [(offset + i, why) for i, why in failed],
+    )
 
 
 def _finish_chunk(extractor, cache, indices, results, skipped):

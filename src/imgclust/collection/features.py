@@ -245,6 +245,10 @@ class OnnxEmbedding(FeatureExtractor):
         tensor = (rgb * np.float32(1 / 255) - self.mean) / self.std
         return tensor.transpose(2, 0, 1) if self.layout == "nchw" else tensor
 
+    def __getstate__(self) -> dict:
+        # A session cannot be pickled; a copy sent to a Dask worker makes its own.
+        return {**self.__dict__, "_session": None}
+
     def session(self):
         """The ONNX Runtime session (made on first use)."""
         if self._session is None:

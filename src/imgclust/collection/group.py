@@ -25,6 +25,7 @@ from imgclust.collection.extract import Extraction, extract_features, open_cache
 from imgclust.collection.features import FeatureExtractor, make_extractor
 from imgclust.collection.reduce import Reduction, reduce_features
 from imgclust.collection.sources import ImageSource, _array_source, open_source
+from imgclust.distributed import dask_client, describe_cluster
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 
@@ -285,6 +286,7 @@ def cluster_images(
     exclude: Sequence[os.PathLike] = (),
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: ProgressFactory = no_progress,
+    scheduler=None,
 ) -> ImageClustering:
     """Group images by similarity.
 
@@ -324,6 +326,10 @@ def cluster_images(
         Folders under ``images`` never read (the output folder).
     max_pixels : int or None
     progress : callable, optional
+    scheduler : str or distributed.Client, optional
+        Decode the images and extract their features on a Dask cluster: ``"tcp://host:8786"``,
+        ``"local:N"`` or a client (see :mod:`imgclust.distributed`). The result is the same as
+        without.
 
     Returns
     -------
@@ -347,9 +353,16 @@ def cluster_images(
         raise InvalidParameterError(f"n_clusters={n_clusters} must be at least 1")
     truth_all = read_labels(labels, source)
 
-    extraction = extract_features(
-        source, extractor, cache=open_cache(cache, extractor), workers=workers, progress=progress
-    )
+    with dask_client(scheduler) as client:
+        extraction = extract_features(
+            source,
+            extractor,
+            cache=open_cache(cache, extractor),
+            workers=workers,
+            progress=progress,
+            client=client,
+        )
+        cluster = describe_cluster(client) if client is not None else None
     read_done = time.perf_counter()
     reduction = _reduce(
         extraction.features, reduce, dims, random_state, tsne_iterations, scale, progress
@@ -409,6 +422,8 @@ def cluster_images(
             "total": done - started,
         },
     )
+    if cluster is not None:
+        result.parameters["dask"] = cluster
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)
     return result

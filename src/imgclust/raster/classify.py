@@ -30,6 +30,7 @@ import numpy as np
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust._warmup import warm_up
 from imgclust.cluster.summary import fit_with_summary
+from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import StagedOutputDir, check_output_dir
 from imgclust.raster import _kernels
@@ -72,12 +73,16 @@ class _ClassStats:
         self.squares = np.zeros((n_classes + 1, n_features))
         self.shift = np.asarray(shift, dtype=np.float64)
 
-    def buffers(self, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        m = max(1, min(n_rows, self.CHUNKS))
+    @classmethod
+    def buffers(
+        cls, n_rows: int, n_classes: int, n_features: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Zeroed partial sums, squares and counts for a strip of ``n_rows`` rows."""
+        m = max(1, min(n_rows, cls.CHUNKS))
         return (
-            np.zeros((m, *self.sums.shape)),
-            np.zeros((m, *self.squares.shape)),
-            np.zeros((m, self.counts.size), dtype=np.int64),
+            np.zeros((m, n_classes + 1, n_features)),
+            np.zeros((m, n_classes + 1, n_features)),
+            np.zeros((m, n_classes + 1), dtype=np.int64),
         )
 
     def add(self, sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> None:
@@ -103,16 +108,26 @@ class _Thumbnails:
         self.valid = np.zeros((rows, cols), dtype=bool)
         self.codes = np.zeros((rows, cols), dtype=np.uint16)
 
-    def add(self, row: int, data: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> None:
-        s = self.stride
-        first = (-row) % s  # first local row on the thumbnail grid
-        local = np.arange(first, valid.shape[0], s)
-        if local.size == 0:
+    def put(self, piece: tuple | None) -> None:
+        """Place a strip's rows on the thumbnails (``piece`` from :func:`_thumbnail_rows`)."""
+        if piece is None:
             return
-        target = (row + local) // s
-        self.bands[:, target] = data[:, local, ::s]
-        self.valid[target] = valid[local, ::s]
-        self.codes[target] = codes[local, ::s]
+        target, bands, valid, codes = piece
+        self.bands[:, target] = bands
+        self.valid[target] = valid
+        self.codes[target] = codes
+
+
+def _thumbnail_rows(
+    row: int, stride: int, data: np.ndarray, bands: list[int], valid: np.ndarray, codes
+) -> tuple | None:
+    """The rows and columns of a strip that fall on the thumbnail grid, or None."""
+    local = np.arange((-row) % stride, valid.shape[0], stride)
+    if local.size == 0:
+        return None
+    target = (row + local) // stride
+    picked = data[:, local][bands][..., ::stride]
+    return target, picked, valid[local, ::stride], codes[local, ::stride]
 
 
 # -- the passes ----------------------------------------------------------------------------
@@ -149,19 +164,41 @@ def _warm_up(n_features: int) -> None:
 
 
 def _draw_sample(
-    stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress
+    stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress, client=None
 ) -> tuple[np.ndarray, int]:
     """The sampled pixels' values ``(n, len(read_bands))`` and the number of valid pixels."""
+    strips = stack.windows(DEFAULT_BLOCK_PIXELS)
     for n_pixels in (stack.width * stack.height, None):
         sampler = PixelSampler(size, stack.width, seed, n_pixels)
-        strips = stack.windows(DEFAULT_BLOCK_PIXELS)
         with progress("sampling valid pixels", len(strips)) as advance:
-            for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
-                sampler.add(block.row, block.data, block.valid)
-                advance()
+            if client is None:
+                for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
+                    sampler.add(block.row, block.data, block.valid)
+                    advance()
+            else:
+                parts = map_in_order(
+                    client,
+                    _sample_strip,
+                    strips,
+                    stack=stack.reopen_arguments(),
+                    bands=spec.read_bands,
+                    sampler=(size, stack.width, seed, n_pixels),
+                )
+                for part in parts:
+                    sampler.merge(*part)
+                    advance()
         if sampler.complete:
             break
     return sampler.result()[1], sampler.n_valid
+
+
+def _sample_strip(strip: tuple[int, int], *, stack: dict, bands: list[int], sampler: tuple):
+    """On a Dask worker: the sample candidates of one strip (see ``PixelSampler.held``)."""
+    part = PixelSampler(*sampler)
+    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
+        block = opened.read(bands, *strip)
+    part.add(block.row, block.data, block.valid)
+    return part.held()
 
 
 def _fit(
@@ -238,43 +275,83 @@ def _output_profile(stack: BandStack, n_classes: int) -> dict:
     return profile
 
 
+class _StripClassifier:
+    """Classifies one strip: what it needs is small, so it travels to Dask workers whole."""
+
+    def __init__(self, model: RasterModel, preview_bands: list[int], dtype: str, stride: int):
+        spec = model.features
+        self.read_bands = spec.read_bands + [b for b in preview_bands if b not in spec.read_bands]
+        self.preview_rows = [self.read_bands.index(b) for b in preview_bands]
+        position = {band: i for i, band in enumerate(self.read_bands)}
+        self.index_a = np.array([position[i.a] for i in spec.indices], dtype=np.int64)
+        self.index_b = np.array([position[i.b] for i in spec.indices], dtype=np.int64)
+        self.n_bands = len(spec.bands)
+        self.mean, self.scale = spec.mean, spec.scale
+        self.centers = np.ascontiguousarray(model.centers, dtype=np.float32)
+        self.n_classes, self.n_features = model.n_classes, spec.n_features
+        self.dtype, self.stride = dtype, stride
+
+    def __call__(self, block) -> tuple:
+        """``(row, codes, sums, squares, counts, thumbnail rows)`` of ``block``."""
+        codes = np.empty(block.shape, dtype=self.dtype)
+        sums, squares, counts = _ClassStats.buffers(block.shape[0], self.n_classes, self.n_features)
+        _kernels.classify_strip(
+            block.data,
+            block.valid,
+            self.n_bands,
+            self.index_a,
+            self.index_b,
+            self.mean,
+            self.scale,
+            self.centers,
+            codes,
+            sums,
+            squares,
+            counts,
+        )
+        thumb = _thumbnail_rows(
+            block.row, self.stride, block.data, self.preview_rows, block.valid, codes
+        )
+        return block.row, codes, sums, squares, counts, thumb
+
+
+def _classify_remote(strip: tuple[int, int], *, stack: dict, classifier: _StripClassifier):
+    """On a Dask worker: read one strip and classify it."""
+    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
+        block = opened.read(classifier.read_bands, *strip)
+    return classifier(block)
+
+
 def _classify_pass(
-    stack: BandStack, model: RasterModel, preview_bands: list[int], path: Path, progress
+    stack: BandStack,
+    model: RasterModel,
+    preview_bands: list[int],
+    path: Path,
+    progress,
+    client=None,
 ) -> tuple[_ClassStats, _Thumbnails]:
     rio = rasterio()
-    spec = model.features
-    read_bands = spec.read_bands + [b for b in preview_bands if b not in spec.read_bands]
-    preview_rows = [read_bands.index(b) for b in preview_bands]
-    stats = _ClassStats(model.n_classes, spec.n_features, spec.mean)
+    stats = _ClassStats(model.n_classes, model.features.n_features, model.features.mean)
     thumbs = _Thumbnails(stack.width, stack.height, len(preview_bands))
     profile = _output_profile(stack, model.n_classes)
+    classifier = _StripClassifier(model, preview_bands, profile["dtype"], thumbs.stride)
     strips = stack.windows(DEFAULT_BLOCK_PIXELS)
-    position = {band: i for i, band in enumerate(read_bands)}
-    index_a = np.array([position[i.a] for i in spec.indices], dtype=np.int64)
-    index_b = np.array([position[i.b] for i in spec.indices], dtype=np.int64)
-    centers = np.ascontiguousarray(model.centers, dtype=np.float32)
+    if client is None:
+        blocks = stack.iter_blocks(classifier.read_bands, DEFAULT_BLOCK_PIXELS)
+        results = map(classifier, blocks)
+    else:
+        results = map_in_order(
+            client,
+            _classify_remote,
+            strips,
+            stack=stack.reopen_arguments(),
+            classifier=classifier,
+        )
     with rio.open(path, "w", **profile) as dst, progress("classifying", len(strips)) as advance:
-        for block in stack.iter_blocks(read_bands, DEFAULT_BLOCK_PIXELS):
-            codes = np.empty(block.shape, dtype=profile["dtype"])
-            sums, squares, counts = stats.buffers(block.shape[0])
-            _kernels.classify_strip(
-                block.data,
-                block.valid,
-                len(spec.bands),
-                index_a,
-                index_b,
-                spec.mean,
-                spec.scale,
-                centers,
-                codes,
-                sums,
-                squares,
-                counts,
-            )
-            stats.add(sums, squares, counts)
-            window = rio.windows.Window(0, block.row, stack.width, block.shape[0])
-            dst.write(codes, 1, window=window)
-            thumbs.add(block.row, block.data[preview_rows], block.valid, codes)
+        for row, codes, sums, squares, counts, thumb in results:
+            stats.add(sums, squares, counts)  # in strip order: the same sums on a cluster
+            dst.write(codes, 1, window=rio.windows.Window(0, row, stack.width, codes.shape[0]))
+            thumbs.put(thumb)
             advance()
         dst.write_colormap(1, _colormap(model.colors))
         dst.set_band_description(1, "imgclust class")
@@ -339,6 +416,7 @@ def classify_raster(
     overwrite: bool = False,
     report: bool = True,
     progress: ProgressFactory = no_progress,
+    scheduler=None,
 ) -> RasterClassification:
     """Classify a raster into ``n_clusters`` unsupervised classes and write the results.
 
@@ -381,6 +459,10 @@ def classify_raster(
         Also write ``report.html``, a page with every figure and table.
     progress : callable
         Progress factory (see :mod:`imgclust._progress`).
+    scheduler : str or distributed.Client, optional
+        Read, sample and classify the strips on a Dask cluster: ``"tcp://host:8786"``,
+        ``"local:N"`` or a client (see :mod:`imgclust.distributed`). The files must be
+        readable by every worker at the same path. The result is the same as without.
 
     Returns
     -------
@@ -391,12 +473,16 @@ def classify_raster(
     check_output_dir(output, overwrite=overwrite)
     _check_numbers(n_clusters, sample_size, stretch, model)
     rio = rasterio()
-    with rio.Env(**GDAL_OPTIONS), BandStack(sources, nodata=nodata) as stack:
+    with (
+        rio.Env(**GDAL_OPTIONS),
+        BandStack(sources, nodata=nodata) as stack,
+        dask_client(scheduler) as client,
+    ):
         start = time.perf_counter()
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
             _warm_up(spec.n_features)
-            values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress)
+            values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress, client)
             timings["sample"] = time.perf_counter() - start
             start = time.perf_counter()
             with progress(f"fitting {n_clusters} classes", 1) as advance:
@@ -422,7 +508,7 @@ def classify_raster(
         with StagedOutputDir(output, overwrite=overwrite) as stage:
             start = time.perf_counter()
             stats, thumbs = _classify_pass(
-                stack, fitted, preview, stage.path / "classes.tif", progress
+                stack, fitted, preview, stage.path / "classes.tif", progress, client
             )
             timings["classify"] = time.perf_counter() - start
             if stats.counts[1:].sum() == 0:
@@ -431,6 +517,8 @@ def classify_raster(
                 )
             summary = _summary(stack, fitted, stats, sources, model is not None)
             summary["timings"] = timings
+            if client is not None:
+                summary["dask"] = describe_cluster(client)
             with progress("writing outputs", 1) as advance:
                 _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
                 if report:

@@ -60,15 +60,44 @@ class PixelSampler:
         n, n_valid = _kernels.candidates(
             flat, row * self.width, self.seed, self._threshold, local, keys
         )
-        self.n_valid += n_valid
         local, keys = local[:n], keys[:n]
-        positions = local + row * self.width
+        values = data.reshape(data.shape[0], -1)[:, local].T
+        self.merge(keys, local + row * self.width, values, n_valid)
+
+    def merge(
+        self, keys: np.ndarray, positions: np.ndarray, values: np.ndarray, n_valid: int
+    ) -> None:
+        """Add candidates another sampler (of the same size, width and seed) :meth:`held`."""
+        self.n_valid += int(n_valid)
+        if keys.size == 0:
+            return
         self._keys.append(keys)
         self._positions.append(positions)
-        self._values.append(data.reshape(data.shape[0], -1)[:, local].T)
+        self._values.append(values)
         self._held += keys.size
         if self._held > 2 * self.size:
             self._shrink()
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The candidates kept so far ``(keys, positions, values, n_valid)``, for :meth:`merge`.
+
+        The smallest ``size`` keys of a union are the smallest of the union of each part's
+        smallest: a sample drawn in parts (a strip per Dask task) and merged is the sample
+        drawn in one pass.
+        """
+        if not self._keys:
+            return (
+                np.empty(0, np.uint64),
+                np.empty(0, np.int64),
+                np.empty((0, 0), np.float32),
+                self.n_valid,
+            )
+        return (
+            np.concatenate(self._keys),
+            np.concatenate(self._positions),
+            np.concatenate(self._values),
+            self.n_valid,
+        )
 
     def _shrink(self) -> None:
         keys = np.concatenate(self._keys)

@@ -109,6 +109,7 @@ class BandStack:
         if not paths:
             raise InvalidParameterError("no raster given")
         self.paths = [Path(p) for p in paths]
+        self.nodata_override = nodata
         self._datasets = []
         try:
             for path in self.paths:
@@ -163,6 +164,10 @@ class BandStack:
             name = f"band {sum(d.count for d in self._datasets[:index]) + band}"
         value = ds.nodata if nodata is None else nodata
         return _BandRef(index, band, name, None if value is None else float(value), masked)
+
+    def reopen_arguments(self) -> dict:
+        """What opens this stack again elsewhere (a Dask worker): absolute paths, nodata."""
+        return {"paths": [str(p.resolve()) for p in self.paths], "nodata": self.nodata_override}
 
     # -- context manager -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.methods import get_method
 from imgclust.collection.extract import Extraction, extract_features, open_cache
 from imgclust.collection.group import ImageClustering, _resolve_source, cluster_images, read_labels
+from imgclust.distributed import dask_client
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 
@@ -117,6 +118,7 @@ def find_representatives(
     exclude: Sequence[os.PathLike] = (),
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: ProgressFactory = no_progress,
+    scheduler=None,
     **options,
 ) -> Representatives:
     """Cluster the images and pick the one nearest each centre, to be labelled by a person.
@@ -124,7 +126,7 @@ def find_representatives(
     Parameters
     ----------
     images, dataset, features, feature_options, reduce, labels, cache, workers, exclude, \
-max_pixels, progress
+max_pixels, progress, scheduler
         As for :func:`imgclust.cluster_images`; ``labels`` are the true labels, when known,
         used only to score the propagation and the classifier.
     n_clusters : int or "auto", default=50
@@ -156,32 +158,26 @@ max_pixels, progress
     source = _resolve_source(images, dataset, exclude, max_pixels)
     truth = read_labels(labels, source)
     train, test = _split(len(source), holdout, holdout_from, random_state)
-    clustering = cluster_images(
-        source.subset(train),
-        features=features,
-        feature_options=feature_options,
-        reduce=reduce,
-        scale=scale,
-        method=method,
-        n_clusters=n_clusters,
-        labels=[truth[i] for i in train] if truth is not None else None,
-        random_state=random_state,
-        cache=cache,
-        workers=workers,
-        progress=progress,
-        **options,
-    )
-    test_source = source.subset(test)
-    test_extraction = Extraction(np.zeros((0, clustering.extraction.features.shape[1])), test)
-    if len(test):  # the same features, from the same cache
-        extractor = clustering.extractor
-        test_extraction = extract_features(
-            test_source,
-            extractor,
-            cache=open_cache(cache, extractor),
+    with dask_client(scheduler) as client:
+        clustering, test_extraction = _cluster_and_extract(
+            source,
+            train,
+            test,
+            truth,
+            client,
+            progress,
+            features=features,
+            feature_options=feature_options,
+            reduce=reduce,
+            scale=scale,
+            method=method,
+            n_clusters=n_clusters,
+            random_state=random_state,
+            cache=cache,
             workers=workers,
-            progress=progress,
+            **options,
         )
+    test_source = source.subset(test)
     kept = test_extraction.kept
     return Representatives(
         clustering,
@@ -191,6 +187,33 @@ max_pixels, progress
         [truth[test[i]] for i in kept] if truth is not None else None,
         test_extraction.skipped,
     )
+
+
+def _cluster_and_extract(
+    source, train, test, truth, client, progress, *, cache, workers, **options
+):
+    """The clustering of the ``train`` images, and the features of the ``test`` ones."""
+    clustering = cluster_images(
+        source.subset(train),
+        labels=[truth[i] for i in train] if truth is not None else None,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+        scheduler=client,
+        **options,
+    )
+    test_extraction = Extraction(np.zeros((0, clustering.extraction.features.shape[1])), test)
+    if len(test):  # the same features, from the same cache
+        extractor = clustering.extractor
+        test_extraction = extract_features(
+            source.subset(test),
+            extractor,
+            cache=open_cache(cache, extractor),
+            workers=workers,
+            progress=progress,
+            client=client,
+        )
+    return clustering, test_extraction
 
 
 def _strings(values) -> np.ndarray:
