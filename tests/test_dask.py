@@ -191,3 +191,19 @@ def test_the_command_line_reports_a_bad_scheduler_in_one_line(scene, tmp_path):
     assert result.exit_code != 0
     assert "give local:N" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_python_m_imgclust_starts_its_own_local_cluster(scene, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "imgclust", "classify", str(scene), "-k", "4", "--no-report",
+         "-o", str(tmp_path / "out"), "--scheduler", "local:1", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["dask"]["workers"] == 1 and summary["dask"]["scheduler"].startswith("tcp://")
+    local = classify_raster(scene, tmp_path / "local", 4, report=False)
+    assert np.array_equal(_codes(tmp_path / "out")[0], _codes(local.output)[0])

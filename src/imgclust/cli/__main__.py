@@ -2,4 +2,6 @@
 
 from imgclust.cli import main
 
-main()
+# Guarded: a Dask worker process started by spawn imports this module again.
+if __name__ == "__main__":
+    main()
