@@ -40,34 +40,10 @@ BANDS = [LANDSAT / f"l8_B{i}.tif" for i in range(1, 8)]
 
 def tile_scene(folder: Path, tiles: int) -> Path:
     """The Landsat bands tiled ``tiles`` x ``tiles`` times into one GeoTIFF (kept if there)."""
-    import rasterio
+    from bench_raster import _tile_scene  # the scene of bench_raster.py, at another size
 
     path = folder / f"landsat8_x{tiles}.tif"
-    if path.exists():
-        return path
-    with rasterio.open(BANDS[0]) as src:
-        profile = src.profile
-        width, height = src.width, src.height
-    profile.update(
-        count=len(BANDS),
-        width=width * tiles,
-        height=height * tiles,
-        tiled=True,
-        blockxsize=512,
-        blockysize=512,
-        compress="deflate",
-        predictor=2,
-        BIGTIFF="YES",
-        num_threads="all_cpus",
-    )
-    partial = path.with_suffix(".partial.tif")
-    with rasterio.open(partial, "w", **profile) as dst:
-        for i, band in enumerate(BANDS, start=1):
-            with rasterio.open(band) as src:
-                dst.write(np.tile(src.read(1), (tiles, tiles)), i)
-            dst.set_band_description(i, band.stem)
-    partial.rename(path)
-    return path
+    return path if path.exists() else _tile_scene(folder, tiles)
 
 
 def codes_hash(path: Path) -> str:
