@@ -135,11 +135,12 @@ def test_group_on_the_cluster_is_the_local_result(client, tmp_path):
     assert np.array_equal(local.distances, remote.distances)
 
 
-def test_group_command_takes_the_scheduler_from_the_environment(client, tmp_path):
+def test_group_command_takes_the_scheduler_from_the_environment(client, tmp_path, monkeypatch):
     (tmp_path / "images").mkdir()
-    folder = _image_folder(tmp_path / "images")
+    _image_folder(tmp_path / "images")
+    monkeypatch.chdir(tmp_path)  # a relative folder, as people type it
     runner = CliRunner()
-    args = ["group", str(folder), "-k", "3", "--reduce", "pca", "--no-cache", "--no-report"]
+    args = ["group", "images", "-k", "3", "--reduce", "pca", "--no-cache", "--no-report"]
     here = runner.invoke(cli, [*args, "-o", str(tmp_path / "here")], catch_exceptions=False)
     there = runner.invoke(
         cli,

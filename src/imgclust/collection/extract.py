@@ -13,7 +13,7 @@ import hashlib
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +245,7 @@ def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
     """As :func:`_chunks_here`, each chunk a task on a Dask cluster that gets only its paths."""
     from imgclust.distributed import map_in_order
 
-    parts = [(source.subset(indices), indices.start) for indices in chunks]
+    parts = [(_absolute(source.subset(indices)), indices.start) for indices in chunks]
     for keys, found, failed in map_in_order(client, _extract_remote, parts, extractor=extractor):
         skipped.extend(failed)
         if cache is not None:
@@ -253,6 +253,13 @@ def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
                 if cache.get(key) is None:
                     cache.add(key, vector)
         yield found, 0
+
+
+def _absolute(source: ImageSource) -> ImageSource:
+    """The source with absolute paths: a worker's working folder is not the client's."""
+    if source.paths is None:
+        return source
+    return replace(source, paths=[path.resolve() for path in source.paths])
 
 
 def _extract_remote(part, *, extractor):

@@ -247,7 +247,7 @@ class OnnxEmbedding(FeatureExtractor):
 
     def __getstate__(self) -> dict:
         # A session cannot be pickled; a copy sent to a Dask worker makes its own.
-        return {**self.__dict__, "_session": None}
+        return {**self.__dict__, "model": self.model.resolve(), "_session": None}
 
     def session(self):
         """The ONNX Runtime session (made on first use)."""
