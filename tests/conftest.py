@@ -45,6 +45,24 @@ class ReportBrowser:
         ARTEFACTS.mkdir(exist_ok=True)
 
     @contextmanager
+    def watched_page(self, *, allowed: str = "file://", width: int = 390, height: int = 844):
+        """A new page, and the problems seen on it: console errors, dialogs (a script that
+        ran) and requests for anything not starting with ``allowed``. Closed on leaving."""
+        problems: list[str] = []
+        page = self.browser.new_page(viewport={"width": width, "height": height})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("dialog", lambda d: (problems.append(f"dialog {d.message}"), d.dismiss()))
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith(allowed) else problems.append(f"request {r.url}"),
+        )
+        try:
+            yield page, problems
+        finally:
+            page.close()
+
+    @contextmanager
     def open(self, report: Path, screenshot: str, *, width: int = 390, min_images: int = 1):
         """Open ``report`` (at phone width by default) and yield the page.
 
@@ -52,25 +70,19 @@ class ReportBrowser:
         on a console error, a dialog (a script that ran), a request that is not for a local
         file, an image that did not load, or fewer than ``min_images`` images.
         """
-        errors: list[str] = []
-        dialogs: list[str] = []
-        outside: list[str] = []
-        page = self.browser.new_page(viewport={"width": width, "height": 844})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: None if r.url.startswith("file://") else outside.append(r.url))
-        page.goto(Path(report).as_uri())
-        page.evaluate("() => document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
-        widths = page.evaluate(
-            "() => Promise.all([...document.querySelectorAll('main img')].map(i =>"
-            " i.decode().then(() => i.naturalWidth, () => 0)))"
-        )
-        yield page
-        injected = page.locator("img[src='x']").count()  # an unescaped file name
-        page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
-        page.close()
-        assert errors == [] and dialogs == [] and outside == [] and injected == 0
+        with self.watched_page(width=width) as (page, problems):
+            page.goto(Path(report).as_uri())
+            page.evaluate(
+                "() => document.querySelectorAll('img').forEach(i => i.loading = 'eager')"
+            )
+            widths = page.evaluate(
+                "() => Promise.all([...document.querySelectorAll('main img')].map(i =>"
+                " i.decode().then(() => i.naturalWidth, () => 0)))"
+            )
+            yield page
+            injected = page.locator("img[src='x']").count()  # an unescaped file name
+            page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
+        assert problems == [] and injected == 0
         assert len(widths) >= min_images and all(w > 0 for w in widths), widths
 
 

@@ -385,50 +385,45 @@ def test_labelling_page_in_headless_chromium(hostile_reps, report_browser):
     from imgclust.semi.label_server import LabelServer
 
     artefacts = report_browser.artefacts
-
     server = LabelServer(hostile_reps)
     server.start()
-    errors: list[str] = []
-    dialogs: list[str] = []
-    outside: list[str] = []
     try:
-        page = report_browser.browser.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on(
-            "request",
-            lambda r: None if r.url.startswith("http://127.0.0.1") else outside.append(r.url),
-        )
-        page.goto(server.url)
-        inputs = page.locator("main input")
-        inputs.first.wait_for()
-        assert inputs.count() == 12
-        _wait_until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
-        # the hostile name is shown as text, and no element was made of it
-        assert HOSTILE in page.inner_text("main")
-        assert page.locator("main img[src='x']").count() == 0
-        # type, Enter to the next, for the first three
-        inputs.first.click()
-        for label in ("alpha", "beta", "gamma"):
-            page.keyboard.type(label)
-            page.keyboard.press("Enter")
-        focused = page.evaluate("document.activeElement.dataset.path")
-        assert focused == inputs.nth(3).get_attribute("data-path")
-        _wait_until(page, "document.getElementById('status').textContent.includes('3 of')")
-        page.screenshot(path=str(artefacts / "label-page.png"), full_page=True)
-        page.reload()
-        inputs.first.wait_for()
-        assert [inputs.nth(i).input_value() for i in range(4)] == [
-            "alpha", "beta", "gamma", ""
-        ]  # fmt: skip
-        page.close()
+        with report_browser.watched_page(allowed="http://127.0.0.1", width=1280) as (
+            page,
+            problems,
+        ):
+            _label_three(page, server.url, artefacts)
     finally:
         server.stop()
-    assert errors == [] and dialogs == [] and outside == []
+    assert problems == []
     saved = [r["label"] for r in _rows(hostile_reps / "labels.csv")]
     assert saved[:4] == ["alpha", "beta", "gamma", ""]
     assert (artefacts / "label-page.png").stat().st_size > 0
+
+
+def _label_three(page, url: str, artefacts) -> None:
+    """On the labelling page: label the first three images with the keyboard, reload, and
+    find the labels still there."""
+    page.goto(url)
+    inputs = page.locator("main input")
+    inputs.first.wait_for()
+    assert inputs.count() == 12
+    _wait_until(page, "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    # the hostile name is shown as text, and no element was made of it
+    assert HOSTILE in page.inner_text("main")
+    assert page.locator("main img[src='x']").count() == 0
+    # type, Enter to the next, for the first three
+    inputs.first.click()
+    for label in ("alpha", "beta", "gamma"):
+        page.keyboard.type(label)
+        page.keyboard.press("Enter")
+    focused = page.evaluate("document.activeElement.dataset.path")
+    assert focused == inputs.nth(3).get_attribute("data-path")
+    _wait_until(page, "document.getElementById('status').textContent.includes('3 of')")
+    page.screenshot(path=str(artefacts / "label-page.png"), full_page=True)
+    page.reload()
+    inputs.first.wait_for()
+    assert [inputs.nth(i).input_value() for i in range(4)] == ["alpha", "beta", "gamma", ""]
 
 
 def test_scaled_reduction_projects_new_features_like_the_training_ones():

@@ -26,21 +26,13 @@ __all__ = [
     "dask_client",
     "describe_cluster",
     "map_in_order",
-    "scheduler_from_env",
 ]
 
-#: Environment variable read when ``--scheduler`` is not given.
+#: Environment variable the command-line program reads when ``--scheduler`` is not given.
 SCHEDULER_ENV = "IMGCLUST_SCHEDULER"
 #: Dask configuration key of the time given to a scheduler to answer (default 10 s).
 _TIMEOUT_KEY = "imgclust.connect-timeout"
 _SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "inproc://")
-
-
-def scheduler_from_env(scheduler: str | None) -> str | None:
-    """``scheduler`` if given, else ``$IMGCLUST_SCHEDULER`` (empty means none)."""
-    if scheduler:
-        return scheduler
-    return os.environ.get(SCHEDULER_ENV) or None
 
 
 def _distributed():

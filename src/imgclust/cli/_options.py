@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.pixels.colorspace import COLOR_SPACES
 
@@ -53,11 +54,17 @@ def scheduler_option(what: str) -> Callable:
     """``--scheduler``: run ``what`` on a Dask cluster (default ``$IMGCLUST_SCHEDULER``)."""
     return click.option(
         "--scheduler",
-        envvar="IMGCLUST_SCHEDULER",
+        envvar=SCHEDULER_ENV,
         metavar="ADDRESS",
         help=f"{what} on a Dask cluster: tcp://HOST:8786, or local:N for N worker processes "
         "here (default: $IMGCLUST_SCHEDULER, else no cluster; extra [dask]).",
     )
+
+
+def cluster_row(cluster: dict) -> tuple[str, str]:
+    """The summary row of a run on a Dask cluster (``describe_cluster``'s dict)."""
+    text = f"{cluster['workers']} workers, {cluster['threads']} threads at {cluster['scheduler']}"
+    return ("dask", text)
 
 
 def max_pixels_option(action: str = "Refuse") -> Callable:

@@ -8,6 +8,7 @@ import click
 
 from imgclust.cli._options import (
     Reporter,
+    cluster_row,
     output_options,
     report_option,
     scheduler_option,
@@ -33,7 +34,7 @@ def _rows(result) -> list[tuple[str, str]]:
         )
         rows.append((f"class {c['code']}", f"{c['color']}  {c['fraction']:6.1%}  {size}"))
     if "dask" in s:
-        rows.append(("dask", _cluster_text(s["dask"])))
+        rows.append(cluster_row(s["dask"]))
     rows.append(("time", "  ".join(f"{k} {v:.2f}s" for k, v in s["timings"].items())))
     rows.append(("outputs", s["output"]))
     return rows
@@ -170,10 +171,6 @@ def command(
         scheduler=scheduler,
     )
     reporter.summary("imgclust classify", _rows(result), result.summary)
-
-
-def _cluster_text(cluster: dict) -> str:
-    return f"{cluster['workers']} workers, {cluster['threads']} threads at {cluster['scheduler']}"
 
 
 def _parse_stretch(text: str) -> tuple[float, float]:

@@ -9,6 +9,7 @@ import click
 from imgclust.cli._options import (
     Reporter,
     _compose,
+    cluster_row,
     max_pixels_option,
     output_options,
     report_option,
@@ -261,12 +262,8 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         rows.append(
             ("ARI / NMI", f"{e['adjusted_rand_index']:.3f} / {e['normalized_mutual_info']:.3f}")
         )
-    cluster = s["parameters"].get("dask")
-    if cluster:
-        rows.append(
-            ("dask", f"{cluster['workers']} workers, {cluster['threads']} threads at "
-             f"{cluster['scheduler']}")
-        )  # fmt: skip
+    if s["parameters"].get("dask"):
+        rows.append(cluster_row(s["parameters"]["dask"]))
     rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
     rows.append(("outputs", s["output"]))
     return rows

@@ -18,7 +18,7 @@ from imgclust.collection.outputs import check_export_mode, write_group_outputs
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
-from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 
 __all__ = ["run_assign", "run_group"]
 
@@ -68,9 +68,7 @@ def run_group(
 
             write_group_report(summary, result, stage.path)
         advance()
-    summary["output"] = str(output)
-    if report:
-        summary["report"] = str(output / "report.html")
+    record_output(summary, output, report)
     summary["result"] = result
     return summary
 

@@ -17,7 +17,13 @@ from types import TracebackType
 
 from imgclust.errors import OutputExistsError
 
-__all__ = ["StagedOutputDir", "check_output_dir", "csv_text", "write_text_atomic"]
+__all__ = [
+    "StagedOutputDir",
+    "check_output_dir",
+    "csv_text",
+    "record_output",
+    "write_text_atomic",
+]
 
 
 def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -91,6 +97,14 @@ class StagedOutputDir:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(entry, target)
+
+
+def record_output(summary: dict, output: str | os.PathLike, report: bool) -> dict:
+    """Add where a job wrote (``output``) and, if it wrote one, its ``report`` to its summary."""
+    summary["output"] = str(Path(output))
+    if report:
+        summary["report"] = str(Path(output) / "report.html")
+    return summary
 
 
 def csv_text(header: list[str], rows) -> str:

@@ -13,13 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
 
 import numpy as np
 
 from imgclust._warmup import warm_up
 from imgclust.io.images import DEFAULT_MAX_PIXELS
-from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.pixels.segment import prepare_image, segment
 from imgclust.report.pixel_outputs import save_choose_k, save_edges, save_segmentation
 from imgclust.report.pixel_report import (
@@ -129,12 +128,9 @@ def run_segment(
 
 
 def _finish(summary: dict, output, report: bool, **extra) -> dict:
-    """Add the output folder (and its report) to a job's summary."""
-    summary["output"] = str(Path(output))
-    if report:
-        summary["report"] = str(Path(output) / "report.html")
+    """Add the output folder (and its report) and ``extra`` to a job's summary."""
     summary.update(extra)
-    return summary
+    return record_output(summary, output, report)
 
 
 def run_choose_k(

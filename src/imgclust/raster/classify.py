@@ -32,7 +32,7 @@ from imgclust._warmup import warm_up
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.raster import _kernels
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
@@ -192,11 +192,16 @@ def _draw_sample(
     return sampler.result()[1], sampler.n_valid
 
 
+def _read_strip(stack: dict, bands: list[int], strip: tuple[int, int]):
+    """On a Dask worker: open the stack (``BandStack.reopen_arguments``), read one strip."""
+    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
+        return opened.read(bands, *strip)
+
+
 def _sample_strip(strip: tuple[int, int], *, stack: dict, bands: list[int], sampler: tuple):
     """On a Dask worker: the sample candidates of one strip (see ``PixelSampler.held``)."""
     part = PixelSampler(*sampler)
-    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
-        block = opened.read(bands, *strip)
+    block = _read_strip(stack, bands, strip)
     part.add(block.row, block.data, block.valid)
     return part.held()
 
@@ -317,9 +322,7 @@ class _StripClassifier:
 
 def _classify_remote(strip: tuple[int, int], *, stack: dict, classifier: _StripClassifier):
     """On a Dask worker: read one strip and classify it."""
-    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
-        block = opened.read(classifier.read_bands, *strip)
-    return classifier(block)
+    return classifier(_read_strip(stack, classifier.read_bands, strip))
 
 
 def _classify_pass(
@@ -527,9 +530,7 @@ def classify_raster(
                     write_classify_report(summary, stage.path)
                 advance()
             files = sorted(p.name for p in stage.path.iterdir())
-    summary["output"] = str(Path(output))
-    if report:
-        summary["report"] = str(Path(output) / "report.html")
+    record_output(summary, output, report)
     return RasterClassification(fitted, summary, Path(output), files)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from imgclust.cluster.evaluation import contingency_scores
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.stack import BandStack
 
@@ -149,9 +149,7 @@ def evaluate_classes(
             from imgclust.report.raster_report import write_evaluate_report
 
             write_evaluate_report(summary, stage.path)
-    summary["output"] = str(Path(output))
-    if report:
-        summary["report"] = str(Path(output) / "report.html")
+    record_output(summary, output, report)
     return ClassEvaluation(ref_labels, class_labels, table, summary)
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from pathlib import Path
 
 from imgclust.report.html import Report
@@ -52,14 +51,6 @@ def _skipped(folder: Path) -> list[list[str]]:
         return [[row["path"], row["reason"]] for row in csv.DictReader(handle)]
 
 
-def _propagated_counts(folder: Path) -> Counter:
-    path = folder / "propagated.csv"
-    if not path.is_file():
-        return Counter()
-    with open(path, newline="", encoding="utf-8") as handle:
-        return Counter(row["label"] for row in csv.DictReader(handle))
-
-
 def write_semi_report(
     folder: str | Path,
     summary: dict,
@@ -88,7 +79,7 @@ def write_semi_report(
     if propagation is not None:
         report.heading("Propagation")
         report.facts(_propagation_facts(propagation))
-        report.table(["label", "images"], sorted(_propagated_counts(folder).items()))
+        report.table(["label", "images"], list(propagation["images_per_label"].items()))
     report.heading("The representatives")
     if propagation is None:
         report.text(

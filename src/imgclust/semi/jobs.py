@@ -16,7 +16,13 @@ import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.errors import InvalidParameterError, OutputExistsError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, csv_text, write_text_atomic
+from imgclust.io.outputs import (
+    StagedOutputDir,
+    check_output_dir,
+    csv_text,
+    record_output,
+    write_text_atomic,
+)
 from imgclust.report.semi_report import write_semi_report
 from imgclust.semi.propagate import (
     DEFAULT_EDIT,
@@ -59,10 +65,7 @@ def run_representatives(
         if report:
             write_semi_report(stage.path, summary)
         advance()
-    summary["output"] = str(output)
-    if report:
-        summary["report"] = str(output / "report.html")
-    return summary
+    return record_output(summary, output, report)
 
 
 def read_representative_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike):
@@ -185,6 +188,7 @@ def run_propagate(
         "images": len(labelled),
         "labelled_images": int(labelled.sum()),
         "dropped_by_editing": int(propagation.edited.sum()),
+        "images_per_label": _images_per_label(propagation.labels[labelled]),
     }
     truth = state["truth"]
     checkable = labelled & (truth != "")
@@ -200,6 +204,11 @@ def run_propagate(
         _write_propagation(folder, state, propagation, summary, seeds, report)
         advance()
     return summary
+
+
+def _images_per_label(labels: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(labels.astype(str), return_counts=True)
+    return {str(name): int(count) for name, count in zip(names, counts, strict=True)}
 
 
 def _write_propagation(folder: Path, state, propagation, summary, seeds, report: bool) -> None:
