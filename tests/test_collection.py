@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from imgclust import cluster_images
 from imgclust.cli import cli
-from imgclust.cluster.methods import METHODS, renumber
+from imgclust.cluster.methods import METHODS, mean_silhouette, renumber
 from imgclust.collection.features import ColorHistogram, make_extractor
 from imgclust.collection.sources import decode_image, open_source, scan_folder
 from imgclust.errors import ImageReadError, InvalidParameterError, OutputExistsError
@@ -173,6 +173,21 @@ def test_clusters_are_numbered_by_size():
     labels, medoids = renumber(np.array([2, 2, 0, 1, 1, 1, -1]), np.array([10, 11, 12]))
     assert labels.tolist() == [1, 1, 2, 0, 0, 0, -1]
     assert medoids.tolist() == [11, 12, 10]
+
+
+@pytest.mark.parametrize("k", [2, 5, 9])
+def test_mean_silhouette_matches_scikit_learn(k):
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(k)
+    points = np.concatenate([rng.normal(c, 1.0, size=(40, 3)) for c in range(k)]) * 3
+    labels = np.repeat(np.arange(k), 40)
+    labels[rng.choice(len(labels), 30, replace=False)] = rng.integers(0, k, 30)  # some misplaced
+    labels[0] = k + 3  # a cluster of one, and a gap in the numbering
+    distances = pairwise_distances(points.astype(np.float32))
+    expected = silhouette_score(distances, labels, metric="precomputed")
+    assert mean_silhouette(distances, labels) == pytest.approx(expected, abs=1e-6)
+    assert np.isnan(mean_silhouette(distances, np.zeros(len(labels), dtype=int)))
 
 
 def test_onnx_embedding_from_a_model_built_here(tmp_path, colour_folder):

@@ -6,6 +6,8 @@ no traceback, nothing written); 2 the command line itself is wrong (click's usag
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from imgclust import __version__
@@ -65,4 +67,9 @@ _register()
 
 def main() -> None:
     """Entry point of the ``imgclust`` script."""
-    cli(prog_name="imgclust")
+    try:
+        cli(prog_name="imgclust")
+    finally:
+        # At exit the interpreter's last collection walks every object of NumPy, SciPy,
+        # scikit-learn and matplotlib (0.2-0.6 s); they are freed with the process anyway.
+        gc.freeze()

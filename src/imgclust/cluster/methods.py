@@ -15,7 +15,15 @@ import numpy as np
 
 from imgclust.errors import InvalidParameterError, MissingDependencyError
 
-__all__ = ["METHODS", "ClusterMethod", "KSweepScores", "fit_method", "renumber", "sweep_k"]
+__all__ = [
+    "METHODS",
+    "ClusterMethod",
+    "KSweepScores",
+    "fit_method",
+    "mean_silhouette",
+    "renumber",
+    "sweep_k",
+]
 
 # k-medoids holds the n x n distance matrix: 30,000 images take 7 GB.
 _KMEDOIDS_MAX = 30_000
@@ -205,12 +213,31 @@ def _wcss(X: np.ndarray, labels: np.ndarray) -> float:
     return total
 
 
-def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import silhouette_score
+def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette coefficient from a precomputed distance matrix.
 
-    if len(np.unique(labels)) < 2:
+    The same value as ``sklearn.metrics.silhouette_score(distances, labels,
+    metric="precomputed")`` (a member of a cluster of one scores 0; NaN with fewer than two
+    clusters), from one matrix product per K: the sweep scores about 20 values of K on the
+    same matrix, where scikit-learn's row-by-row reduction takes ten times longer.
+    """
+    present, codes = np.unique(labels, return_inverse=True)
+    n, k = len(codes), len(present)
+    if k < 2 or k >= n:
         return np.nan
-    return float(silhouette_score(distances, labels, metric="precomputed"))
+    members = np.zeros((n, k), dtype=distances.dtype)
+    members[np.arange(n), codes] = 1
+    sums = (distances @ members).astype(np.float64)  # each row's summed distance to each cluster
+    sizes = members.sum(axis=0, dtype=np.float64)
+    own_size = sizes[codes]
+    inner = sums[np.arange(n), codes] / np.maximum(own_size - 1, 1)
+    mean_other = sums / sizes
+    mean_other[np.arange(n), codes] = np.inf
+    nearest = mean_other.min(axis=1)
+    widest = np.maximum(inner, nearest)
+    scores = np.divide(nearest - inner, widest, out=np.zeros(n), where=widest > 0)
+    scores[own_size == 1] = 0.0
+    return float(scores.mean())
 
 
 def sweep_k(
@@ -243,7 +270,7 @@ def sweep_k(
             scores = [np.nan, np.nan, np.nan]
             if 2 <= k < len(X) and len(np.unique(labels)) > 1:
                 scores = [
-                    _silhouette(distances, labels[sample]),
+                    mean_silhouette(distances, labels[sample]),
                     davies_bouldin_score(X, labels),
                     calinski_harabasz_score(X, labels),
                 ]

