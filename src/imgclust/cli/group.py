@@ -86,7 +86,7 @@ def collection_options(default_reduce: str = "tsne", default_scale: str = "none"
         click.option(
             "--tsne-iterations",
             type=click.IntRange(min=250),
-            help="t-SNE iterations (500; 1,000 past 10,000 images).",
+            help="t-SNE iterations (400; 1,000 past 10,000 images).",
         ),
         click.option(
             "--labels", help="Known labels to evaluate against: 'folders' or a CSV of path,label."
