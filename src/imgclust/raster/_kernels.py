@@ -63,35 +63,35 @@ def classify_strip(
     rows_per_chunk = (h + m - 1) // m
     for chunk in nb.prange(m):
         raw = np.empty(n_features)
-        for i in range(rows_per_chunk * w):
-            r = chunk * rows_per_chunk + i // w
-            c = i % w
-            if r >= h:
-                break
-            if not valid[r, c]:
-                codes[r, c] = 0
-                continue
-            for f in range(n_bands):
-                raw[f] = data[f, r, c]
-            for j in range(index_a.shape[0]):
-                a = data[index_a[j], r, c]
-                b = data[index_b[j], r, c]
-                total = a + b
-                raw[n_bands + j] = (a - b) / total if total != 0 else 0.0
-            best = np.inf
-            best_j = 0
-            for j in range(k):
-                s = 0.0
+        scaled = np.empty(n_features, dtype=np.float32)
+        for r in range(chunk * rows_per_chunk, min(h, (chunk + 1) * rows_per_chunk)):
+            for c in range(w):
+                if not valid[r, c]:
+                    codes[r, c] = 0
+                    continue
+                for f in range(n_bands):
+                    raw[f] = data[f, r, c]
+                for j in range(index_a.shape[0]):
+                    a = data[index_a[j], r, c]
+                    b = data[index_b[j], r, c]
+                    total = a + b
+                    raw[n_bands + j] = (a - b) / total if total != 0 else 0.0
                 for f in range(n_features):
-                    t = np.float32((raw[f] - mean[f]) / scale[f]) - centers[j, f]
-                    s += t * t
-                if s < best:
-                    best = s
-                    best_j = j
-            code = best_j + 1
-            codes[r, c] = code
-            counts[chunk, code] += 1
-            for f in range(n_features):
-                d = raw[f] - mean[f]
-                sums[chunk, code, f] += d
-                squares[chunk, code, f] += d * d
+                    scaled[f] = np.float32((raw[f] - mean[f]) / scale[f])
+                best = np.inf
+                best_j = 0
+                for j in range(k):
+                    s = 0.0
+                    for f in range(n_features):
+                        t = scaled[f] - centers[j, f]
+                        s += t * t
+                    if s < best:
+                        best = s
+                        best_j = j
+                code = best_j + 1
+                codes[r, c] = code
+                counts[chunk, code] += 1
+                for f in range(n_features):
+                    d = raw[f] - mean[f]
+                    sums[chunk, code, f] += d
+                    squares[chunk, code, f] += d * d

@@ -228,12 +228,15 @@ class BandStack:
     def windows(self, block_pixels: int = 4 << 20, align: int = 512) -> list[tuple[int, int]]:
         """Strips of whole rows ``(row_off, n_rows)`` of about ``block_pixels`` pixels each.
 
-        The strip height is a multiple of ``align`` (the output's tile height) when the image
-        is wider than ``block_pixels / align``, so that each strip writes whole tiles.
+        The strip height is a multiple of ``align`` (the output's tile height, and that of
+        most tiled inputs) unless that would more than double the strip (images wider than
+        ``2 * block_pixels / align``): a strip that cuts through a row of tiles makes GDAL
+        decompress those tiles twice on reading and rewrite them on writing (a 10,659-pixel
+        wide scene read in strips of 393 rows took twice as long as in strips of 512).
         """
         rows = max(1, block_pixels // max(1, self.width))
-        if rows >= align:
-            rows -= rows % align
+        if 2 * rows >= align:
+            rows = max(align, rows - rows % align)
         return [(r, min(rows, self.height - r)) for r in range(0, self.height, rows)]
 
     def read(self, bands: Sequence[int], row: int = 0, n_rows: int | None = None) -> Block:
