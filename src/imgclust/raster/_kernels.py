@@ -62,36 +62,48 @@ def classify_strip(
     m = counts.shape[0]
     rows_per_chunk = (h + m - 1) // m
     for chunk in nb.prange(m):
-        raw = np.empty(n_features)
-        scaled = np.empty(n_features, dtype=np.float32)
+        # One row at a time, each step a loop over the row's pixels that the compiler turns
+        # into SIMD code; per pixel the arithmetic and its order are those of a plain
+        # pixel-by-pixel loop, so the codes and sums do not depend on this layout.
+        raw = np.empty((n_features, w))
+        scaled = np.empty((n_features, w), dtype=np.float32)
+        distance = np.empty(w)
+        best = np.empty(w)
+        best_j = np.empty(w, dtype=np.int64)
         for r in range(chunk * rows_per_chunk, min(h, (chunk + 1) * rows_per_chunk)):
+            for f in range(n_bands):
+                for c in range(w):
+                    raw[f, c] = data[f, r, c]
+            for j in range(index_a.shape[0]):
+                for c in range(w):
+                    a = data[index_a[j], r, c]
+                    b = data[index_b[j], r, c]
+                    total = a + b
+                    raw[n_bands + j, c] = (a - b) / total if total != 0 else 0.0
+            for f in range(n_features):
+                for c in range(w):
+                    scaled[f, c] = np.float32((raw[f, c] - mean[f]) / scale[f])
+            best[:] = np.inf
+            best_j[:] = 0
+            for j in range(k):
+                distance[:] = 0.0
+                for f in range(n_features):
+                    centre = centers[j, f]
+                    for c in range(w):
+                        t = scaled[f, c] - centre
+                        distance[c] += t * t
+                for c in range(w):
+                    if distance[c] < best[c]:
+                        best[c] = distance[c]
+                        best_j[c] = j
             for c in range(w):
                 if not valid[r, c]:
                     codes[r, c] = 0
                     continue
-                for f in range(n_bands):
-                    raw[f] = data[f, r, c]
-                for j in range(index_a.shape[0]):
-                    a = data[index_a[j], r, c]
-                    b = data[index_b[j], r, c]
-                    total = a + b
-                    raw[n_bands + j] = (a - b) / total if total != 0 else 0.0
-                for f in range(n_features):
-                    scaled[f] = np.float32((raw[f] - mean[f]) / scale[f])
-                best = np.inf
-                best_j = 0
-                for j in range(k):
-                    s = 0.0
-                    for f in range(n_features):
-                        t = scaled[f] - centers[j, f]
-                        s += t * t
-                    if s < best:
-                        best = s
-                        best_j = j
-                code = best_j + 1
+                code = best_j[c] + 1
                 codes[r, c] = code
                 counts[chunk, code] += 1
                 for f in range(n_features):
-                    d = raw[f] - mean[f]
+                    d = raw[f, c] - mean[f]
                     sums[chunk, code, f] += d
                     squares[chunk, code, f] += d * d

@@ -172,7 +172,8 @@ def _draw_sample(
         sampler = PixelSampler(size, stack.width, seed, n_pixels)
         with progress("sampling valid pixels", len(strips)) as advance:
             if client is None:
-                for block in stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS):
+                blocks = stack.iter_blocks(spec.read_bands, DEFAULT_BLOCK_PIXELS, as_float=False)
+                for block in blocks:
                     sampler.add(block.row, block.data, block.valid)
                     advance()
             else:
@@ -192,16 +193,16 @@ def _draw_sample(
     return sampler.result()[1], sampler.n_valid
 
 
-def _read_strip(stack: dict, bands: list[int], strip: tuple[int, int]):
+def _read_strip(stack: dict, bands: list[int], strip: tuple[int, int], as_float: bool = True):
     """On a Dask worker: open the stack (``BandStack.reopen_arguments``), read one strip."""
     with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
-        return opened.read(bands, *strip)
+        return opened.read(bands, *strip, as_float=as_float)
 
 
 def _sample_strip(strip: tuple[int, int], *, stack: dict, bands: list[int], sampler: tuple):
     """On a Dask worker: the sample candidates of one strip (see ``PixelSampler.held``)."""
     part = PixelSampler(*sampler)
-    block = _read_strip(stack, bands, strip)
+    block = _read_strip(stack, bands, strip, as_float=False)
     part.add(block.row, block.data, block.valid)
     return part.held()
 

@@ -51,7 +51,8 @@ class PixelSampler:
         return not self._capped or self._held >= self.size
 
     def add(self, row: int, data: np.ndarray, valid: np.ndarray) -> None:
-        """Offer a window of whole rows starting at ``row``: ``data`` (bands, h, w), ``valid``."""
+        """Offer a window of whole rows starting at ``row``: ``data`` (bands, h, w) of any
+        type (the kept values become float32), ``valid``."""
         from imgclust.raster import _kernels
 
         flat = np.ascontiguousarray(valid).reshape(-1)
@@ -61,7 +62,7 @@ class PixelSampler:
             flat, row * self.width, self.seed, self._threshold, local, keys
         )
         local, keys = local[:n], keys[:n]
-        values = data.reshape(data.shape[0], -1)[:, local].T
+        values = data.reshape(data.shape[0], -1)[:, local].T.astype(np.float32)
         self.merge(keys, local + row * self.width, values, n_valid)
 
     def merge(

@@ -52,11 +52,12 @@ class _BandRef:
 
 @dataclass
 class Block:
-    """One window of the stack: the bands read, as float32, and which pixels are valid."""
+    """One window of the stack: the bands read (float32 unless asked otherwise), and which
+    pixels are valid."""
 
     row: int
     col: int
-    data: np.ndarray  # (n_bands, height, width) float32
+    data: np.ndarray  # (n_bands, height, width)
     valid: np.ndarray  # (height, width) bool
 
     @property
@@ -239,12 +240,24 @@ class BandStack:
             rows = max(align, rows - rows % align)
         return [(r, min(rows, self.height - r)) for r in range(0, self.height, rows)]
 
-    def read(self, bands: Sequence[int], row: int = 0, n_rows: int | None = None) -> Block:
-        """Read ``bands`` (1-based) over rows ``row .. row + n_rows`` as float32, with validity."""
+    def read(
+        self,
+        bands: Sequence[int],
+        row: int = 0,
+        n_rows: int | None = None,
+        *,
+        as_float: bool = True,
+    ) -> Block:
+        """Read ``bands`` (1-based) over rows ``row .. row + n_rows``, with validity.
+
+        As float32, or with ``as_float=False`` in the bands' own (common) type: the sampling
+        pass converts only the pixels it keeps.
+        """
         rio = rasterio()
         n_rows = self.height - row if n_rows is None else n_rows
         window = rio.windows.Window(0, row, self.width, n_rows)
-        data = np.empty((len(bands), n_rows, self.width), dtype=np.float32)
+        dtype = np.float32 if as_float else self.read_dtype(bands)
+        data = np.empty((len(bands), n_rows, self.width), dtype=dtype)
         valid = np.ones((n_rows, self.width), dtype=bool)
         # One read per file for all its bands: a pixel-interleaved file decompresses each
         # block once instead of once per band.
@@ -256,6 +269,11 @@ class BandStack:
                 self._update_valid(valid, layer, ref, ds, window)
                 data[i] = layer
         return Block(row, 0, data, valid)
+
+    def read_dtype(self, bands: Sequence[int]) -> np.dtype:
+        """The type that holds every value of ``bands`` (their files' types promoted)."""
+        refs = [self._bands[b - 1] for b in bands]
+        return np.result_type(*(self._datasets[r.dataset].dtypes[r.band - 1] for r in refs))
 
     def _by_dataset(self, bands: Sequence[int]) -> dict[int, list[int]]:
         """Positions in ``bands`` grouped by the file they come from."""
@@ -273,15 +291,17 @@ class BandStack:
         if ref.masked:
             valid &= ds.read_masks(ref.band, window=window) != 0
 
-    def iter_blocks(self, bands: Sequence[int], block_pixels: int = 4 << 20) -> Iterator[Block]:
+    def iter_blocks(
+        self, bands: Sequence[int], block_pixels: int = 4 << 20, *, as_float: bool = True
+    ) -> Iterator[Block]:
         """Every strip of :meth:`windows`, read in a background thread one strip ahead."""
         from concurrent.futures import ThreadPoolExecutor
 
         strips = self.windows(block_pixels)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, bands, *strips[0])
+            pending = pool.submit(self.read, bands, *strips[0], as_float=as_float)
             for next_strip in strips[1:]:
                 block = pending.result()
-                pending = pool.submit(self.read, bands, *next_strip)
+                pending = pool.submit(self.read, bands, *next_strip, as_float=as_float)
                 yield block
             yield pending.result()
