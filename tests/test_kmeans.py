@@ -81,6 +81,30 @@ def test_seed_gives_same_result_and_threads_do_not_matter():
     np.testing.assert_array_equal(first.labels_, single.labels_)
 
 
+@pytest.mark.parametrize("n", [5_000, 60_000])  # one thread, and the parallel chunks
+@pytest.mark.parametrize("d", [2, 3, 7])
+def test_e_step_matches_a_numpy_reference(n, d):
+    from imgclust.cluster import _kernels
+
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    w = rng.random(n)
+    centers = X[rng.choice(n, 6, replace=False)].copy()
+    labels, min_dist = np.full(n, -1, dtype=np.int32), np.empty(n)
+    step = _kernels.assign_and_accumulate_3d if d == 3 else _kernels.assign_and_accumulate
+    sums, weights, inertia, changed = step(X, w, centers, labels, min_dist)
+
+    distances = ((X[:, None, :] - centers[None]) ** 2).astype(np.float64).sum(axis=2)
+    assert labels.tolist() == distances.argmin(axis=1).tolist()
+    np.testing.assert_allclose(min_dist, distances.min(axis=1), rtol=1e-6)
+    assert changed == n
+    np.testing.assert_allclose(weights, np.bincount(labels, weights=w, minlength=6))
+    for f in range(d):
+        expected = np.bincount(labels, weights=w * X[:, f], minlength=6)
+        np.testing.assert_allclose(sums[:, f], expected, rtol=1e-9, atol=1e-9)
+    assert inertia == pytest.approx(float(w @ min_dist), rel=1e-12)
+
+
 def test_float32_kept():
     X = _blobs().astype(np.float32)
     km = KMeans(3, random_state=0).fit(X)

@@ -51,35 +51,63 @@ def _reduce_chunks(sums, weights, inertia, changed):
     return total_sums, total_weights, total_inertia, total_changed
 
 
-@nb.njit(cache=True, parallel=True, nogil=True)
-def assign_and_accumulate(X, w, centers, labels, min_dist):
-    """One Lloyd E-step with the sums for the M-step.
+@nb.njit(cache=True, inline="always")
+def _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed):
+    """One chunk of the E-step for any number of features.
 
-    Writes the nearest centre of each sample into ``labels`` and its squared distance into
-    ``min_dist``. Returns the weighted coordinate sums per cluster ``(k, d)``, the weight per
-    cluster ``(k,)``, the weighted inertia, and how many labels changed.
+    The chunk is copied feature-major, and the distances to each centre are summed feature by
+    feature in loops over the chunk's samples that LLVM vectorises. Per sample that is the
+    arithmetic of a sample-by-sample loop in the same order, so the result is bit-identical.
     """
     n, d = X.shape
     k = centers.shape[0]
-    sums, weights, inertia, changed = _partials(n, k, d)
+    lo = c * CHUNK
+    size = min(n, lo + CHUNK) - lo
+    columns = np.empty((d, size), dtype=X.dtype)
+    for i in range(size):
+        for f in range(d):
+            columns[f, i] = X[lo + i, f]
+    best = np.full(size, np.inf)
+    best_j = np.zeros(size, dtype=np.int64)
+    distance = np.empty(size)
+    for j in range(k):
+        distance[:] = 0.0
+        for f in range(d):
+            centre = centers[j, f]
+            column = columns[f]
+            for i in range(size):
+                t = column[i] - centre
+                distance[i] += t * t
+        for i in range(size):
+            if distance[i] < best[i]:
+                best[i] = distance[i]
+                best_j[i] = j
+    for i in range(size):
+        b = best_j[i]
+        if labels[lo + i] != b:
+            changed[c] += 1
+            labels[lo + i] = b
+        min_dist[lo + i] = best[i]
+        wi = w[lo + i]
+        inertia[c] += wi * best[i]
+        weights[c, b] += wi
+        for f in range(d):
+            sums[c, b, f] += wi * columns[f, i]
+
+
+@nb.njit(cache=True, parallel=True, nogil=True)
+def _assign_and_accumulate_parallel(X, w, centers, labels, min_dist):
+    sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], X.shape[1])
     for c in nb.prange(sums.shape[0]):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            best = np.inf
-            best_j = 0
-            for j in range(k):
-                s = _sqdist(X, i, centers, j)
-                if s < best:
-                    best = s
-                    best_j = j
-            if labels[i] != best_j:
-                changed[c] += 1
-                labels[i] = best_j
-            min_dist[i] = best
-            wi = w[i]
-            inertia[c] += wi * best
-            weights[c, best_j] += wi
-            for f in range(d):
-                sums[c, best_j, f] += wi * X[i, f]
+        _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
+    return _reduce_chunks(sums, weights, inertia, changed)
+
+
+@nb.njit(cache=True, nogil=True)
+def _assign_and_accumulate_serial(X, w, centers, labels, min_dist):
+    sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], X.shape[1])
+    for c in range(sums.shape[0]):
+        _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
     return _reduce_chunks(sums, weights, inertia, changed)
 
 
@@ -132,6 +160,19 @@ def _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist):
 #: Up to this many chunks the loops run on one thread: starting a parallel region costs more
 #: than it saves on a few tens of thousands of samples (restarts on the colour summary).
 SERIAL_CHUNKS = 4
+
+
+def assign_and_accumulate(X, w, centers, labels, min_dist):
+    """One Lloyd E-step with the sums for the M-step.
+
+    Writes the nearest centre of each sample into ``labels`` and its squared distance into
+    ``min_dist``. Returns the weighted coordinate sums per cluster ``(k, d)``, the weight per
+    cluster ``(k,)``, the weighted inertia, and how many labels changed. Small inputs run on
+    one thread; the chunked sums are the same either way.
+    """
+    if n_chunks(X.shape[0]) <= SERIAL_CHUNKS:
+        return _assign_and_accumulate_serial(X, w, centers, labels, min_dist)
+    return _assign_and_accumulate_parallel(X, w, centers, labels, min_dist)
 
 
 def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
