@@ -103,6 +103,9 @@ def test_e_step_matches_a_numpy_reference(n, d):
         expected = np.bincount(labels, weights=w * X[:, f], minlength=6)
         np.testing.assert_allclose(sums[:, f], expected, rtol=1e-9, atol=1e-9)
     assert inertia == pytest.approx(float(w @ min_dist), rel=1e-12)
+    predicted, predicted_dist = np.full(n, -1, dtype=np.int32), np.empty(n)
+    _kernels.assign(X, centers, predicted, predicted_dist)
+    assert np.array_equal(predicted, labels) and np.array_equal(predicted_dist, min_dist)
 
 
 def test_float32_kept():
