@@ -105,7 +105,9 @@ def test_e_step_matches_a_numpy_reference(n, d):
     assert inertia == pytest.approx(float(w @ min_dist), rel=1e-12)
     predicted, predicted_dist = np.full(n, -1, dtype=np.int32), np.empty(n)
     _kernels.assign(X, centers, predicted, predicted_dist)
-    assert np.array_equal(predicted, labels) and np.array_equal(predicted_dist, min_dist)
+    assert np.array_equal(predicted, labels)
+    # the three-feature E-step sums the squares in float32, the generic loops in float64
+    np.testing.assert_allclose(predicted_dist, min_dist, rtol=1e-6)
 
 
 def test_float32_kept():
