@@ -10,8 +10,8 @@ Two scenes: the seven Landsat 8 bands of ``../shared/data/landsat8`` (one file p
 GeoTIFF (``--tiles`` times in each direction). Every method goes from the files on disk to a
 classified GeoTIFF with the same K:
 
-- imgclust: ``classify_raster`` (fit on a seeded sample of ``--sample`` valid pixels,
-  standardised bands, block by block, all its outputs);
+- imgclust: the ``imgclust classify`` command (fit on a seeded sample of ``--sample`` valid
+  pixels, standardised bands, block by block, all its outputs and its report);
 - GRASS GIS: ``r.external`` links the bands, ``i.cluster`` (sampling interval chosen for about
   ``--sample`` pixels) then ``i.maxlik``, ``r.out.gdal``;
 - Spectral Python: ``spectral.kmeans`` on the in-memory standardised array (every pixel; it
@@ -76,9 +76,13 @@ def _write_classes(labels: np.ndarray, profile: dict, path: str) -> None:
 
 
 def run_imgclust(paths, k, sample, out):
-    from imgclust.raster import classify_raster
+    """The ``imgclust classify`` command as a user runs it: every output, the report too."""
+    from imgclust.cli import main
 
-    classify_raster(paths, out, k, sample_size=sample, random_state=0, rgb=_rgb(paths))
+    rgb = _rgb(paths)
+    sys.argv = ["imgclust", "classify", *paths, "-k", str(k), "--sample", str(sample)]
+    sys.argv += ["--seed", "0", "-o", out, "-q", *(["--rgb", rgb] if rgb else [])]
+    main()
 
 
 def _rgb(paths):
