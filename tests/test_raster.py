@@ -132,6 +132,24 @@ def test_windowed_and_in_memory_runs_give_identical_output(tmp_path, scene, monk
     assert windowed.summary["valid_pixels"] == int((a > 0).sum())
 
 
+@pytest.mark.parametrize(
+    ("width", "rows"),
+    [(80, 52_224), (3_000, 1_024), (10_659, 512), (16_000, 512), (20_000, 209)],
+)
+def test_strips_follow_whole_rows_of_output_tiles(tmp_path, width, rows):
+    from imgclust.raster.stack import BandStack
+
+    path = tmp_path / "wide.tif"
+    profile = {"driver": "GTiff", "width": width, "height": 1_100, "count": 1, "dtype": "uint8"}
+    with rasterio.open(path, "w", crs=CRS_UTM, transform=TRANSFORM, **profile):
+        pass  # an empty, sparse file: only its size matters here
+    with BandStack(path) as stack:
+        strips = stack.windows(4 << 20)
+    assert strips[0] == (0, min(rows, 1_100))
+    assert sum(n for _, n in strips) == 1_100
+    assert all(start == i * strips[0][1] for i, (start, _) in enumerate(strips))
+
+
 def test_strip_kernel_matches_a_pixel_by_pixel_reference():
     """The row-wise SIMD kernel gives the codes and sums of the plain per-pixel arithmetic."""
     from imgclust.raster import _kernels
