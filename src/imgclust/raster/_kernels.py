@@ -64,7 +64,10 @@ def classify_strip(
     for chunk in nb.prange(m):
         # One row at a time, each step a loop over the row's pixels that the compiler turns
         # into SIMD code; per pixel the arithmetic and its order are those of a plain
-        # pixel-by-pixel loop, so the codes and sums do not depend on this layout.
+        # pixel-by-pixel loop, so the codes and sums do not depend on this layout. The
+        # nearest-centre loop repeats the one of cluster/_kernels.py on purpose: numba's
+        # on-disk cache is keyed on the calling file only, so a compiled helper shared across
+        # the two files would leave stale machine code here after an edit over there.
         raw = np.empty((n_features, w))
         scaled = np.empty((n_features, w), dtype=np.float32)
         distance = np.empty(w)
