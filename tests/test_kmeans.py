@@ -66,35 +66,43 @@ def test_weight_equals_repetition(init):
     assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=1e-10)
 
 
-def test_seed_gives_same_result_and_threads_do_not_matter():
+def test_seed_gives_same_result_whatever_the_loop_version_and_threads(monkeypatch):
     import numba
 
+    from imgclust.cluster import _loops
+
     X = _blobs(seed=3, n=60_000)
-    first = KMeans(3, random_state=7).fit(X)
+    serial = KMeans(3, random_state=7).fit(X)  # small enough for the serial loops
+    monkeypatch.setattr(_loops, "PARALLEL_MIN_TERMS", 0)  # every loop on numba's threads
+    parallel = KMeans(3, random_state=7).fit(X)
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        single = KMeans(3, random_state=7).fit(X)
+        one_thread = KMeans(3, random_state=7).fit(X)
     finally:
         numba.set_num_threads(previous)
-    np.testing.assert_array_equal(first.cluster_centers_, single.cluster_centers_)
-    np.testing.assert_array_equal(first.labels_, single.labels_)
+    for other in (parallel, one_thread):
+        np.testing.assert_array_equal(other.cluster_centers_, serial.cluster_centers_)
+        np.testing.assert_array_equal(other.labels_, serial.labels_)
+        assert other.inertia_ == serial.inertia_
 
 
-@pytest.mark.parametrize("n", [5_000, 60_000])  # one thread, and the parallel chunks
+@pytest.mark.parametrize("version", ["serial", "parallel"])
 @pytest.mark.parametrize("d", [2, 3, 7])
-def test_e_step_matches_a_numpy_reference(n, d):
+def test_e_step_matches_a_numpy_reference(version, d):
     from imgclust.cluster import _kernels
 
+    n = 30_000  # several chunks
     rng = np.random.default_rng(d)
     X = rng.normal(size=(n, d)).astype(np.float32)
     w = rng.random(n)
-    centers = X[rng.choice(n, 6, replace=False)].copy()
+    centers = X[rng.choice(n, 6, replace=False)].astype(np.float64)
     labels, min_dist = np.full(n, -1, dtype=np.int32), np.empty(n)
-    step = _kernels.assign_and_accumulate_3d if d == 3 else _kernels.assign_and_accumulate
+    name = "assign_and_accumulate_3d" if d == 3 else "assign_and_accumulate"
+    step = getattr(_kernels, f"{name}_{version}")
     sums, weights, inertia, changed = step(X, w, centers, labels, min_dist)
 
-    distances = ((X[:, None, :] - centers[None]) ** 2).astype(np.float64).sum(axis=2)
+    distances = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
     assert labels.tolist() == distances.argmin(axis=1).tolist()
     np.testing.assert_allclose(min_dist, distances.min(axis=1), rtol=1e-6)
     assert changed == n
@@ -104,7 +112,8 @@ def test_e_step_matches_a_numpy_reference(n, d):
         np.testing.assert_allclose(sums[:, f], expected, rtol=1e-9, atol=1e-9)
     assert inertia == pytest.approx(float(w @ min_dist), rel=1e-12)
     predicted, predicted_dist = np.full(n, -1, dtype=np.int32), np.empty(n)
-    _kernels.assign(X, centers, predicted, predicted_dist)
+    assign = getattr(_kernels, f"assign_{version}")
+    assign(X, centers.astype(np.float32), predicted, predicted_dist)
     assert np.array_equal(predicted, labels)
     # the three-feature E-step sums the squares in float32, the generic loops in float64
     np.testing.assert_allclose(predicted_dist, min_dist, rtol=1e-6)

@@ -1,9 +1,12 @@
-"""Compiled loops behind the weighted k-means engine.
+"""Compiled loops behind the weighted k-means engine (called through
+:mod:`imgclust.cluster._loops`).
 
 Private: callers pass C-contiguous float arrays of matching dtype, non-negative weights and
-in-range sizes; nothing here validates. Parallel loops split the samples into a fixed number
-of chunks that does not depend on the thread count, and partial sums are reduced in chunk
-order, so results are bit-identical whatever the number of threads.
+in-range sizes; nothing here validates. Each loop comes in a serial and a parallel version.
+Both split the samples into the same fixed chunks, which do not depend on the thread count,
+and reduce the partial sums in chunk order, so results are bit-identical whatever the version
+and the number of threads. The serial versions are also compiled ahead of time (see
+:mod:`imgclust._native`), so this module must import nothing from imgclust.
 """
 
 from __future__ import annotations
@@ -11,13 +14,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-#: Samples per chunk in the parallel loops (a fixed partition keeps the sums deterministic).
+#: Samples per chunk (a fixed partition keeps the sums deterministic).
 CHUNK = 8192
-
-
-def n_chunks(n_samples: int) -> int:
-    """Number of fixed-size chunks that cover ``n_samples``."""
-    return max(1, -(-n_samples // CHUNK))
 
 
 @nb.njit(cache=True, inline="always")
@@ -96,7 +94,13 @@ def _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _assign_and_accumulate_parallel(X, w, centers, labels, min_dist):
+def assign_and_accumulate_parallel(X, w, centers, labels, min_dist):
+    """One Lloyd E-step with the sums for the M-step.
+
+    Writes the nearest centre of each sample into ``labels`` and its squared distance into
+    ``min_dist``. Returns the weighted coordinate sums per cluster ``(k, d)``, the weight per
+    cluster ``(k,)``, the weighted inertia, and how many labels changed.
+    """
     sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], X.shape[1])
     for c in nb.prange(sums.shape[0]):
         _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
@@ -104,7 +108,8 @@ def _assign_and_accumulate_parallel(X, w, centers, labels, min_dist):
 
 
 @nb.njit(cache=True, nogil=True)
-def _assign_and_accumulate_serial(X, w, centers, labels, min_dist):
+def assign_and_accumulate_serial(X, w, centers, labels, min_dist):
+    """:func:`assign_and_accumulate_parallel` on one thread."""
     sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], X.shape[1])
     for c in range(sums.shape[0]):
         _accumulate_chunk(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
@@ -142,7 +147,8 @@ def _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, iner
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist):
+def assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist):
+    """:func:`assign_and_accumulate_parallel` for three features, the point kept in registers."""
     sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], 3)
     for c in nb.prange(sums.shape[0]):
         _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
@@ -150,39 +156,12 @@ def _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist):
 
 
 @nb.njit(cache=True, nogil=True)
-def _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist):
+def assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist):
+    """:func:`assign_and_accumulate_3d_parallel` on one thread."""
     sums, weights, inertia, changed = _partials(X.shape[0], centers.shape[0], 3)
     for c in range(sums.shape[0]):
         _accumulate_chunk_3d(X, w, centers, labels, min_dist, c, sums, weights, inertia, changed)
     return _reduce_chunks(sums, weights, inertia, changed)
-
-
-#: Up to this many chunks the loops run on one thread: starting a parallel region costs more
-#: than it saves on a few tens of thousands of samples (restarts on the colour summary).
-SERIAL_CHUNKS = 4
-
-
-def assign_and_accumulate(X, w, centers, labels, min_dist):
-    """One Lloyd E-step with the sums for the M-step.
-
-    Writes the nearest centre of each sample into ``labels`` and its squared distance into
-    ``min_dist``. Returns the weighted coordinate sums per cluster ``(k, d)``, the weight per
-    cluster ``(k,)``, the weighted inertia, and how many labels changed. Small inputs run on
-    one thread; the chunked sums are the same either way.
-    """
-    if n_chunks(X.shape[0]) <= SERIAL_CHUNKS:
-        return _assign_and_accumulate_serial(X, w, centers, labels, min_dist)
-    return _assign_and_accumulate_parallel(X, w, centers, labels, min_dist)
-
-
-def assign_and_accumulate_3d(X, w, centers, labels, min_dist):
-    """:func:`assign_and_accumulate` for three features, with the point kept in registers.
-
-    Small inputs run on one thread; the chunked sums are the same either way.
-    """
-    if n_chunks(X.shape[0]) <= SERIAL_CHUNKS:
-        return _assign_and_accumulate_3d_serial(X, w, centers, labels, min_dist)
-    return _assign_and_accumulate_3d_parallel(X, w, centers, labels, min_dist)
 
 
 @nb.njit(cache=True, inline="always")
@@ -199,27 +178,17 @@ def _assign_one(X, centers, labels, min_dist, i):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _assign_parallel(X, centers, labels, min_dist):
+def assign_parallel(X, centers, labels, min_dist):
+    """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample."""
     for i in nb.prange(X.shape[0]):
         _assign_one(X, centers, labels, min_dist, i)
 
 
 @nb.njit(cache=True, nogil=True)
-def _assign_serial(X, centers, labels, min_dist):
+def assign_serial(X, centers, labels, min_dist):
+    """:func:`assign_parallel` on one thread."""
     for i in range(X.shape[0]):
         _assign_one(X, centers, labels, min_dist, i)
-
-
-def assign(X, centers, labels, min_dist):
-    """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample.
-
-    Small inputs run on one thread: on a few thousand samples, waking the parallel threads
-    took 3 ms, a hundred times the work.
-    """
-    if n_chunks(X.shape[0]) <= SERIAL_CHUNKS:
-        _assign_serial(X, centers, labels, min_dist)
-    else:
-        _assign_parallel(X, centers, labels, min_dist)
 
 
 @nb.njit(cache=True, inline="always")
@@ -232,87 +201,44 @@ def _chunk_potential(X, w, closest, cand, c):
 
 
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _potential_parallel(X, w, closest, cand):
+def potential_parallel(X, w, closest, cand):
+    """Weighted potential if sample ``cand`` were added as a centre (chunk sums in order)."""
     m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
     part = np.zeros(m)
     for c in nb.prange(m):
         part[c] = _chunk_potential(X, w, closest, cand, c)
-    return part
-
-
-@nb.njit(cache=True)
-def _potential_with(X, w, closest, cand):
-    """Weighted potential if sample ``cand`` were added as a centre (chunk sums in order)."""
-    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
-    if m <= SERIAL_CHUNKS:
-        part = np.empty(m)
-        for c in range(m):
-            part[c] = _chunk_potential(X, w, closest, cand, c)
-    else:
-        part = _potential_parallel(X, w, closest, cand)
     total = 0.0
     for c in range(m):
         total += part[c]
     return total
 
 
+@nb.njit(cache=True, nogil=True)
+def potential_serial(X, w, closest, cand):
+    """:func:`potential_parallel` on one thread (the same sums in the same order)."""
+    m = max(1, (X.shape[0] + CHUNK - 1) // CHUNK)
+    total = 0.0
+    for c in range(m):
+        total += _chunk_potential(X, w, closest, cand, c)
+    return total
+
+
+@nb.njit(cache=True, inline="always")
+def _update_one(X, closest, cand, i):
+    s = _sqdist(X, i, X, cand)
+    if s < closest[i]:
+        closest[i] = s
+
+
 @nb.njit(cache=True, parallel=True, nogil=True)
-def _update_closest_parallel(X, closest, cand):
+def update_closest_parallel(X, closest, cand):
+    """Lower ``closest`` to the squared distance to sample ``cand`` where that is nearer."""
     for i in nb.prange(X.shape[0]):
-        s = _sqdist(X, i, X, cand)
-        if s < closest[i]:
-            closest[i] = s
+        _update_one(X, closest, cand, i)
 
 
-@nb.njit(cache=True)
-def _update_closest(X, closest, cand):
-    if X.shape[0] > SERIAL_CHUNKS * CHUNK:
-        _update_closest_parallel(X, closest, cand)
-        return
+@nb.njit(cache=True, nogil=True)
+def update_closest_serial(X, closest, cand):
+    """:func:`update_closest_parallel` on one thread."""
     for i in range(X.shape[0]):
-        s = _sqdist(X, i, X, cand)
-        if s < closest[i]:
-            closest[i] = s
-
-
-@nb.njit(cache=True)
-def _pick(cumulative, u):
-    """Index drawn with probability proportional to the increments of ``cumulative``."""
-    idx = np.searchsorted(cumulative, u * cumulative[-1], side="right")
-    return min(idx, cumulative.shape[0] - 1)
-
-
-@nb.njit(cache=True)
-def kmeans_plusplus(X, w, n_clusters, uniforms):
-    """Greedy weighted k-means++ seeding (Arthur and Vassilvitskii, 2007).
-
-    ``uniforms`` is ``(n_clusters, n_local_trials)`` of draws in [0, 1): row 0 picks the first
-    centre (column 0), each later row the candidates of one step. A sample is drawn with
-    probability proportional to its weight times its squared distance to the nearest centre
-    chosen so far, and of the candidates the one that lowers the potential most is kept. Drawing
-    through cumulative sums makes a sample of weight 2 behave exactly like two copies of it.
-    """
-    n, d = X.shape
-    n_trials = uniforms.shape[1]
-    centers = np.empty((n_clusters, d), dtype=X.dtype)
-    indices = np.empty(n_clusters, dtype=np.int64)
-    first = _pick(np.cumsum(w), uniforms[0, 0])
-    indices[0] = first
-    centers[0] = X[first]
-    closest = np.empty(n)
-    for i in range(n):
-        closest[i] = _sqdist(X, i, X, first)
-    for c in range(1, n_clusters):
-        cumulative = np.cumsum(w * closest)
-        best_pot = np.inf
-        best = 0
-        for t in range(n_trials):
-            cand = _pick(cumulative, uniforms[c, t])
-            pot = _potential_with(X, w, closest, cand)
-            if pot < best_pot:
-                best_pot = pot
-                best = cand
-        _update_closest(X, closest, best)
-        indices[c] = best
-        centers[c] = X[best]
-    return centers, indices
+        _update_one(X, closest, cand, i)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imgclust.cluster import _kernels
+from imgclust.cluster import _loops
 
 __all__ = ["KMeansFit", "as_random_state", "fit_kmeans", "kmeans_plusplus", "lloyd", "nearest"]
 
@@ -89,7 +89,7 @@ def kmeans_plusplus(
     weights = as_weights(sample_weight, X.shape[0])
     rng = as_random_state(random_state)
     uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
-    return _kernels.kmeans_plusplus(X, weights, n_clusters, uniforms)
+    return _loops.kmeans_plusplus(X, weights, n_clusters, uniforms)
 
 
 def _relocate_empty(X, centers, weights, min_dist) -> None:
@@ -107,12 +107,10 @@ def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
     centers = centers.astype(np.float64, copy=True)
     labels = np.full(n, -1, dtype=np.int32)
     min_dist = np.empty(n, dtype=np.float64)
-    accumulate = (
-        _kernels.assign_and_accumulate_3d if X.shape[1] == 3 else _kernels.assign_and_accumulate
-    )
+    step = _loops.e_step(X, weights, centers, labels, min_dist)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        sums, cluster_weights, _, changed = accumulate(X, weights, centers, labels, min_dist)
+        sums, cluster_weights, _, changed = step(X, weights, centers, labels, min_dist)
         if changed == 0:  # same labels as last time: the centres are already their means
             break
         new_centers = centers.copy()
@@ -125,7 +123,7 @@ def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
             break
     centers = centers.astype(X.dtype)
     # Final E-step so that labels and inertia belong to the centres that are returned.
-    _kernels.assign(X, centers, labels, min_dist)
+    _loops.assign(X, centers, labels, min_dist)
     return KMeansFit(centers, labels, float(np.dot(weights, min_dist)), n_iter)
 
 
@@ -133,7 +131,7 @@ def nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """Index of the nearest centre of each row (int32) and the squared distance to it."""
     labels = np.empty(X.shape[0], dtype=np.int32)
     min_dist = np.empty(X.shape[0], dtype=np.float64)
-    _kernels.assign(X, centers.astype(X.dtype, copy=False), labels, min_dist)
+    _loops.assign(X, np.ascontiguousarray(centers, dtype=X.dtype), labels, min_dist)
     return labels, min_dist
 
 
@@ -146,7 +144,7 @@ def seed_centers(X, weights, n_clusters: int, init, rng: np.random.RandomState) 
         idx = rng.choice(X.shape[0], size=n_clusters, replace=False, p=p)
         return X[np.sort(idx)]
     uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
-    return _kernels.kmeans_plusplus(X, weights, n_clusters, uniforms)[0]
+    return _loops.kmeans_plusplus(X, weights, n_clusters, uniforms)[0]
 
 
 def fit_kmeans(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 
-import numba as nb
 import numpy as np
+
+from imgclust._native import call
 
 __all__ = ["DistinctColours", "distinct_colours"]
 
@@ -29,47 +30,6 @@ def _shared_table() -> np.ndarray:
         table.fill(0)
         _table = table
     return _table
-
-
-@nb.njit(cache=True, nogil=True)
-def _count(pixels, include, table, keys):
-    """Count colours into ``table``; write each new packed colour to ``keys``; return how many."""
-    n_distinct = 0
-    use_mask = include.shape[0] > 0
-    for i in range(pixels.shape[0]):
-        if use_mask and not include[i]:
-            continue
-        key = (np.uint32(pixels[i, 0]) << 16) | (np.uint32(pixels[i, 1]) << 8) | pixels[i, 2]
-        count = table[key]
-        if count == 0:
-            keys[n_distinct] = key
-            n_distinct += 1
-        table[key] = count + 1
-    return n_distinct
-
-
-@nb.njit(cache=True, nogil=True)
-def _collect_and_clear(table, keys, counts):
-    for j in range(keys.shape[0]):
-        counts[j] = table[keys[j]]
-        table[keys[j]] = 0
-
-
-@nb.njit(cache=True, nogil=True)
-def _fill(table, keys, values):
-    for j in range(keys.shape[0]):
-        table[keys[j]] = values[j]
-
-
-@nb.njit(cache=True, parallel=True, nogil=True)
-def _lookup(pixels, include, table, out, excluded):
-    use_mask = include.shape[0] > 0
-    for i in nb.prange(pixels.shape[0]):
-        if use_mask and not include[i]:
-            out[i] = excluded
-        else:
-            key = (np.uint32(pixels[i, 0]) << 16) | (np.uint32(pixels[i, 1]) << 8) | pixels[i, 2]
-            out[i] = table[key]
 
 
 class DistinctColours:
@@ -121,15 +81,22 @@ class DistinctColours:
             table = _shared_table()
             _fill(table, self._keys, values.astype(np.uint32))
             out = np.empty(pixels.shape[0], dtype=dtype)
+            args = (np.ascontiguousarray(pixels, dtype=np.uint8), _mask_arg(include), table, out)
             try:
-                _lookup(pixels, _mask_arg(include), table, out, excluded)
+                call("lookup", *args, excluded)
             finally:
                 _fill(table, self._keys, np.zeros(len(self), dtype=np.uint32))
         return out
 
 
 def _mask_arg(include: np.ndarray | None) -> np.ndarray:
-    return np.empty(0, dtype=np.bool_) if include is None else include
+    if include is None:
+        return np.empty(0, dtype=np.bool_)
+    return np.ascontiguousarray(include, dtype=np.bool_)
+
+
+def _fill(table: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+    call("fill", table, keys, values)
 
 
 def distinct_colours(pixels: np.ndarray, include: np.ndarray | None = None) -> DistinctColours:
@@ -150,8 +117,9 @@ def distinct_colours(pixels: np.ndarray, include: np.ndarray | None = None) -> D
     with _table_lock:
         table = _shared_table()
         keys = np.empty(min(pixels.shape[0], _TABLE_SIZE), dtype=np.uint32)
-        n_distinct = _count(pixels, _mask_arg(include), table, keys)
+        args = (pixels, _mask_arg(include), table, keys)
+        n_distinct = call("count", *args)
         keys = keys[:n_distinct].copy()
         counts = np.empty(n_distinct, dtype=np.int64)
-        _collect_and_clear(table, keys, counts)
+        call("collect_and_clear", table, keys, counts)
     return DistinctColours(keys, counts)

@@ -173,10 +173,10 @@ def save_segmentation(
             jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png"))
         plots.palette_image(seg.palette, seg.fractions).save(folder / "palette.png")
         original = _with_alpha(_rgb_uint8(prepared), prepared.include)
-        plots.side_by_side(original, recoloured).save(folder / "comparison.png")
+        plots.side_by_side(original, recoloured).save(folder / "comparison.png", **FAST_PNG)
         features, labels = _scatter_sample(seg, prepared, seg.random_state)
         plots.colors3d_figure(features, labels, seg.palette, seg.centers, seg.color_space).savefig(
-            folder / "colors3d.png"
+            folder / "colors3d.png", pil_kwargs=FAST_PNG
         )
         for job in jobs:
             job.result()

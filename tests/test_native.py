@@ -1,0 +1,128 @@
+"""The loops compiled ahead of time against their numba JIT versions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgclust import _native
+
+N_SAMPLES = 20_000  # several of the loops' fixed chunks
+
+
+def _cluster_arguments(name: str, dtype: np.dtype, rng: np.random.Generator) -> tuple:
+    d = 3 if name == "assign_and_accumulate_3d" else 5
+    X = rng.normal(size=(N_SAMPLES, d)).astype(dtype)
+    w = rng.random(N_SAMPLES) * 3
+    if name in ("assign_and_accumulate", "assign_and_accumulate_3d"):
+        centers = X[:7].astype(np.float64)
+        return X, w, centers, np.full(N_SAMPLES, -1, dtype=np.int32), np.empty(N_SAMPLES)
+    if name == "assign":
+        return X, X[:7].copy(), np.empty(N_SAMPLES, dtype=np.int32), np.empty(N_SAMPLES)
+    closest = rng.random(N_SAMPLES) * 10
+    if name == "potential":
+        return X, w, closest, 123
+    return X, closest, 123  # update_closest
+
+
+def _pixel_arguments(name: str, rng: np.random.Generator) -> tuple:
+    pixels = rng.integers(0, 4, size=(N_SAMPLES, 3)).astype(np.uint8)
+    include = rng.random(N_SAMPLES) < 0.8
+    table = np.zeros(1 << 24, dtype=np.uint32)
+    keys = np.unique(rng.integers(0, 1 << 24, size=500)).astype(np.uint32)
+    if name == "count":
+        return pixels, include, table, np.zeros(N_SAMPLES, dtype=np.uint32)
+    if name == "collect_and_clear":
+        table[keys] = rng.integers(1, 100, size=keys.size)
+        return table, keys, np.zeros(keys.size, dtype=np.int64)
+    if name == "fill":
+        return table, keys, rng.integers(0, 9, size=keys.size).astype(np.uint32)
+    table[:] = rng.integers(0, 9, size=table.size)
+    return pixels, include, table, np.zeros(N_SAMPLES, dtype=np.int32), -1  # lookup
+
+
+def _arguments(name: str, variant: tuple[str, ...]) -> tuple:
+    rng = np.random.default_rng(zlib.crc32(repr((name, variant)).encode()))
+    module = _native.LOOPS[name][0]
+    if module.endswith("pixels._kernels"):
+        return _pixel_arguments(name, rng)
+    return _cluster_arguments(name, _native.parse_type(variant[0])[0], rng)
+
+
+def _copies(args: tuple) -> tuple:
+    return tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+
+
+VARIANTS = [
+    (name, index)
+    for name, (_, _, variants) in _native.LOOPS.items()
+    for index in range(len(variants))
+]
+
+
+def test_package_was_built_with_its_compiled_loops():
+    assert _native.compiled_available(), "build the package first: pip install -e ."
+
+
+@pytest.mark.parametrize(("name", "index"), VARIANTS)
+def test_compiled_loop_equals_its_jit_version(name, index):
+    variant = _native.LOOPS[name][2][index]
+    args = _arguments(name, variant)
+    compiled = _native.loop(name, *args)
+    assert compiled is getattr(_native._compiled, _native.variant_name(name, index))
+    jit_args, compiled_args = _copies(args), _copies(args)
+    expected = _native.jit_loop(name)(*jit_args)
+    result = compiled(*compiled_args)
+    np.testing.assert_equal(result, expected)
+    for jit_array, compiled_array in zip(jit_args, compiled_args, strict=True):
+        np.testing.assert_array_equal(compiled_array, jit_array)  # outputs written in place
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(args, jit_args, strict=True)
+        if isinstance(a, np.ndarray)
+    ]
+    assert any(changed) or expected is not None  # the loop did something to compare
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (np.zeros((5, 3), dtype=np.float16), np.zeros((2, 3), dtype=np.float16)),  # no variant
+        (np.zeros((5, 6))[:, ::2], np.zeros((2, 3))),  # not contiguous
+        (np.zeros((5, 3), dtype=np.float32), np.zeros((2, 3))),  # mixed dtypes
+    ],
+)
+def test_arguments_without_a_compiled_variant_go_to_the_jit_version(args):
+    X, centers = args
+    outputs = (np.empty(5, dtype=np.int32), np.empty(5))
+    assert _native.loop("assign", X, centers, *outputs) is _native.jit_loop("assign")
+
+
+def test_segment_command_does_not_import_numba(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)).save(
+        tmp_path / "photo.png"
+    )
+    script = (
+        "import sys\n"
+        "from imgclust.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print('numba' in sys.modules)\n"
+    )
+    photo, out_dir = str(tmp_path / "photo.png"), str(tmp_path / "out")
+    out = subprocess.run(
+        [sys.executable, "-c", script, "segment", photo, "-k", "4", "-o", out_dir, "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
+    assert (tmp_path / "out" / "segmented.png").is_file()
