@@ -11,14 +11,12 @@ colour segmentation does not need it.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 from imgclust.errors import ImgclustError
 
-try:
-    __version__ = version("imgclust")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+# The one place the version is written (pyproject.toml reads it from here): asking
+# importlib.metadata instead costs every command about 40 ms.
+__version__ = "0.1.0"
 
 _LAZY = {
     "KMeans": "imgclust.cluster.kmeans",

@@ -7,15 +7,44 @@ no traceback, nothing written); 2 the command line itself is wrong (click's usag
 from __future__ import annotations
 
 import gc
+from importlib import import_module
 
 import click
 
 from imgclust import __version__
 from imgclust.errors import ImgclustError
 
+#: Command name -> (module of imgclust.cli, attribute). A command's module is imported when
+#: the command runs (or help lists it), so that ``segment`` does not import what ``group``
+#: or ``classify`` need.
+_COMMANDS = {
+    "segment": ("segment", "command"),
+    "choose-k": ("choose_k", "command"),
+    "edges": ("edges", "command"),
+    "classify": ("classify", "command"),
+    "evaluate": ("evaluate", "command"),
+    "group": ("group", "command"),
+    "assign": ("group", "assign_command"),
+    "representatives": ("semi", "representatives_command"),
+    "label": ("semi", "label_command"),
+    "propagate": ("semi", "propagate_command"),
+    "experiment": ("experiment", "command"),
+    "demo": ("demo", "command"),
+}
+
 
 class _Group(click.Group):
-    """Turns imgclust's own errors into one-line messages with exit code 1."""
+    """Loads commands on demand; turns imgclust's own errors into one-line messages with exit
+    code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _COMMANDS:
+            return None
+        module, attribute = _COMMANDS[name]
+        return getattr(import_module(f"imgclust.cli.{module}"), attribute)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["imgclust.argv"] = list(args)  # for the "run again" line of the reports
@@ -40,29 +69,6 @@ def cli() -> None:
 
     Run `imgclust demo` to see every output on a sample photo.
     """
-
-
-def _register() -> None:
-    from imgclust.cli import (
-        choose_k,
-        classify,
-        demo,
-        edges,
-        evaluate,
-        experiment,
-        group,
-        segment,
-        semi,
-    )
-
-    for module in (segment, choose_k, edges, classify, evaluate, group, demo, experiment):
-        cli.add_command(module.command)
-    cli.add_command(group.assign_command)
-    for command in (semi.representatives_command, semi.label_command, semi.propagate_command):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

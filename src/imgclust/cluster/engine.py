@@ -124,7 +124,7 @@ def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
     centers = centers.astype(X.dtype)
     # Final E-step so that labels and inertia belong to the centres that are returned.
     _loops.assign(X, centers, labels, min_dist)
-    return KMeansFit(centers, labels, float(np.dot(weights, min_dist)), n_iter)
+    return KMeansFit(centers, labels, float(np.sum(weights * min_dist)), n_iter)
 
 
 def nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

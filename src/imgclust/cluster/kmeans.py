@@ -201,7 +201,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         """Opposite of the weighted inertia of ``X`` on the fitted centres."""
         X = self._check_X(X)
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        return -float(np.dot(weights, self._nearest(X)[1]))
+        return -float(np.sum(weights * self._nearest(X)[1]))
 
 
 def k_means(

@@ -97,8 +97,8 @@ def read_image(
         try:
             with Image.open(path) as img:
                 _check_size(path, img.size, max_pixels)
-                img = ImageOps.exif_transpose(img)
                 img.load()
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when upright already
                 return _to_array(img)
         except UnidentifiedImageError:
             raise ImageReadError(

@@ -37,7 +37,9 @@ def _no_progress(message: str) -> AbstractContextManager:
 
 
 def _warm_up(segment_options: dict) -> threading.Event:
-    """Load the loops ``segment`` will use (a tiny 8-bit image, same options) and matplotlib."""
+    """In a thread while the image is read: run ``segment`` on a tiny image with the same
+    options (it imports the colour conversions, allocates the colour table and, where the
+    package was built without its compiled loops, loads numba's), then import matplotlib."""
 
     def load_loops() -> None:
         tiny = np.zeros((8, 8, 3), dtype=np.uint8)
@@ -92,39 +94,41 @@ def run_segment(
     check_output_dir(output, overwrite=overwrite)
     warm_up = _warm_up(segment_options)
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    with step("reading the image"):
+    with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, mask, max_pixels=max_pixels)
-    timings["read"] = time.perf_counter() - start
     sweep = None
     if n_clusters == "auto":
-        with step(f"choosing K among {k_values[0]}..{k_values[-1]}"):
-            t = time.perf_counter()
-            options = {
-                k: segment_options[k]
-                for k in ("color_space", "n_init", "random_state")
-                if k in segment_options
-            }
-            from imgclust.pixels.choose_k import choose_k  # scikit-learn: import when used
-
-            sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
-            n_clusters = sweep.best_k
-            timings["choose_k"] = time.perf_counter() - t
-    with step(f"clustering into {n_clusters} colours"):
-        t = time.perf_counter()
+        choosing = step(f"choosing K among {k_values[0]}..{k_values[-1]}")
+        with choosing, _timed(timings, "choose_k"):
+            sweep = _sweep_k(prepared, k_values, segment_options)
+        n_clusters = sweep.best_k
+    with step(f"clustering into {n_clusters} colours"), _timed(timings, "segment"):
         warm_up.wait()
         seg = segment(prepared.rgb, int(n_clusters), mask=prepared.include, **segment_options)
-        timings["segment"] = time.perf_counter() - t
     with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
-        t = time.perf_counter()
-        extra = {} if sweep is None else {"chosen_k": {"k": sweep.best_k, "rule": sweep.rule}}
-        summary = save_segmentation(seg, prepared, stage.path, source=_source(image), extra=extra)
-        if sweep is not None:
-            save_choose_k(sweep, stage.path)
-        timings["write"] = time.perf_counter() - t
+        with _timed(timings, "write"):
+            extra = {}
+            if sweep is not None:
+                extra = {"chosen_k": {"k": sweep.best_k, "rule": sweep.rule}}
+                save_choose_k(sweep, stage.path)
+            summary = save_segmentation(
+                seg, prepared, stage.path, source=_source(image), extra=extra
+            )
         if report:
             write_segment_report(summary, stage.path, sweep=sweep, timings=timings)
     return _finish(summary, output, report, timings=timings)
+
+
+def _sweep_k(prepared, k_values: Sequence[int], segment_options: dict):
+    """The K sweep of ``segment -k auto``, with the options of the segmentation."""
+    from imgclust.pixels.choose_k import choose_k  # scikit-learn: import when used
+
+    options = {
+        k: segment_options[k]
+        for k in ("color_space", "n_init", "random_state")
+        if k in segment_options
+    }
+    return choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
 
 
 def _finish(summary: dict, output, report: bool, **extra) -> dict:
