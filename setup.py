@@ -47,6 +47,7 @@ def native_compiler():
     os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="imgclust-build-numba-"))
     from numba.pycc import CC
 
+    _release_the_gil()
     native = _load("imgclust._native", SRC / "_native.py")
     cc = CC("_native_loops", source_module=native)
     cc.target_cpu = os.environ.get("IMGCLUST_TARGET_CPU", "host")
@@ -60,6 +61,24 @@ def native_compiler():
             signature = tuple(_numba_type(spec, native) for spec in variant)
             cc.export(native.variant_name(name, index), signature)(source)
     return cc
+
+
+def _release_the_gil() -> None:
+    """Have the compiled loops release the GIL while they run, as ``nogil=True`` JIT ones do.
+
+    numba.pycc has no option for it: its module compiler builds each function's Python
+    wrapper from a fresh ``Flags()``, so the flag is set by subclassing that name. If a numba
+    version compiles differently, the loops simply keep the GIL (the same results, less
+    overlap with other threads).
+    """
+    from numba.pycc import compiler
+
+    class ReleaseGilFlags(compiler.Flags):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    compiler.Flags = ReleaseGilFlags
 
 
 class BuildNative(build_ext):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 import zlib
 
 import numpy as np
@@ -126,3 +128,37 @@ def test_segment_command_does_not_import_numba(tmp_path):
     )
     assert out.stdout.strip() == "False"
     assert (tmp_path / "out" / "segmented.png").is_file()
+
+
+def test_compiled_loops_release_the_gil():
+    """A thread that yields the GIL at every step advances only while a loop has let go of it.
+
+    With a switch interval far longer than the test, the main thread keeps the GIL except
+    where it gives it up itself: in a compiled loop that releases it, or nowhere.
+    """
+    X = np.random.default_rng(0).normal(size=(1_000_000, 3))
+    args = (X, X[:16].copy(), np.empty(len(X), dtype=np.int32), np.empty(len(X)))
+    compiled = _native.loop("assign", *args)
+    assert compiled is not _native.jit_loop("assign")
+    state = {"steps": 0, "stop": False}
+
+    def step() -> None:
+        while not state["stop"]:
+            state["steps"] += 1
+            time.sleep(0)  # hands the GIL back at once
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)
+    thread = threading.Thread(target=step)
+    try:
+        thread.start()
+        while state["steps"] == 0:
+            time.sleep(0.001)
+        before = state["steps"]
+        compiled(*args)
+        during = state["steps"] - before
+    finally:
+        state["stop"] = True
+        sys.setswitchinterval(previous)
+        thread.join()
+    assert during > 10
