@@ -7,11 +7,12 @@ Run from the repository root (peers come with ``pip install ".[bench]"``)::
 Every method clusters the same decoded pixels in RGB 0-255 and labels every pixel; inertia is
 then computed the same way for all of them (sum over all pixels of the squared distance to the
 centre of its label). Times are wall-clock seconds in this one process: imgclust's is the
-median of three runs after a warm-up (its compiled loops are cached on disk after the first
-run); each peer runs once. The floor is one pass over the pixels: ``np.bincount`` of the
-colours packed beforehand into uint32. The second table times the whole ``imgclust segment``
-command (default Lab space), from the JPEG to every written output, against decoding the JPEG
-and writing ``segmented.png`` alone (see :func:`command_table`).
+median of three runs after a warm-up (its loops are compiled when the package is built; the
+warm-up allocates its colour table); each peer runs once. The floor is one pass over the
+pixels: ``np.bincount`` of the colours packed beforehand into uint32. The second table times
+the whole ``imgclust segment`` command (default Lab space), from the JPEG to every written
+output, against decoding the JPEG and writing ``segmented.png`` alone (see
+:func:`command_table`).
 """
 
 from __future__ import annotations
