@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from imgclust._native import loop
+from imgclust._native import LOOPS, loop
 
 __all__ = ["PARALLEL_MIN_TERMS", "assign", "e_step", "kmeans_plusplus"]
 
@@ -25,7 +25,8 @@ PARALLEL_MIN_TERMS = 1 << 25
 
 
 def _parallel(name: str) -> Callable:
-    return getattr(importlib.import_module("imgclust.cluster._kernels"), f"{name}_parallel")
+    """The parallel JIT version, beside the serial one in the module :data:`LOOPS` names."""
+    return getattr(importlib.import_module(LOOPS[name][0]), f"{name}_parallel")
 
 
 def _choose(name: str, n_terms: int, *args) -> Callable:
