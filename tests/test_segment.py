@@ -26,6 +26,20 @@ def test_four_flat_colours_give_exact_palette_and_counts(four_colour_image, spac
     assert seg.method == "distinct-colours" and seg.n_distinct == 4
 
 
+def test_lab_matches_scikit_image():
+    """Our NumPy Lab is scikit-image's rgb2lab: every 8-bit colour on a grid of step 3 (with
+    both ends of each channel) and random float colours, to well under a hundredth of a unit."""
+    from skimage.color import rgb2lab
+
+    levels = np.unique(np.r_[np.arange(0, 256, 3), 255]).astype(np.uint8)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    expected = rgb2lab(grid[:, None, :].astype(np.float64) / 255)[:, 0, :]
+    np.testing.assert_allclose(rgb_to_features(grid, "lab"), expected, rtol=0, atol=2e-3)
+    floats = np.random.default_rng(0).random((10_000, 3), dtype=np.float32)
+    expected = rgb2lab(floats[:, None, :].astype(np.float64))[:, 0, :]
+    np.testing.assert_allclose(rgb_to_features(floats, "lab"), expected, rtol=0, atol=2e-3)
+
+
 def test_distinct_route_equals_kmeans_on_every_pixel(photo):
     """Same objective: our converged centres are a fixed point of k-means on all pixels."""
     seg = segment(photo, 5, color_space="rgb", random_state=3, tol=0)

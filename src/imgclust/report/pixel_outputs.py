@@ -22,9 +22,14 @@ from imgclust.report import plots
 
 __all__ = ["save_choose_k", "save_edges", "save_segmentation"]
 
-#: zlib level for the full-size PNGs: flat colour regions compress well already at level 1,
-#: and level 6 takes several times longer on a 12-megapixel image.
+#: zlib settings for the full-size RGB PNGs: flat colour regions compress well already at
+#: level 1, and level 6 takes several times longer on a 12-megapixel image.
 FAST_PNG = {"compress_level": 1}
+#: For one-channel label and palette images: zlib's run-length strategy (Z_RLE). On a
+#: 12-megapixel label map it is 4x faster than level 6 and the file is smaller (0.30 against
+#: 0.33 MB); on labels.png, as fast as level 1 and a third smaller. (Pillow filters only
+#: greyscale rows, so labels.png takes longer than indexed.png for the same bytes.)
+RLE_PNG = {"compress_type": 3}
 SCATTER_SAMPLE = 20_000
 
 
@@ -167,10 +172,10 @@ def save_segmentation(
     with ThreadPoolExecutor(max_workers=3) as pool:
         jobs = [
             pool.submit(_save_png, recoloured, folder / "segmented.png", **FAST_PNG),
-            pool.submit(_save_png, label_map, folder / "labels.png", **FAST_PNG),
+            pool.submit(_save_png, label_map, folder / "labels.png", **RLE_PNG),
         ]
         if indexed is not None:
-            jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png"))
+            jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png", **RLE_PNG))
         plots.palette_image(seg.palette, seg.fractions).save(folder / "palette.png")
         original = _with_alpha(_rgb_uint8(prepared), prepared.include)
         plots.side_by_side(original, recoloured).save(folder / "comparison.png", **FAST_PNG)

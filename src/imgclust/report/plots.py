@@ -119,7 +119,19 @@ def colors3d_figure(
     """
     fig = _figure(7, 6)
     ax = fig.add_subplot(projection="3d")
-    ax.scatter(*features.T[:3], c=palette[labels] / 255.0, s=2, alpha=0.5, linewidths=0)
+    for k in range(palette.shape[0]):
+        # One line of markers per cluster: Agg stamps a line's markers from one raster, twice
+        # as fast as a scatter that draws every point as its own path.
+        members = features[labels == k, :3]
+        ax.plot(
+            *members.T,
+            linestyle="none",
+            marker="o",
+            markersize=1.4,
+            markeredgewidth=0,
+            alpha=0.5,
+            color=palette[k] / 255.0,
+        )
     ax.scatter(
         *centers.T[:3],
         c=palette / 255.0,
