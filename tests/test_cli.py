@@ -297,3 +297,26 @@ def test_version_and_help(runner):
     help_text = _run(runner, "--help").output
     for name in ("segment", "choose-k", "edges", "demo"):
         assert name in help_text
+
+
+def test_openblas_threads_sleep_in_the_program():
+    """main() sets OPENBLAS_THREAD_TIMEOUT, which OpenBLAS reads only when NumPy loads it:
+    importing the program must not import NumPy."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "os.environ.pop('OPENBLAS_THREAD_TIMEOUT', None)\n"
+        "from imgclust.cli import main\n"
+        "numpy_before = 'numpy' in sys.modules\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(numpy_before, os.environ.get('OPENBLAS_THREAD_TIMEOUT'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False 4"
