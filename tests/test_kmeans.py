@@ -87,6 +87,23 @@ def test_seed_gives_same_result_whatever_the_loop_version_and_threads(monkeypatc
         assert other.inertia_ == serial.inertia_
 
 
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_restarts_on_threads_give_the_result_of_restarts_in_turn(monkeypatch, init):
+    from imgclust.cluster import engine
+
+    X = _blobs(seed=4, n=3_000)
+    weights = np.random.default_rng(0).random(X.shape[0])
+    fits = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(engine, "_restart_threads", lambda *args, t=threads: t)
+        fits[threads] = engine.fit_kmeans(
+            X, weights, 4, init=init, n_init=7, random_state=np.random.RandomState(11)
+        )
+    np.testing.assert_array_equal(fits[3].centers, fits[1].centers)
+    np.testing.assert_array_equal(fits[3].labels, fits[1].labels)
+    assert fits[3].inertia == fits[1].inertia
+
+
 @pytest.mark.parametrize("version", ["serial", "parallel"])
 @pytest.mark.parametrize("d", [2, 3, 7])
 def test_e_step_matches_a_numpy_reference(version, d):

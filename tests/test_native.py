@@ -32,7 +32,7 @@ def _cluster_arguments(name: str, dtype: np.dtype, rng: np.random.Generator) -> 
     return X, closest, 123  # update_closest
 
 
-def _pixel_arguments(name: str, rng: np.random.Generator) -> tuple:
+def _pixel_arguments(name: str, variant: tuple[str, ...], rng: np.random.Generator) -> tuple:
     pixels = rng.integers(0, 4, size=(N_SAMPLES, 3)).astype(np.uint8)
     include = rng.random(N_SAMPLES) < 0.8
     table = np.zeros(1 << 24, dtype=np.uint32)
@@ -45,14 +45,16 @@ def _pixel_arguments(name: str, rng: np.random.Generator) -> tuple:
     if name == "fill":
         return table, keys, rng.integers(0, 9, size=keys.size).astype(np.uint32)
     table[:] = rng.integers(0, 9, size=table.size)
-    return pixels, include, table, np.zeros(N_SAMPLES, dtype=np.int32), -1  # lookup
+    out_dtype = _native.parse_type(variant[3])[0]  # lookup: labels of one of several types
+    excluded = -1 if out_dtype.kind == "i" else np.iinfo(out_dtype).max
+    return pixels, include, table, np.zeros(N_SAMPLES, dtype=out_dtype), excluded
 
 
 def _arguments(name: str, variant: tuple[str, ...]) -> tuple:
     rng = np.random.default_rng(zlib.crc32(repr((name, variant)).encode()))
     module = _native.LOOPS[name][0]
     if module.endswith("pixels._kernels"):
-        return _pixel_arguments(name, rng)
+        return _pixel_arguments(name, variant, rng)
     return _cluster_arguments(name, _native.parse_type(variant[0])[0], rng)
 
 

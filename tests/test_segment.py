@@ -12,6 +12,7 @@ from sklearn.cluster import KMeans as SkKMeans
 from imgclust import segment
 from imgclust.errors import InvalidParameterError
 from imgclust.pixels.colorspace import rgb_to_features
+from imgclust.pixels.segment import label_dtype
 
 from .conftest import FOUR_COLOURS
 
@@ -122,6 +123,28 @@ def test_mask_excludes_pixels(four_colour_image):
     assert (seg.labels[:3] == -1).all() and (seg.labels[3:] >= 0).all()
     assert [255, 0, 0] not in seg.palette.tolist()
     assert seg.recolor(fill=(1, 2, 3))[0, 0].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("spatial", [0.0, 0.5])  # the distinct-colour and the sampled route
+def test_label_map_is_compact_and_agrees_with_labels(four_colour_image, spatial):
+    mask = np.ones(four_colour_image.shape[:2], dtype=bool)
+    mask[:3] = False
+    seg = segment(
+        four_colour_image, 3, color_space="rgb", mask=mask, spatial=spatial, random_state=0
+    )
+    assert seg.label_map.dtype == np.uint8 and seg.excluded_label == 255
+    assert (seg.label_map[:3] == 255).all() and (seg.label_map[3:] < 3).all()
+    assert seg.labels.dtype == np.int32
+    np.testing.assert_array_equal(seg.labels, np.where(mask, seg.label_map.astype(np.int32), -1))
+    np.testing.assert_array_equal(seg.mask, mask)
+
+
+@pytest.mark.parametrize(
+    ("k", "dtype"),
+    [(1, np.uint8), (255, np.uint8), (256, np.uint16), (65535, np.uint16), (65536, np.uint32)],
+)
+def test_label_dtype_leaves_its_maximum_for_excluded_pixels(k, dtype):
+    assert label_dtype(k) == dtype
 
 
 def test_random_state_none_draws_and_reports_a_seed(photo):

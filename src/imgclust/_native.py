@@ -49,7 +49,10 @@ LOOPS: dict[str, tuple[str, str, list[tuple[str, ...]]]] = {
     "lookup": (
         "imgclust.pixels._kernels",
         "lookup",
-        [("uint8[2]", "bool[1]", "uint32[1]", "int32[1]", "int64")],
+        [
+            ("uint8[2]", "bool[1]", "uint32[1]", f"{t}[1]", "int64")
+            for t in ("uint8", "uint16", "uint32", "int32")
+        ],
     ),
     "assign_and_accumulate": (
         "imgclust.cluster._kernels",

@@ -8,6 +8,8 @@ second) when it does not need it.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,16 +137,43 @@ def nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return labels, min_dist
 
 
+def _seeding_draws(X, weights, n_clusters: int, init: str, rng: np.random.RandomState):
+    """The random draws of one seeding: sample indices ("random") or the uniforms of
+    k-means++."""
+    if init == "random":
+        p = weights / weights.sum()
+        return rng.choice(X.shape[0], size=n_clusters, replace=False, p=p)
+    return rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
+
+
+def _seed_from_draws(X, weights, n_clusters: int, init: str, draws: np.ndarray) -> np.ndarray:
+    if init == "random":
+        return X[np.sort(draws)]
+    return _loops.kmeans_plusplus(X, weights, n_clusters, draws)[0]
+
+
 def seed_centers(X, weights, n_clusters: int, init, rng: np.random.RandomState) -> np.ndarray:
     """Initial centres: the given array, k-means++ or weighted random samples."""
     if isinstance(init, np.ndarray):
         return np.asarray(init, dtype=X.dtype)
-    if init == "random":
-        p = weights / weights.sum()
-        idx = rng.choice(X.shape[0], size=n_clusters, replace=False, p=p)
-        return X[np.sort(idx)]
-    uniforms = rng.random_sample((n_clusters, _n_local_trials(n_clusters)))
-    return _loops.kmeans_plusplus(X, weights, n_clusters, uniforms)[0]
+    return _seed_from_draws(
+        X, weights, n_clusters, init, _seeding_draws(X, weights, n_clusters, init, rng)
+    )
+
+
+#: Distance terms (samples x centres x features) of one restart from which restarts run on
+#: several threads: below it, starting the threads costs more than they save.
+THREADED_RESTARTS_MIN_TERMS = 1 << 18
+
+
+def _restart_threads(n_runs: int, X: np.ndarray, n_clusters: int) -> int:
+    """Threads for ``n_runs`` restarts: one per core, or 1 when the data is small or large
+    enough that each loop runs on all of numba's threads already."""
+    terms = X.size * n_clusters
+    if n_runs < 2 or not THREADED_RESTARTS_MIN_TERMS <= terms < _loops.PARALLEL_MIN_TERMS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(n_runs, cores or 1))
 
 
 def fit_kmeans(
@@ -162,15 +191,25 @@ def fit_kmeans(
 
     ``X`` must be C-contiguous float32 or float64 and ``weights`` float64 (as
     :class:`imgclust.KMeans` ensures); ``tol`` is relative to the data's variance.
+
+    The random draws of every restart are made first, in order, so that restarts can run on
+    several threads (the loops release the GIL) and still give the result of running them one
+    after another; of equal inertias the first restart wins.
     """
     rng = as_random_state(random_state)
     absolute_tol = tolerance(X, weights, tol)
-    runs = 1 if isinstance(init, np.ndarray) else n_init
-    best = None
-    for _ in range(runs):
-        run = lloyd(
-            X, weights, seed_centers(X, weights, n_clusters, init, rng), max_iter, absolute_tol
-        )
-        if best is None or run.inertia < best.inertia:
-            best = run
-    return best
+    if isinstance(init, np.ndarray):
+        return lloyd(X, weights, np.asarray(init, dtype=X.dtype), max_iter, absolute_tol)
+    draws = [_seeding_draws(X, weights, n_clusters, init, rng) for _ in range(n_init)]
+
+    def restart(draw: np.ndarray) -> KMeansFit:
+        centers = _seed_from_draws(X, weights, n_clusters, init, draw)
+        return lloyd(X, weights, centers, max_iter, absolute_tol)
+
+    threads = _restart_threads(n_init, X, n_clusters)
+    if threads == 1:
+        runs = [restart(draw) for draw in draws]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            runs = list(pool.map(restart, draws))
+    return min(runs, key=lambda run: run.inertia)  # min() keeps the first of equal values

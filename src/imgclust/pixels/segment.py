@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.pixels.colorspace import check_color_space, rgb_to_features, space_range
 from imgclust.pixels.distinct import distinct_colours
 
-__all__ = ["Segmentation", "prepare_image", "segment"]
+__all__ = ["Segmentation", "label_dtype", "prepare_image", "segment"]
 
 #: Pixels drawn to fit on when the distinct-colour route does not apply.
 DEFAULT_SAMPLE_SIZE = 500_000
@@ -42,14 +43,28 @@ class PreparedImage:
         )
 
 
+def label_dtype(n_clusters: int) -> np.dtype:
+    """The smallest unsigned integer type that holds the labels ``0 .. n_clusters - 1`` and,
+    as its maximum, one more value for excluded pixels: uint8 up to K = 255, then uint16 up
+    to 65,535, then uint32."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_clusters <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise InvalidParameterError(f"n_clusters={n_clusters} is more than imgclust can label")
+
+
 @dataclass(frozen=True, eq=False)
 class Segmentation:
     """Result of :func:`segment`.
 
     Attributes
     ----------
+    label_map : (H, W) ndarray of :func:`label_dtype` (uint8 for K <= 255)
+        Cluster of each pixel; excluded pixels (transparent or masked) hold the type's
+        maximum. The array ``labels.png`` holds, and a quarter of the memory of ``labels``.
     labels : (H, W) int32 ndarray
-        Cluster of each pixel, ``-1`` where the pixel was excluded (transparent or masked).
+        Cluster of each pixel, ``-1`` where the pixel was excluded; made from ``label_map``
+        when first asked for.
     palette : (K, 3) uint8 ndarray
         Mean RGB colour of each cluster's pixels, rounded.
     counts : (K,) int64 ndarray
@@ -73,7 +88,7 @@ class Segmentation:
         Every parameter of the run, for reports and for running it again.
     """
 
-    labels: np.ndarray
+    label_map: np.ndarray
     palette: np.ndarray
     counts: np.ndarray
     centers: np.ndarray
@@ -95,9 +110,22 @@ class Segmentation:
         return self.counts / self.counts.sum()
 
     @property
+    def excluded_label(self) -> int:
+        """The value of excluded pixels in ``label_map``: its type's maximum."""
+        return int(np.iinfo(self.label_map.dtype).max)
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """(H, W) int32: cluster of each pixel, ``-1`` where the pixel was excluded."""
+        labels = self.label_map.astype(np.int32)
+        if self.counts.sum() < labels.size:
+            labels[self.label_map == self.excluded_label] = -1
+        return labels
+
+    @property
     def mask(self) -> np.ndarray:
         """(H, W) bool: the pixels that were clustered."""
-        return self.labels >= 0
+        return self.label_map != self.excluded_label
 
     def recolor(self, fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
         """The image with every pixel replaced by its cluster's palette colour.
@@ -111,8 +139,10 @@ class Segmentation:
         -------
         (H, W, 3) uint8 ndarray
         """
-        table = np.vstack([self.palette, np.asarray(fill, dtype=np.uint8)[None, :]])
-        return table[self.labels]  # label -1 picks the last row: the fill colour
+        table = np.empty((self.excluded_label + 1, 3), dtype=np.uint8)
+        table[:] = np.asarray(fill, dtype=np.uint8)
+        table[: self.n_clusters] = self.palette
+        return table[self.label_map]
 
 
 def _as_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -367,9 +397,12 @@ def _segment_distinct(
     palette = _mean_colours(
         distinct.colors.astype(np.float64), colour_labels, distinct.counts, counts
     )
-    labels = distinct.lookup(pixels, colour_labels, include).reshape(height, width)
+    dtype = label_dtype(n_clusters)
+    label_map = distinct.lookup(
+        pixels, colour_labels, include, excluded=np.iinfo(dtype).max, dtype=dtype
+    )
     return dict(
-        labels=labels,
+        label_map=label_map.reshape(height, width),
         palette=palette,
         counts=counts.astype(np.int64),
         centers=km.centers,
@@ -440,8 +473,9 @@ def _segment_sampled(
     )
     counts = sums[:, 3]
     palette = _mean_colours_from_sums(sums, prepared.rgb.dtype)
+    label_map = labels.astype(label_dtype(n_clusters))  # -1 wraps to the type's maximum
     return dict(
-        labels=labels.reshape(height, width),
+        label_map=label_map.reshape(height, width),
         palette=palette,
         counts=counts.astype(np.int64),
         centers=km.centers,

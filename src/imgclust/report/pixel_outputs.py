@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from imgclust import __version__
+from imgclust.errors import InvalidParameterError
 from imgclust.pixels.colorspace import rgb_to_features
 from imgclust.report import plots
 
@@ -46,12 +47,14 @@ def _with_alpha(rgb: np.ndarray, include: np.ndarray | None) -> np.ndarray:
     return np.dstack([rgb, np.where(include, 255, 0).astype(np.uint8)])
 
 
-def label_image(labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Label map for ``labels.png``: uint8 for K <= 255, else uint16; excluded = the type's max."""
-    if n_clusters <= 255:
-        return labels.astype(np.uint8)  # -1 (excluded) wraps to 255
-    out = labels.astype(np.uint16)  # -1 wraps to 65535
-    return out
+def _labels_png_array(seg) -> np.ndarray:
+    """The label map as ``labels.png`` holds it: uint8 for K <= 255, else uint16; excluded
+    pixels hold the type's maximum."""
+    if seg.label_map.dtype.itemsize > 2:
+        raise InvalidParameterError(
+            f"labels.png holds at most 65,535 clusters, not {seg.n_clusters}; choose a smaller K"
+        )
+    return seg.label_map
 
 
 def _indexed_image(seg, label_map: np.ndarray) -> Image.Image | None:
@@ -60,7 +63,7 @@ def _indexed_image(seg, label_map: np.ndarray) -> Image.Image | None:
     Pixel values are the labels of ``labels.png`` (excluded pixels 255, made transparent), so
     the one uint8 array serves ``labels.png``, ``indexed.png`` and ``segmented.png``.
     """
-    excluded = bool(seg.counts.sum() < seg.labels.size)
+    excluded = bool(seg.counts.sum() < label_map.size)
     if label_map.dtype != np.uint8 and not (seg.n_clusters == 256 and not excluded):
         return None
     img = Image.fromarray(label_map.astype(np.uint8, copy=False), mode="P")
@@ -77,8 +80,8 @@ def _recoloured_image(seg, indexed: Image.Image | None) -> Image.Image:
     if indexed is not None:
         return indexed.convert("RGBA" if "transparency" in indexed.info else "RGB")
     rgb = seg.recolor()
-    if seg.counts.sum() < seg.labels.size:
-        return Image.fromarray(np.dstack([rgb, np.where(seg.labels >= 0, 255, 0).astype(np.uint8)]))
+    if seg.counts.sum() < seg.label_map.size:
+        return Image.fromarray(np.dstack([rgb, np.where(seg.mask, 255, 0).astype(np.uint8)]))
     return Image.fromarray(rgb)
 
 
@@ -93,15 +96,15 @@ def _save_png(image: Image.Image | np.ndarray, path: Path, **options) -> None:
 
 def _scatter_sample(seg, prepared, seed: int):
     """About ``SCATTER_SAMPLE`` random clustered pixels: their features and labels."""
-    flat_labels = seg.labels.reshape(-1)
+    flat_labels = seg.label_map.reshape(-1)
     if flat_labels.size > SCATTER_SAMPLE:
         rng = np.random.default_rng(seed)
         index = np.sort(rng.choice(flat_labels.size, size=SCATTER_SAMPLE, replace=False))
     else:
         index = np.arange(flat_labels.size)
-    index = index[flat_labels[index] >= 0]
+    index = index[flat_labels[index] != seg.excluded_label]
     features = rgb_to_features(prepared.rgb.reshape(-1, 3)[index], seg.color_space)
-    return features, flat_labels[index]
+    return features, flat_labels[index].astype(np.intp)
 
 
 def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
@@ -166,7 +169,7 @@ def save_segmentation(
         The content of ``palette.json``.
     """
     folder = Path(folder)
-    label_map = label_image(seg.labels, seg.n_clusters)
+    label_map = _labels_png_array(seg)
     indexed = _indexed_image(seg, label_map)
     recoloured = _recoloured_image(seg, indexed)
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -221,9 +224,7 @@ def save_edges(result, prepared, folder: str | os.PathLike, seg=None) -> dict:
     if seg is not None:
         from skimage.segmentation import mark_boundaries
 
-        boundaries = mark_boundaries(
-            rgb, np.where(seg.labels < 0, seg.n_clusters, seg.labels), color=(1, 1, 0), mode="thick"
-        )
+        boundaries = mark_boundaries(rgb, seg.label_map, color=(1, 1, 0), mode="thick")
         _save_png((boundaries * 255).astype(np.uint8), folder / "boundaries.png", **FAST_PNG)
         summary["segments_k"] = seg.n_clusters
     (folder / "edges.json").write_text(json.dumps(summary, indent=2))
