@@ -320,3 +320,18 @@ def test_openblas_threads_sleep_in_the_program():
         [sys.executable, "-c", script, "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "False 4"
+
+
+def test_comparison_is_the_same_from_a_file_and_from_an_array(tmp_path):
+    """From a file the original is shrunk while Pillow holds it; from an array, later."""
+    from imgclust.pixels.jobs import run_segment
+
+    rng = np.random.default_rng(0)
+    photo = np.repeat(np.repeat(rng.integers(0, 256, (60, 100, 3), dtype=np.uint8), 10, 0), 10, 1)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    run_segment(tmp_path / "photo.png", tmp_path / "file", n_clusters=3, random_state=0)
+    run_segment(photo, tmp_path / "array", n_clusters=3, random_state=0)
+    from_file = np.asarray(Image.open(tmp_path / "file" / "comparison.png"))
+    from_array = np.asarray(Image.open(tmp_path / "array" / "comparison.png"))
+    assert from_file.shape == (480 + 24, 800 + 10 + 800, 3)
+    np.testing.assert_array_equal(from_file, from_array)

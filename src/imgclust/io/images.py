@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, ImageTooLargeError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "read_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "image_to_array", "open_image", "read_image"]
 
 #: Largest image (width x height) read unless the caller allows more: about 16,000 x 12,500.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -46,7 +48,8 @@ def _target_mode(img: Image.Image) -> str:
     return _MODE_TARGET.get(img.mode, "RGB")
 
 
-def _to_array(img: Image.Image) -> np.ndarray:
+def image_to_array(img: Image.Image) -> np.ndarray:
+    """A Pillow image as :func:`read_image` returns it (see there for the types)."""
     mode = _target_mode(img)
     if mode == "I;16":
         return np.asarray(img, dtype=np.uint16)
@@ -108,6 +111,20 @@ def read_image(
     ImageTooLargeError
         The image has more than ``max_pixels`` pixels.
     """
+    with open_image(path, max_pixels=max_pixels) as img:
+        return image_to_array(img)
+
+
+@contextmanager
+def open_image(
+    path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Iterator[Image.Image]:
+    """The decoded Pillow image of a file, upright (EXIF orientation applied), for the time
+    of a ``with`` block; :func:`read_image` is ``image_to_array`` of it.
+
+    Raises as :func:`read_image`. An ``OSError``, ``SyntaxError`` or ``ValueError`` raised in
+    the block is reported as unreadable image data too: keep the block to work on the image.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not an image file" if path.is_dir() else "does not exist"
@@ -121,7 +138,7 @@ def read_image(
                 _check_size(path, img.size, max_pixels)
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)  # no copy when upright already
-                return _to_array(img)
+                yield img
         except UnidentifiedImageError:
             raise ImageReadError(
                 f"{path}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, GIF, ...)"

@@ -17,10 +17,16 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import numpy as np
 
 from imgclust._warmup import warm_up
-from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.images import DEFAULT_MAX_PIXELS, image_to_array, open_image
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.pixels.segment import prepare_image, segment
-from imgclust.report.pixel_outputs import save_choose_k, save_edges, save_segmentation
+from imgclust.report import plots
+from imgclust.report.pixel_outputs import (
+    PREVIEW_SIDE,
+    save_choose_k,
+    save_edges,
+    save_segmentation,
+)
 from imgclust.report.pixel_report import (
     write_choose_k_report,
     write_edges_report,
@@ -95,7 +101,7 @@ def run_segment(
     warm_up = _warm_up(segment_options)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
-        prepared = prepare_image(image, mask, max_pixels=max_pixels)
+        prepared, preview = _read_with_preview(image, mask, max_pixels)
     sweep = None
     if n_clusters == "auto":
         choosing = step(f"choosing K among {k_values[0]}..{k_values[-1]}")
@@ -112,11 +118,22 @@ def run_segment(
                 extra = {"chosen_k": {"k": sweep.best_k, "rule": sweep.rule}}
                 save_choose_k(sweep, stage.path)
             summary = save_segmentation(
-                seg, prepared, stage.path, source=_source(image), extra=extra
+                seg, prepared, stage.path, source=_source(image), extra=extra, preview=preview
             )
         if report:
             write_segment_report(summary, stage.path, sweep=sweep, timings=timings)
     return _finish(summary, output, report, timings=timings)
+
+
+def _read_with_preview(image, mask, max_pixels):
+    """The prepared image and, for an RGB file, the original shrunk for comparison.png while
+    Pillow still holds it (no full-size copy for Pillow to shrink later)."""
+    if not isinstance(image, (str, os.PathLike)):
+        return prepare_image(image, mask, max_pixels=max_pixels), None
+    with open_image(image, max_pixels=max_pixels) as img:
+        array = image_to_array(img)
+        preview = plots.thumbnail(img, PREVIEW_SIDE) if img.mode == "RGB" else None
+    return prepare_image(array, mask), preview
 
 
 def _sweep_k(prepared, k_values: Sequence[int], segment_options: dict):

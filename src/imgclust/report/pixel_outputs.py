@@ -21,7 +21,7 @@ from imgclust.errors import InvalidParameterError
 from imgclust.pixels.colorspace import rgb_to_features
 from imgclust.report import plots
 
-__all__ = ["save_choose_k", "save_edges", "save_segmentation"]
+__all__ = ["PREVIEW_SIDE", "save_choose_k", "save_edges", "save_segmentation"]
 
 #: zlib settings for the full-size RGB PNGs: flat colour regions compress well already at
 #: level 1, and level 6 takes several times longer on a 12-megapixel image.
@@ -32,6 +32,8 @@ FAST_PNG = {"compress_level": 1}
 #: greyscale rows, so labels.png takes longer than indexed.png for the same bytes.)
 RLE_PNG = {"compress_type": 3}
 SCATTER_SAMPLE = 20_000
+#: Longer side of each picture in comparison.png.
+PREVIEW_SIDE = 800
 
 
 def _rgb_uint8(prepared) -> np.ndarray:
@@ -148,6 +150,7 @@ def save_segmentation(
     *,
     source: str | None = None,
     extra: dict | None = None,
+    preview: Image.Image | None = None,
 ) -> dict:
     """Write every output of a segmentation into ``folder`` and return the summary.
 
@@ -162,6 +165,9 @@ def save_segmentation(
         Path of the input file, recorded in ``palette.json`` and used for the size comparison.
     extra : dict, optional
         More entries for ``palette.json``.
+    preview : PIL.Image.Image, optional
+        The original already shrunk to :data:`PREVIEW_SIDE` for ``comparison.png``, e.g. from
+        the decoded file (faster than from ``prepared``); only when every pixel was clustered.
 
     Returns
     -------
@@ -180,8 +186,11 @@ def save_segmentation(
         if indexed is not None:
             jobs.append(pool.submit(_save_png, indexed, folder / "indexed.png", **RLE_PNG))
         plots.palette_image(seg.palette, seg.fractions).save(folder / "palette.png")
-        original = _with_alpha(_rgb_uint8(prepared), prepared.include)
-        plots.side_by_side(original, recoloured).save(folder / "comparison.png", **FAST_PNG)
+        if preview is None or prepared.include is not None:
+            preview = _with_alpha(_rgb_uint8(prepared), prepared.include)
+        plots.side_by_side(preview, recoloured, max_side=PREVIEW_SIDE).save(
+            folder / "comparison.png", **FAST_PNG
+        )
         features, labels = _scatter_sample(seg, prepared, seg.random_state)
         plots.colors3d_figure(features, labels, seg.palette, seg.centers, seg.color_space).savefig(
             folder / "colors3d.png", pil_kwargs=FAST_PNG
