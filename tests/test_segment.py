@@ -226,3 +226,20 @@ def test_guarantees(image, k, seed, space):
     again = segment(image, k, color_space=space, random_state=seed)
     np.testing.assert_array_equal(seg.labels, again.labels)  # same seed, same result
     np.testing.assert_array_equal(seg.palette, again.palette)
+
+
+def test_recolor_beyond_65535_clusters():
+    """A uint32 label map is recoloured through the int32 labels, not a table of 2**32 rows."""
+    from imgclust.pixels.segment import Segmentation
+
+    k = 70_000
+    label_map = np.array([[0, 1], [np.iinfo(np.uint32).max, k - 1]], dtype=np.uint32)
+    palette = np.zeros((k, 3), dtype=np.uint8)
+    palette[1], palette[k - 1] = (9, 9, 9), (5, 6, 7)
+    counts = np.zeros(k, dtype=np.int64)
+    counts[[0, 1, k - 1]] = 1
+    seg = Segmentation(
+        label_map, palette, counts, np.zeros((k, 3)), 0.0, 1, "rgb", 0, "sample", None
+    )
+    assert seg.recolor(fill=(1, 2, 3)).tolist() == [[[0, 0, 0], [9, 9, 9]], [[1, 2, 3], [5, 6, 7]]]
+    assert seg.labels.tolist() == [[0, 1], [-1, k - 1]]

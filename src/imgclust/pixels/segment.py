@@ -139,8 +139,11 @@ class Segmentation:
         -------
         (H, W, 3) uint8 ndarray
         """
+        fill = np.asarray(fill, dtype=np.uint8)
+        if self.label_map.dtype.itemsize > 2:  # no table of 2**32 rows: label -1 picks fill
+            return np.vstack([self.palette, fill[None, :]])[self.labels]
         table = np.empty((self.excluded_label + 1, 3), dtype=np.uint8)
-        table[:] = np.asarray(fill, dtype=np.uint8)
+        table[:] = fill
         table[: self.n_clusters] = self.palette
         return table[self.label_map]
 
