@@ -6,7 +6,7 @@ Every space maps RGB in [0, 1] to three features where Euclidean distance means 
 - ``"lab"``: CIE L*a*b* (D65), L in 0-100 and a, b roughly -100..100; distances follow
   perceived colour differences (CIE76). Computed here in NumPy with scikit-image's constants
   and formulas (a test holds the two together): importing scikit-image's colour module costs
-  0.2 s, as much as the whole clustering of a 12-megapixel photo.
+  0.2 s (it imports scipy.linalg), more than the whole clustering of a 12-megapixel photo.
 - ``"hsv"``: the HSV cone, ``(100 s v cos 2πh, 100 s v sin 2πh, 100 v)``. Hue is an angle, so
   it is placed on a circle: red at h=0.99 and h=0.01 are neighbours, and the hue of greys and
   dark pixels, which is arbitrary, carries no weight.
