@@ -46,8 +46,7 @@ def _pixel_arguments(name: str, variant: tuple[str, ...], rng: np.random.Generat
         return table, keys, rng.integers(0, 9, size=keys.size).astype(np.uint32)
     table[:] = rng.integers(0, 9, size=table.size)
     out_dtype = _native.parse_type(variant[3])[0]  # lookup: labels of one of several types
-    excluded = -1 if out_dtype.kind == "i" else np.iinfo(out_dtype).max
-    return pixels, include, table, np.zeros(N_SAMPLES, dtype=out_dtype), excluded
+    return pixels, include, table, np.zeros(N_SAMPLES, dtype=out_dtype), np.iinfo(out_dtype).max
 
 
 def _arguments(name: str, variant: tuple[str, ...]) -> tuple:

@@ -51,7 +51,7 @@ LOOPS: dict[str, tuple[str, str, list[tuple[str, ...]]]] = {
         "lookup",
         [
             ("uint8[2]", "bool[1]", "uint32[1]", f"{t}[1]", "int64")
-            for t in ("uint8", "uint16", "uint32", "int32")
+            for t in ("uint8", "uint16", "uint32")
         ],
     ),
     "assign_and_accumulate": (

@@ -154,7 +154,7 @@ def default_output(image: str, command: str) -> str:
 class Reporter:
     """Progress on stderr and the closing summary on stdout, as --quiet and --json ask.
 
-    rich is imported only when something is shown (0.03 s of a command that takes one).
+    rich is imported only when something is shown (0.02 s of a command that takes one).
     """
 
     def __init__(self, *, quiet: bool = False, as_json: bool = False) -> None:

@@ -152,15 +152,6 @@ def _seed_from_draws(X, weights, n_clusters: int, init: str, draws: np.ndarray) 
     return _loops.kmeans_plusplus(X, weights, n_clusters, draws)[0]
 
 
-def seed_centers(X, weights, n_clusters: int, init, rng: np.random.RandomState) -> np.ndarray:
-    """Initial centres: the given array, k-means++ or weighted random samples."""
-    if isinstance(init, np.ndarray):
-        return np.asarray(init, dtype=X.dtype)
-    return _seed_from_draws(
-        X, weights, n_clusters, init, _seeding_draws(X, weights, n_clusters, init, rng)
-    )
-
-
 #: Distance terms (samples x centres x features) of one restart from which restarts run on
 #: several threads: below it, starting the threads costs more than they save.
 THREADED_RESTARTS_MIN_TERMS = 1 << 18

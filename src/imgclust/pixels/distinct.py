@@ -59,8 +59,7 @@ class DistinctColours:
         values: np.ndarray,
         include: np.ndarray | None = None,
         *,
-        excluded: int = -1,
-        dtype=np.int32,
+        dtype=np.uint8,
     ) -> np.ndarray:
         """Give every pixel the value of its colour.
 
@@ -71,7 +70,9 @@ class DistinctColours:
         values : (M,) integer ndarray
             One value per distinct colour, e.g. its cluster.
         include : (N,) bool ndarray, optional
-            Pixels left out get ``excluded``.
+            Pixels left out get the largest value of ``dtype``.
+        dtype : {uint8, uint16, uint32}, default=uint8
+            Type of the result; ``values`` must be below its largest value.
 
         Returns
         -------
@@ -83,7 +84,7 @@ class DistinctColours:
             out = np.empty(pixels.shape[0], dtype=dtype)
             args = (np.ascontiguousarray(pixels, dtype=np.uint8), _mask_arg(include), table, out)
             try:
-                call("lookup", *args, excluded)
+                call("lookup", *args, int(np.iinfo(dtype).max))
             finally:
                 _fill(table, self._keys, np.zeros(len(self), dtype=np.uint32))
         return out

@@ -126,13 +126,16 @@ def run_segment(
 
 
 def _read_with_preview(image, mask, max_pixels):
-    """The prepared image and, for an RGB file, the original shrunk for comparison.png while
-    Pillow still holds it (no full-size copy for Pillow to shrink later)."""
+    """The prepared image and, for an RGB file without a mask, the original shrunk for
+    comparison.png while Pillow still holds it (no full-size copy for Pillow to shrink later;
+    with a mask the comparison shows the excluded pixels transparent, from the array)."""
     if not isinstance(image, (str, os.PathLike)):
         return prepare_image(image, mask, max_pixels=max_pixels), None
     with open_image(image, max_pixels=max_pixels) as img:
         array = image_to_array(img)
-        preview = plots.thumbnail(img, PREVIEW_SIDE) if img.mode == "RGB" else None
+        preview = None
+        if img.mode == "RGB" and mask is None:
+            preview = plots.thumbnail(img, PREVIEW_SIDE)
     return prepare_image(array, mask), preview
 
 

@@ -110,6 +110,11 @@ class Segmentation:
         return self.counts / self.counts.sum()
 
     @property
+    def has_excluded(self) -> bool:
+        """Whether some pixels were left out (transparent or masked)."""
+        return bool(self.counts.sum() < self.label_map.size)
+
+    @property
     def excluded_label(self) -> int:
         """The value of excluded pixels in ``label_map``: its type's maximum."""
         return int(np.iinfo(self.label_map.dtype).max)
@@ -118,7 +123,7 @@ class Segmentation:
     def labels(self) -> np.ndarray:
         """(H, W) int32: cluster of each pixel, ``-1`` where the pixel was excluded."""
         labels = self.label_map.astype(np.int32)
-        if self.counts.sum() < labels.size:
+        if self.has_excluded:
             labels[self.label_map == self.excluded_label] = -1
         return labels
 
@@ -400,10 +405,7 @@ def _segment_distinct(
     palette = _mean_colours(
         distinct.colors.astype(np.float64), colour_labels, distinct.counts, counts
     )
-    dtype = label_dtype(n_clusters)
-    label_map = distinct.lookup(
-        pixels, colour_labels, include, excluded=np.iinfo(dtype).max, dtype=dtype
-    )
+    label_map = distinct.lookup(pixels, colour_labels, include, dtype=label_dtype(n_clusters))
     return dict(
         label_map=label_map.reshape(height, width),
         palette=palette,

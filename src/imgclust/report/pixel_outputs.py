@@ -65,7 +65,7 @@ def _indexed_image(seg, label_map: np.ndarray) -> Image.Image | None:
     Pixel values are the labels of ``labels.png`` (excluded pixels 255, made transparent), so
     the one uint8 array serves ``labels.png``, ``indexed.png`` and ``segmented.png``.
     """
-    excluded = bool(seg.counts.sum() < label_map.size)
+    excluded = seg.has_excluded
     if label_map.dtype != np.uint8 and not (seg.n_clusters == 256 and not excluded):
         return None
     img = Image.fromarray(label_map.astype(np.uint8, copy=False), mode="P")
@@ -82,7 +82,7 @@ def _recoloured_image(seg, indexed: Image.Image | None) -> Image.Image:
     if indexed is not None:
         return indexed.convert("RGBA" if "transparency" in indexed.info else "RGB")
     rgb = seg.recolor()
-    if seg.counts.sum() < seg.label_map.size:
+    if seg.has_excluded:
         return Image.fromarray(np.dstack([rgb, np.where(seg.mask, 255, 0).astype(np.uint8)]))
     return Image.fromarray(rgb)
 
