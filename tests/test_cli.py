@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from imgclust.cli import cli
+from imgclust.io.outputs import RECORD_NAME
 
 from .conftest import FOUR_COLOURS
 
@@ -140,7 +141,8 @@ def test_choose_k_command(runner, photo_jpeg, tmp_path):
     assert inertias == sorted(inertias, reverse=True)  # more clusters, less inertia
     assert [row["k"] for row in summary["scores"]] == list(range(2, 9))
     assert sum(row["chosen"] for row in summary["scores"]) == 1
-    assert {"choose_k.csv", "choose_k.png", "report.html"} == {p.name for p in out.iterdir()}
+    written = {"choose_k.csv", "choose_k.png", "report.html", RECORD_NAME}
+    assert written == {p.name for p in out.iterdir()}
 
 
 def test_edges_command(runner, tmp_path):
@@ -152,9 +154,8 @@ def test_edges_command(runner, tmp_path):
     assert result.exit_code == 0, result.output
     edges = np.asarray(Image.open(out / "edges.png")) > 0
     assert edges[8:12, 10:30].any() and not edges[15:25, 15:25].any() and not edges[:5].any()
-    assert {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html"} == {
-        p.name for p in out.iterdir()
-    }
+    written = {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html"}
+    assert written | {RECORD_NAME} == {p.name for p in out.iterdir()}
     fixed = _run(
         runner,
         "edges",
@@ -265,9 +266,17 @@ def test_existing_output_is_refused_then_overwritten(runner, image_file, tmp_pat
     refused = runner.invoke(cli, ["segment", str(image_file), "-k", "2", "-o", str(out)])
     assert refused.exit_code == 1 and "already holds files; pass --overwrite" in refused.output
     assert (out / "palette.json").read_text() == "old"
+    # palette.json is the user's (no imgclust run wrote it): --overwrite does not replace it
+    in_the_way = runner.invoke(cli, ["segment", str(image_file), "-o", str(out), "--overwrite"])
+    assert in_the_way.exit_code == 1 and "palette.json is in the way" in in_the_way.output
+    assert (out / "palette.json").read_text() == "old"
+    (out / "palette.json").unlink()
     done = _run(runner, "segment", image_file, "-k", "2", "-o", out, "--overwrite")
     assert done.exit_code == 0
     assert json.loads((out / "palette.json").read_text())["n_clusters"] == 2
+    again = _run(runner, "segment", image_file, "-k", "3", "-o", out, "--overwrite")
+    assert again.exit_code == 0  # what imgclust wrote is replaced
+    assert json.loads((out / "palette.json").read_text())["n_clusters"] == 3
     assert (out / "keep.txt").read_text() == "mine"  # unrelated files are left alone
     assert _no_staging_left(tmp_path)
 

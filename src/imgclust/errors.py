@@ -14,6 +14,7 @@ __all__ = [
     "ImgclustError",
     "InvalidParameterError",
     "MissingDependencyError",
+    "OutputError",
     "OutputExistsError",
 ]
 
@@ -36,6 +37,11 @@ class ImageTooLargeError(ImageReadError):
 
 class OutputExistsError(ImgclustError, FileExistsError):
     """An output already exists and overwriting was not asked for."""
+
+
+class OutputError(ImgclustError, OSError):
+    """An output cannot be written where it was asked for (permissions, a read-only disk, a
+    file where a folder is needed)."""
 
 
 class MissingDependencyError(ImgclustError, ImportError):

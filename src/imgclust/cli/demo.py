@@ -10,6 +10,7 @@ from PIL import Image
 
 from imgclust.cli._options import Reporter
 from imgclust.cli.segment import summary_rows
+from imgclust.io.outputs import StagedOutputDir, csv_text
 from imgclust.pixels.jobs import run_choose_k, run_edges, run_segment
 
 
@@ -34,9 +35,8 @@ def command(output, quiet):
     reporter = Reporter(quiet=quiet)
     start = time.perf_counter()
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    photo = data.astronaut()
-    Image.fromarray(photo).save(out / "astronaut.png")
+    with StagedOutputDir(out, merge=True, names=("astronaut.png", "report.html")) as stage:
+        Image.fromarray(data.astronaut()).save(stage.path / "astronaut.png")
     source = out / "astronaut.png"
     seg = run_segment(
         source, out / "segment", n_clusters=8, overwrite=True, step=reporter.step, random_state=0
@@ -96,16 +96,19 @@ def _index_report(out: Path, seg, choice, edges, groups, propagation, seconds) -
          f"{propagation['label_accuracy']:.1%} of labels right, test accuracy "
          f"{propagation['training']['test_accuracy']:.3f}"),
     ]  # fmt: skip
-    return write_index_report(
-        out,
-        "imgclust demo",
-        [(name, Path(s["report"]).relative_to(out).as_posix(), text) for name, s, text in jobs],
-        figures=[
-            ("segment/comparison.png", "The astronaut in 8 colours"),
-            ("group-digits/embedding.png", "The digits on a 2-D map, coloured by cluster"),
-        ],
-        timings={"total": seconds},
-    )
+    with StagedOutputDir(out, merge=True, names=("report.html",)) as stage:
+        write_index_report(
+            out,
+            "imgclust demo",
+            [(name, Path(s["report"]).relative_to(out).as_posix(), text) for name, s, text in jobs],
+            figures=[
+                ("segment/comparison.png", "The astronaut in 8 colours"),
+                ("group-digits/embedding.png", "The digits on a 2-D map, coloured by cluster"),
+            ],
+            timings={"total": seconds},
+            into=stage.path,
+        )
+    return out / "report.html"
 
 
 def _label_a_few(folder: Path, reporter: Reporter) -> dict:
@@ -130,8 +133,7 @@ def _label_a_few(folder: Path, reporter: Reporter) -> dict:
         truth = {row["path"]: row["label"] for row in csv.DictReader(handle)}
     with open(folder / "to_label.csv", newline="", encoding="utf-8") as handle:
         paths = [row["path"] for row in csv.DictReader(handle)]
-    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label"])
-        writer.writerows([path, truth[path]] for path in paths)
+    with StagedOutputDir(folder, merge=True, names=("labels.csv",)) as stage:
+        labels = csv_text(["path", "label"], [[path, truth[path]] for path in paths])
+        (stage.path / "labels.csv").write_text(labels, encoding="utf-8")
     return run_propagate(folder, train="logistic", overwrite=True)

@@ -20,7 +20,16 @@ from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 
-__all__ = ["run_assign", "run_group"]
+__all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
+
+#: What ``group`` and ``assign`` may write at the top of their output folders (checked
+#: before any work: a folder of the user's called ``galleries`` is refused, never replaced).
+GROUP_OUTPUTS = (
+    "assignments.csv", "skipped.csv", "centers.png", "galleries", "embedding.png",
+    "evaluation.json", "confusion.csv", "confusion.png", "choose_k.csv", "choose_k.png",
+    "clusters", "clusters.json", "model", "report.html",
+)  # fmt: skip
+ASSIGN_OUTPUTS = ("assignments.csv", "skipped.csv")
 
 
 def run_group(
@@ -53,11 +62,11 @@ def run_group(
         Passed to :func:`imgclust.cluster_images`.
     """
     check_export_mode(export)
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=GROUP_OUTPUTS)
     output = Path(output)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
     with (
-        StagedOutputDir(output, overwrite=overwrite) as stage,
+        StagedOutputDir(output, overwrite=overwrite, names=GROUP_OUTPUTS) as stage,
         progress("writing outputs", 1) as advance,
     ):
         summary = write_group_outputs(result, stage.path, export=export)
@@ -104,14 +113,14 @@ def run_assign(
 ) -> dict:
     """Put new images into the clusters of a saved model; write ``assignments.csv`` and
     ``skipped.csv`` into ``output``."""
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=ASSIGN_OUTPUTS)
     loaded = GroupModel.load(model)
     extractor = loaded.extractor(embed_model)
     source = _files_source(list(images), max_pixels)
     extraction = extract_features(source, extractor, progress=progress)
     labels, distances = loaded.assign(extraction.features)
     ids = [source.ids[i] for i in extraction.kept]
-    with StagedOutputDir(output, overwrite=overwrite) as stage:
+    with StagedOutputDir(output, overwrite=overwrite, names=ASSIGN_OUTPUTS) as stage:
         with open(stage.path / "assignments.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["path", "cluster", "distance"])

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.outputs import RECORD_NAME, read_record
 
 __all__ = [
     "DATASETS",
@@ -39,25 +40,31 @@ DATASETS = ("digits",)
 def scan_folder(root: str | os.PathLike, *, exclude: Iterable[os.PathLike] = ()) -> list[Path]:
     """Image files under ``root``, recursively, in a stable (sorted) order.
 
-    Hidden files and folders (names starting with ``.``) and everything under ``exclude``
-    (e.g. an output folder placed inside ``root``) are left out, so a run never reads its own
-    outputs back as inputs.
+    Hidden files and folders (names starting with ``.``), everything under ``exclude`` (e.g.
+    an output folder placed inside ``root``) and every file that an imgclust run wrote (listed
+    in the record of an output folder, even when the output folder is ``root`` itself) are left
+    out, so a run never reads its own outputs back as inputs.
     """
     root = Path(root)
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
         raise InvalidParameterError(f"{root}: {what}; give a folder of images")
     excluded = {Path(p).resolve() for p in exclude}
+    outputs: set[Path] = set()
     found: list[Path] = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
+        if RECORD_NAME in files:
+            outputs.update(here / name for name in read_record(here).files)
         dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and (here / d).resolve() not in excluded
         )
         found.extend(
             here / f
             for f in sorted(files)
-            if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES)
+            if not f.startswith(".")
+            and f.lower().endswith(IMAGE_SUFFIXES)
+            and here / f not in outputs
         )
     return found
 

@@ -1,44 +1,274 @@
-"""Output folders that appear whole or not at all.
+"""Output folders that appear whole or not at all, and never lose a file of the user's.
 
-Every command writes into a hidden temporary folder beside its output folder and moves the
+Every command writes into a hidden staging folder beside its output folder and moves the
 results into place only when all of them are written, so an error or an interrupted run never
 leaves half-written files behind.
+
+Each output folder holds a record of what imgclust wrote into it (:data:`RECORD_NAME`, a small
+JSON file). A later run into the same folder with ``overwrite`` replaces and deletes only the
+files in that record: the files an earlier run wrote that the new run does not write are
+removed (no stale results), every other file in the folder is the user's and is kept, and a
+file or folder of the user's where the new run would write is a refusal, before any work where
+the job names its outputs up front (``names``) and in any case before anything is moved.
+
+Staging folders are created with the mode the umask gives (as ``mkdir`` does), not
+``mkdtemp``'s 0700, and hold a lock file: a later run removes a staging folder whose lock is
+free, i.e. one left by a run that was killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import os
+import secrets
 import shutil
-import tempfile
-from pathlib import Path
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from imgclust.errors import OutputExistsError
+from imgclust.errors import OutputError, OutputExistsError
+
+try:  # POSIX: a staging folder's lock tells a live run's folder from a killed run's
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: leftover staging folders are kept
+    fcntl = None
 
 __all__ = [
+    "RECORD_NAME",
+    "OutputRecord",
     "StagedOutputDir",
     "check_output_dir",
     "csv_text",
+    "json_text",
+    "read_record",
     "record_output",
     "write_text_atomic",
 ]
 
+#: The record of the files imgclust wrote into an output folder.
+RECORD_NAME = ".imgclust-outputs.json"
+_RECORD_FORMAT = "imgclust-outputs/1"
+_LOCK_NAME = ".imgclust-staging.lock"
+_STAGING_SUFFIX = ".tmp"
+_SHOWN = 3  # paths named in a refusal
 
-def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse an output folder that already holds files, unless ``overwrite``.
 
-    Returns the path; raises :class:`OutputExistsError` with what to do about it.
+@dataclass
+class OutputRecord:
+    """What imgclust wrote into an output folder: relative POSIX paths of files (and links)
+    and of the folders it created. ``readable`` is False when a record exists but cannot be
+    used (then nothing in the folder counts as imgclust's)."""
+
+    files: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
+    readable: bool = True
+
+    def owns(self, relative: str, is_folder: bool) -> bool:
+        return relative in (self.folders if is_folder else self.files)
+
+
+def _safe_relative(value: object) -> str | None:
+    """``value`` as a relative path inside a folder, or None (absolute, ``..``, not text)."""
+    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
+        return None
+    path = PurePosixPath(value)
+    if path.is_absolute() or any(part in ("", ".", "..") for part in path.parts):
+        return None
+    return path.as_posix()
+
+
+def read_record(folder: str | os.PathLike) -> OutputRecord:
+    """The record of what imgclust wrote into ``folder`` (empty if it has none).
+
+    Paths that are absolute or climb out of the folder are ignored, so a record that was
+    tampered with cannot make a run delete anything outside its folder.
+    """
+    path = Path(folder) / RECORD_NAME
+    if not path.is_file():
+        return OutputRecord()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != _RECORD_FORMAT:
+            raise ValueError("not an imgclust output record")
+        files = {p for p in map(_safe_relative, data["files"]) if p}
+        folders = {p for p in map(_safe_relative, data["folders"]) if p}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return OutputRecord(readable=False)
+    return OutputRecord(files, folders)
+
+
+def _write_record(folder: Path, files: Iterable[str], folders: Iterable[str]) -> None:
+    from imgclust import __version__
+
+    data = {
+        "format": _RECORD_FORMAT,
+        "note": "Files imgclust wrote here; a run with --overwrite replaces or deletes only "
+        "these, and keeps every other file.",
+        "imgclust_version": __version__,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": sorted(set(files)),
+        "folders": sorted(set(folders)),
+    }
+    write_text_atomic(folder / RECORD_NAME, json_text(data))
+
+
+def _contents(folder: Path) -> tuple[list[str], list[str]]:
+    """Relative paths of the files (links included) and folders under ``folder``."""
+    files: list[str] = []
+    folders: list[str] = []
+    for here, dirs, names in os.walk(folder):
+        base = Path(here).relative_to(folder)
+        for name in dirs:
+            path = Path(here) / name
+            (files if path.is_symlink() else folders).append((base / name).as_posix())
+        files.extend((base / name).as_posix() for name in names)
+    return files, folders
+
+
+def _in_the_way(final: Path, record: OutputRecord, relative: str, is_folder: bool) -> bool:
+    """Whether something not of imgclust's stands where ``relative`` is to be written."""
+    path = final / relative
+    if not os.path.lexists(path):
+        return False
+    if is_folder and path.is_dir() and not path.is_symlink():
+        return not record.owns(relative, True)
+    return not record.owns(relative, False) or (path.is_dir() and not path.is_symlink())
+
+
+def _refuse_what_is_in_the_way(final: Path, in_the_way: list[str], record: OutputRecord):
+    shown = ", ".join(str(final / p) for p in in_the_way[:_SHOWN])
+    more = f" and {len(in_the_way) - _SHOWN} more" if len(in_the_way) > _SHOWN else ""
+    why = (
+        f"its record {RECORD_NAME} cannot be read"
+        if not record.readable
+        else "imgclust did not write it"
+    )
+    raise OutputExistsError(
+        f"{shown}{more} is in the way of this run's outputs and {why}; nothing was changed: "
+        "move it away or choose another output folder"
+    )
+
+
+def _check_names(final: Path, names: Iterable[str]) -> None:
+    """Refuse up front when a user's file or folder has the name of one of the outputs."""
+    if not final.is_dir():
+        return
+    record = read_record(final)
+    in_the_way = [
+        name
+        for name in names
+        if os.path.lexists(final / name)
+        and not record.owns(name, (final / name).is_dir() and not (final / name).is_symlink())
+    ]
+    if in_the_way:
+        _refuse_what_is_in_the_way(final, in_the_way, record)
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _check_writable(final: Path, overwrite: bool) -> None:
+    """Make and remove a folder where the run will write, so that a location that cannot be
+    written is refused before any work (a permission check alone is wrong for root, ACLs,
+    read-only mounts)."""
+    places = [_nearest_existing(final.absolute().parent)]
+    if overwrite and final.is_dir():
+        places.append(final)
+    for place in places:
+        if not place.is_dir():
+            raise OutputError(
+                f"{place} is a file, so the output folder {final} cannot be made there; "
+                "choose another output folder"
+            )
+        try:
+            probe = place / f".imgclust-probe-{secrets.token_hex(6)}"
+            os.mkdir(probe)
+            os.rmdir(probe)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write in {place} ({exc.strerror or exc}); choose an output folder "
+                "you can write to"
+            ) from None
+
+
+def remove_abandoned_staging(final: str | os.PathLike) -> int:
+    """Remove the staging folders of ``final`` left by runs that were killed; return how many.
+
+    A staging folder is removed only when it holds imgclust's lock file and no process holds
+    that lock (a live run does, until it ends), so a run in progress is never disturbed.
+    """
+    final = Path(final).absolute()
+    if fcntl is None or not final.parent.is_dir():
+        return 0
+    removed = 0
+    prefix = f".{final.name}."
+    with contextlib.suppress(OSError):
+        candidates = [
+            entry
+            for entry in os.scandir(final.parent)
+            if entry.name.startswith(prefix)
+            and entry.name.endswith(_STAGING_SUFFIX)
+            and entry.is_dir(follow_symlinks=False)
+        ]
+        for entry in candidates:
+            removed += _remove_if_abandoned(Path(entry.path))
+    return removed
+
+
+def _remove_if_abandoned(folder: Path) -> int:
+    try:
+        handle = os.open(folder / _LOCK_NAME, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return 0  # not a staging folder of imgclust's (or it is being renamed into place)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return 0  # a live run holds it
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        os.close(handle)
+    return 1
+
+
+def check_output_dir(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    names: Iterable[str] = (),
+    merge: bool = False,
+) -> Path:
+    """Check an output folder before any work is done.
+
+    Refuses a path that is a file, a folder that already holds files (unless ``overwrite``
+    or ``merge``, see :class:`StagedOutputDir`), a file or folder of the user's that has the
+    name of one of the outputs (``names``; files recorded as imgclust's may be replaced), and
+    a location that cannot be written. Also removes staging folders left there by killed runs.
+
+    Returns the path; raises :class:`OutputExistsError` or :class:`OutputError` with what to
+    do about it.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    if os.path.lexists(path) and not path.is_dir():
         raise OutputExistsError(f"{path} exists and is not a folder; choose another output folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"{path} already holds files; pass --overwrite (overwrite=True) to replace the "
-            "results in it, or choose another output folder"
-        )
+    if path.is_dir() and any(path.iterdir()):
+        if not (overwrite or merge):
+            raise OutputExistsError(
+                f"{path} already holds files; pass --overwrite (overwrite=True) to replace the "
+                "results of an earlier run in it, or choose another output folder"
+            )
+        _check_names(path, names)
+    _check_writable(path, overwrite)
+    remove_abandoned_staging(path)
     return path
 
 
@@ -46,8 +276,22 @@ class StagedOutputDir:
     """Context manager: write into :attr:`path`, which becomes ``final`` on success.
 
     On an exception the staging folder is removed and ``final`` is left as it was. With
-    ``overwrite``, files of the same name in an existing ``final`` are replaced one by one
-    (each replacement is atomic); other files there are kept.
+    ``overwrite``, an existing ``final`` keeps every file that imgclust did not write; the
+    files of an earlier run there (its record) are replaced or, when this run does not write
+    them again, deleted. With ``merge``, the files are added to ``final`` (which may hold
+    anything) and recorded with the earlier ones; nothing is deleted. Something of the user's
+    in the way of an output is refused (:class:`OutputExistsError`) before anything moves.
+
+    Parameters
+    ----------
+    final : path
+        The output folder.
+    overwrite : bool, default=False
+        Replace an earlier run's results in a folder that holds files.
+    merge : bool, default=False
+        Add to the folder (its earlier outputs of imgclust's may be replaced).
+    names : iterable of str
+        The names the job may write at the top of the folder, checked before it starts.
 
     Examples
     --------
@@ -59,16 +303,28 @@ class StagedOutputDir:
     'done'
     """
 
-    def __init__(self, final: str | os.PathLike, *, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        final: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        merge: bool = False,
+        names: Iterable[str] = (),
+    ) -> None:
         self.final = Path(final)
-        self.overwrite = overwrite
+        self.overwrite = overwrite or merge
+        self.merge = merge
+        self.names = tuple(names)
         self.path: Path = Path()
+        self._lock: int | None = None
+        self._made: list[Path] = []
 
     def __enter__(self) -> StagedOutputDir:
-        check_output_dir(self.final, overwrite=self.overwrite)
+        check_output_dir(self.final, overwrite=self.overwrite, names=self.names, merge=self.merge)
         parent = self.final.absolute().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=parent))
+        self._made = _make_folders(parent)
+        self.path = _make_staging_folder(parent, self.final.name)
+        self._lock = _hold_lock(self.path)
         return self
 
     def __exit__(
@@ -77,26 +333,132 @@ class StagedOutputDir:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
         try:
-            self._commit()
+            if exc_type is None:
+                self._commit()
         finally:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self._clean_up()
+
+    def _clean_up(self) -> None:
+        """Remove what is left of the staging folder (all of it after an error, the emptied
+        folders after a merge), release its lock, and remove the parents this run made if
+        nothing landed in them."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+        for folder in reversed(self._made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
 
     def _commit(self) -> None:
-        check_output_dir(self.final, overwrite=self.overwrite)  # it may have changed meanwhile
-        if self.final.is_dir() and not any(self.final.iterdir()):
-            self.final.rmdir()
-        if not self.final.exists():
-            os.rename(self.path, self.final)
+        (self.path / _LOCK_NAME).unlink()
+        files, folders = _contents(self.path)
+        final = self.final
+        # it may have changed meanwhile
+        check_output_dir(final, overwrite=self.overwrite, names=self.names, merge=self.merge)
+        if final.is_dir() and not final.is_symlink() and not any(final.iterdir()):
+            final.rmdir()
+        if not os.path.lexists(final):
+            _write_record(self.path, files, folders)
+            try:
+                os.rename(self.path, final)
+            except OSError as exc:
+                raise OutputError(f"cannot create {final} ({exc.strerror or exc})") from None
             return
-        for entry in self.path.iterdir():
-            target = self.final / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(entry, target)
+        try:
+            self._merge_into(final, files, folders)
+        except OSError as exc:
+            raise OutputError(
+                f"writing the results into {final} failed ({exc.strerror or exc}); the files "
+                f"listed in {final / RECORD_NAME} are imgclust's"
+            ) from None
+
+    def _merge_into(self, final: Path, files: list[str], folders: list[str]) -> None:
+        record = read_record(final)
+        in_the_way = [p for p in folders if _in_the_way(final, record, p, True)]
+        in_the_way += [p for p in files if _in_the_way(final, record, p, False)]
+        if in_the_way:
+            _refuse_what_is_in_the_way(final, in_the_way, record)
+        kept_files = record.files if self.merge else set()
+        kept_folders = record.folders if self.merge else set()
+        # First record everything that is or will be imgclust's here, so that a run killed
+        # in the middle of the moves leaves no file of its own unrecorded.
+        _write_record(final, record.files | set(files), record.folders | set(folders))
+        if not self.merge:
+            _remove_stale(final, record, set(files), set(folders))
+        for folder in sorted(folders, key=lambda p: p.count("/")):
+            if not (final / folder).is_dir():
+                os.mkdir(final / folder)
+        for name in files:
+            os.replace(self.path / name, final / name)
+        _write_record(final, kept_files | set(files), kept_folders | set(folders))
+
+
+def _remove_stale(final: Path, record: OutputRecord, files: set[str], folders: set[str]) -> None:
+    """Delete the files an earlier run wrote that this run does not, then the folders it made
+    that are left empty; anything of the user's (and the folders holding it) stays."""
+    for name in sorted(record.files - files):
+        path = final / name
+        if _plain_parents(final, name) and (path.is_symlink() or path.is_file()):
+            path.unlink()
+    for name in sorted(record.folders - folders, key=lambda p: -p.count("/")):
+        path = final / name
+        if _plain_parents(final, name) and path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty
+
+
+def _plain_parents(final: Path, relative: str) -> bool:
+    """Whether every folder between ``final`` and ``relative`` is a real folder, not a link
+    (so that nothing outside ``final`` can be reached through one)."""
+    here = final
+    for part in PurePosixPath(relative).parts[:-1]:
+        here = here / part
+        if here.is_symlink() or not here.is_dir():
+            return False
+    return True
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it made, outermost first."""
+    missing = []
+    while not os.path.lexists(folder) and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    try:
+        for path in reversed(missing):
+            os.mkdir(path)
+            made.append(path)
+    except OSError as exc:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise OutputError(f"cannot create {path} ({exc.strerror or exc})") from None
+    return made
+
+
+def _make_staging_folder(parent: Path, name: str) -> Path:
+    """A new hidden folder beside the output, with the mode the umask gives."""
+    for _ in range(100):
+        path = parent / f".{name}.{secrets.token_hex(4)}{_STAGING_SUFFIX}"
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"cannot write in {parent} ({exc.strerror or exc})") from None
+    raise OutputError(f"cannot make a staging folder in {parent}")  # pragma: no cover
+
+
+def _hold_lock(folder: Path) -> int | None:
+    """Create the staging folder's lock file and hold its lock until the run ends."""
+    handle = os.open(folder / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def record_output(summary: dict, output: str | os.PathLike, report: bool) -> dict:
@@ -116,15 +478,44 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
+def _finite_or_none(value):
+    """``value`` with every non-finite float (NaN, inf) replaced by None, recursively."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(data, *, indent: int | None = 2, default=None) -> str:
+    """Strict JSON (RFC 8259) of ``data``: NaN and infinities become ``null``, since
+    ``json.dumps`` would otherwise write ``NaN`` and ``Infinity``, which other readers
+    refuse."""
+    if default is not None:  # let ``default`` turn what it knows into plain values first
+        data = json.loads(json.dumps(data, default=default, allow_nan=True))
+    return json.dumps(_finite_or_none(data), indent=indent, allow_nan=False)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it into place: a
-    reader sees the old file or the new one, never half of one."""
+    reader sees the old file or the new one, never half of one. The file gets the mode the
+    umask gives, as any file the user makes."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for _ in range(100):
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}{_STAGING_SUFFIX}"
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover
+        raise OutputError(f"cannot make a temporary file beside {path}")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.write(text)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise

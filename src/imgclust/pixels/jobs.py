@@ -9,14 +9,12 @@ by the job that needs them, so that ``imgclust segment`` starts fast.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
-from imgclust._warmup import warm_up
 from imgclust.io.images import DEFAULT_MAX_PIXELS, image_to_array, open_image
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.pixels.segment import prepare_image, segment
@@ -37,23 +35,17 @@ __all__ = ["run_choose_k", "run_edges", "run_segment"]
 
 Step = Callable[[str], AbstractContextManager]
 
+#: What each job may write at the top of its output folder (checked before any work).
+SEGMENT_OUTPUTS = (
+    "segmented.png", "labels.png", "indexed.png", "palette.png", "palette.json",
+    "comparison.png", "colors3d.png", "choose_k.png", "choose_k.csv", "report.html",
+)  # fmt: skip
+CHOOSE_K_OUTPUTS = ("choose_k.png", "choose_k.csv", "report.html")
+EDGES_OUTPUTS = ("edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html")
+
 
 def _no_progress(message: str) -> AbstractContextManager:
     return nullcontext()
-
-
-def _warm_up(segment_options: dict) -> threading.Event:
-    """In a thread while the image is read: run ``segment`` on a tiny image with the same
-    options (it imports the colour conversions, allocates the colour table and, where the
-    package was built without its compiled loops, loads numba's), then import matplotlib."""
-
-    def load_loops() -> None:
-        tiny = np.zeros((8, 8, 3), dtype=np.uint8)
-        tiny[4:] = 255
-        options = {k: v for k, v in segment_options.items() if k in ("color_space", "spatial")}
-        segment(tiny, 2, n_init=1, random_state=0, **options)
-
-    return warm_up(load_loops)
 
 
 def _source(image) -> str | None:
@@ -97,8 +89,7 @@ def run_segment(
     dict
         The content of ``palette.json`` plus ``output`` and ``timings``.
     """
-    check_output_dir(output, overwrite=overwrite)
-    warm_up = _warm_up(segment_options)
+    check_output_dir(output, overwrite=overwrite, names=SEGMENT_OUTPUTS)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared, preview = _read_with_preview(image, mask, max_pixels)
@@ -109,9 +100,9 @@ def run_segment(
             sweep = _sweep_k(prepared, k_values, segment_options)
         n_clusters = sweep.best_k
     with step(f"clustering into {n_clusters} colours"), _timed(timings, "segment"):
-        warm_up.wait()
         seg = segment(prepared.rgb, int(n_clusters), mask=prepared.include, **segment_options)
-    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+    staged = StagedOutputDir(output, overwrite=overwrite, names=SEGMENT_OUTPUTS)
+    with step("writing the outputs"), staged as stage:
         with _timed(timings, "write"):
             extra = {}
             if sweep is not None:
@@ -173,13 +164,14 @@ def run_choose_k(
     ``report`` is false); return the chosen K and the table."""
     from imgclust.pixels.choose_k import choose_k
 
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=CHOOSE_K_OUTPUTS)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, mask, max_pixels=max_pixels)
     with step(f"scoring K = {k_values[0]}..{k_values[-1]}"), _timed(timings, "choose_k"):
         sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
-    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+    staged = StagedOutputDir(output, overwrite=overwrite, names=CHOOSE_K_OUTPUTS)
+    with step("writing the outputs"), staged as stage:
         save_choose_k(sweep, stage.path)
         if report:
             parameters = {"k_values": ", ".join(map(str, k_values)), **options}
@@ -216,7 +208,7 @@ def run_edges(
     (``boundaries.png``); ``report.html`` unless ``report`` is false."""
     from imgclust.pixels.edges import detect_edges  # scipy.ndimage: import when used
 
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=EDGES_OUTPUTS)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, max_pixels=max_pixels)
@@ -226,7 +218,8 @@ def run_edges(
     if n_clusters is not None:
         with step(f"segmenting into {n_clusters} colours"), _timed(timings, "segment"):
             seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
-    with step("writing the outputs"), StagedOutputDir(output, overwrite=overwrite) as stage:
+    staged = StagedOutputDir(output, overwrite=overwrite, names=EDGES_OUTPUTS)
+    with step("writing the outputs"), staged as stage:
         summary = save_edges(result, prepared, stage.path, seg)
         if report:
             parameters = {

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
-from imgclust._warmup import warm_up
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
@@ -40,7 +39,13 @@ from imgclust.raster.model import RasterModel, default_colors, parse_colors
 from imgclust.raster.sampling import PixelSampler
 from imgclust.raster.stack import BandStack, parse_band_list
 
-__all__ = ["RasterClassification", "classify_raster"]
+__all__ = ["CLASSIFY_OUTPUTS", "RasterClassification", "classify_raster"]
+
+#: What ``classify`` may write at the top of its output folder.
+CLASSIFY_OUTPUTS = (
+    "classes.tif", "classes.json", "classes.csv", "quicklook.png", "classes.png", "model.json",
+    "report.html",
+)  # fmt: skip
 
 DEFAULT_SAMPLE_SIZE = 1_000_000
 DEFAULT_BLOCK_PIXELS = 4 << 20
@@ -131,36 +136,6 @@ def _thumbnail_rows(
 
 
 # -- the passes ----------------------------------------------------------------------------
-
-
-def _warm_classify_strip(n_features: int) -> None:
-    data = np.ones((n_features, 2, 2), dtype=np.float32)
-    for dtype in (np.uint8, np.uint16):
-        _kernels.classify_strip(
-            data,
-            np.ones((2, 2), dtype=bool),
-            n_features,
-            np.empty(0, np.int64),
-            np.empty(0, np.int64),
-            np.zeros(n_features),
-            np.ones(n_features),
-            np.ones((2, n_features), np.float32),
-            np.empty((2, 2), dtype),
-            np.zeros((1, 3, n_features)),
-            np.zeros((1, 3, n_features)),
-            np.zeros((1, 3), np.int64),
-        )
-
-
-def _warm_up(n_features: int) -> None:
-    """Load the fit and classification loops for ``n_features`` features, and matplotlib."""
-
-    def load_loops() -> None:
-        X = np.arange(12 * n_features, dtype=np.float64).reshape(12, n_features)
-        fit_with_summary(X, np.ones(12), 2, n_init=1, random_state=0)
-        _warm_classify_strip(n_features)
-
-    warm_up(load_loops)
 
 
 def _draw_sample(
@@ -474,7 +449,7 @@ def classify_raster(
         The model and the summary written to ``classes.json``.
     """
     timings: dict[str, float] = {}
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=CLASSIFY_OUTPUTS)
     _check_numbers(n_clusters, sample_size, stretch, model)
     rio = rasterio()
     with (
@@ -485,7 +460,6 @@ def classify_raster(
         start = time.perf_counter()
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
-            _warm_up(spec.n_features)
             values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress, client)
             timings["sample"] = time.perf_counter() - start
             start = time.perf_counter()
@@ -509,7 +483,8 @@ def classify_raster(
             if colors is not None:
                 fitted.colors = parse_colors(colors, fitted.n_classes)
         preview = _preview_bands(stack, rgb, parse_band_list(bands))
-        with StagedOutputDir(output, overwrite=overwrite) as stage:
+        staged = StagedOutputDir(output, overwrite=overwrite, names=CLASSIFY_OUTPUTS)
+        with staged as stage:
             start = time.perf_counter()
             stats, thumbs = _classify_pass(
                 stack, fitted, preview, stage.path / "classes.tif", progress, client
@@ -530,7 +505,7 @@ def classify_raster(
 
                     write_classify_report(summary, stage.path)
                 advance()
-            files = sorted(p.name for p in stage.path.iterdir())
+            files = sorted(p.name for p in stage.path.iterdir() if p.name[0] != ".")
     record_output(summary, output, report)
     return RasterClassification(fitted, summary, Path(output), files)
 

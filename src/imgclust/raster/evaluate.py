@@ -28,7 +28,10 @@ from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.stack import BandStack
 
-__all__ = ["ClassEvaluation", "evaluate_classes"]
+__all__ = ["EVALUATE_OUTPUTS", "ClassEvaluation", "evaluate_classes"]
+
+#: What ``evaluate`` may write at the top of its output folder.
+EVALUATE_OUTPUTS = ("evaluation.json", "confusion.csv", "confusion.png", "report.html")
 
 
 @dataclass
@@ -123,7 +126,7 @@ def evaluate_classes(
     from imgclust._progress import no_progress
 
     progress = progress or no_progress
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=EVALUATE_OUTPUTS)
     rio = rasterio()
     with (
         rio.Env(**GDAL_OPTIONS),
@@ -143,7 +146,7 @@ def evaluate_classes(
         **contingency_scores(table, ref_labels, class_labels),
         "timings": {"compare": seconds},
     }
-    with StagedOutputDir(output, overwrite=overwrite) as stage:
+    with StagedOutputDir(output, overwrite=overwrite, names=EVALUATE_OUTPUTS) as stage:
         _write(stage.path, table, ref_labels, class_labels, summary)
         if report:
             from imgclust.report.raster_report import write_evaluate_report

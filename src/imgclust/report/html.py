@@ -229,10 +229,18 @@ class Report:
             f"<script>{_SCRIPT}</script></body></html>"
         )
 
-    def write(self, folder: Path, parameters: dict, timings: dict[str, float]) -> Path:
-        """Write ``report.html`` into ``folder`` (whole or not at all) and return its path."""
+    def write(
+        self,
+        folder: Path,
+        parameters: dict,
+        timings: dict[str, float],
+        *,
+        into: Path | None = None,
+    ) -> Path:
+        """Write ``report.html`` into ``folder`` (or ``into``, its staging folder; whole or
+        not at all) and return its path."""
         from imgclust.io.outputs import write_text_atomic
 
-        path = Path(folder) / "report.html"
+        path = Path(into if into is not None else folder) / "report.html"
         write_text_atomic(path, self.render(parameters, timings))
         return path

@@ -16,6 +16,7 @@ def write_index_report(
     *,
     figures: list[tuple[str, str]] = (),
     timings: dict[str, float] | None = None,
+    into: str | Path | None = None,
 ) -> Path:
     """Write ``folder/report.html`` linking the reports of the jobs in its subfolders.
 
@@ -28,6 +29,8 @@ def write_index_report(
     figures : list of (image, caption)
         Images (relative to ``folder``) shown under the links.
     timings : dict, optional
+    into : path, optional
+        Write the page there (a staging folder) instead of into ``folder``.
     """
     folder = Path(folder)
     report = Report(title, str(folder.resolve()))
@@ -37,4 +40,4 @@ def write_index_report(
     if figures:
         report.heading("At a glance")
         report.gallery(folder, list(figures))
-    return report.write(folder, {}, timings or {})
+    return report.write(folder, {}, timings or {}, into=into)

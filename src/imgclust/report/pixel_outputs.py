@@ -198,7 +198,8 @@ def save_segmentation(
         for job in jobs:
             job.result()
     summary = _palette_json(seg, prepared, source, dict(extra or {}))
-    summary["files"] = [*sorted(p.name for p in folder.iterdir()), "palette.json"]
+    written = sorted(p.name for p in folder.iterdir() if p.name[0] != ".")  # not the lock
+    summary["files"] = [*written, "palette.json"]
     if indexed is not None:
         summary["indexed_png_bytes"] = (folder / "indexed.png").stat().st_size
         if source is not None and Path(source).is_file():

@@ -57,6 +57,7 @@ def write_semi_report(
     *,
     propagation: dict | None = None,
     seeds: dict[int, str] | None = None,
+    into: str | Path | None = None,
 ) -> Path:
     """Write ``report.html`` for a folder of ``imgclust representatives``.
 
@@ -70,6 +71,8 @@ def write_semi_report(
         The content of ``propagation.json``, once ``propagate`` has run.
     seeds : dict, optional
         Cluster -> the label a person gave its representative.
+    into : path, optional
+        Write the page there (a staging folder) instead of into ``folder``.
     """
     folder = Path(folder)
     seeds = seeds or {}
@@ -120,4 +123,4 @@ def write_semi_report(
         )
         if propagation.get("training"):
             parameters["propagate train"] = propagation["training"]["classifier"]
-    return report.write(folder, parameters, timings)
+    return report.write(folder, parameters, timings, into=into)

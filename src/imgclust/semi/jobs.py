@@ -1,8 +1,8 @@
 """What ``imgclust representatives`` and ``imgclust propagate`` call.
 
 ``representatives`` writes a whole folder through a staging folder. ``propagate`` adds
-``propagated.csv`` and ``propagation.json`` to that folder, each written to a temporary file
-and renamed, and refuses to replace them without ``overwrite``.
+``propagated.csv`` and ``propagation.json`` to that folder (and rewrites its ``report.html``)
+through a staging folder merged into it, and refuses to replace them without ``overwrite``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from imgclust.io.outputs import (
     StagedOutputDir,
     check_output_dir,
     csv_text,
+    json_text,
     record_output,
-    write_text_atomic,
 )
 from imgclust.report.semi_report import write_semi_report
 from imgclust.semi.propagate import (
@@ -41,6 +41,11 @@ __all__ = ["read_representative_labels", "run_propagate", "run_representatives"]
 
 LABELS_FILE = "labels.csv"
 _OUTPUTS = ("propagated.csv", "propagation.json")
+#: What ``representatives`` may write at the top of its output folder.
+REPRESENTATIVES_OUTPUTS = (
+    "to_label.csv", "thumbnails", "representatives.png", "assignments.csv", "skipped.csv",
+    "embedding.png", "representatives.npz", "representatives.json", "report.html",
+)  # fmt: skip
 
 
 def run_representatives(
@@ -54,11 +59,11 @@ def run_representatives(
 ) -> dict:
     """Find the representatives (:func:`find_representatives`) and write them into ``output``,
     with ``report.html`` unless ``report`` is false."""
-    check_output_dir(output, overwrite=overwrite)
+    check_output_dir(output, overwrite=overwrite, names=REPRESENTATIVES_OUTPUTS)
     output = Path(output)
     reps = find_representatives(images, exclude=[output], progress=progress, **options)
     with (
-        StagedOutputDir(output, overwrite=overwrite) as stage,
+        StagedOutputDir(output, overwrite=overwrite, names=REPRESENTATIVES_OUTPUTS) as stage,
         progress("writing outputs", 1) as advance,
     ):
         summary = write_representatives(reps, stage.path)
@@ -163,6 +168,7 @@ def run_propagate(
     existing = [name for name in _OUTPUTS if (folder / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{folder / existing[0]} exists; pass --overwrite to replace it")
+    check_output_dir(folder, merge=True, names=(*_OUTPUTS, "report.html"))
     with progress("spreading the labels", 1) as advance:
         propagation = propagate_labels(
             state["clusters"],
@@ -222,11 +228,15 @@ def _write_propagation(folder: Path, state, propagation, summary, seeds, report:
         ]
         for i in np.flatnonzero(labelled)
     ]
-    write_text_atomic(
-        folder / "propagated.csv", csv_text(["path", "label", "rank", "original"], rows)
-    )
-    write_text_atomic(folder / "propagation.json", json.dumps(summary, indent=2))
+    names = (*_OUTPUTS, "report.html")
+    with StagedOutputDir(folder, merge=True, names=names) as stage:
+        header = ["path", "label", "rank", "original"]
+        (stage.path / "propagated.csv").write_text(csv_text(header, rows), encoding="utf-8")
+        (stage.path / "propagation.json").write_text(json_text(summary), encoding="utf-8")
+        if report:
+            representatives = json.loads((folder / "representatives.json").read_text())
+            write_semi_report(
+                folder, representatives, propagation=summary, seeds=seeds, into=stage.path
+            )
     if report:
-        representatives = json.loads((folder / "representatives.json").read_text())
-        write_semi_report(folder, representatives, propagation=summary, seeds=seeds)
         summary["report"] = str(folder / "report.html")
