@@ -330,6 +330,8 @@ def hostile_reps(tmp_path) -> Path:
 
 
 def _request(url, data=None, headers=None):
+    if data is not None:  # as the page sends them
+        headers = {"Content-Type": "application/json", **(headers or {})}
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -368,6 +370,115 @@ def test_server_refuses_requests_without_the_token(hostile_reps):
         assert not list(hostile_reps.glob(".labels.csv.*"))  # no temporary file left behind
     finally:
         server.stop()
+
+
+@pytest.fixture
+def label_server(hostile_reps):
+    from imgclust.semi.label_server import LabelServer
+
+    server = LabelServer(hostile_reps, read_timeout=1.0)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _raw(port: int, data: bytes, timeout: float = 15.0) -> bytes:
+    """Send ``data`` as it is on a fresh connection; the answer (b"" if the server closed
+    the connection without one)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(data)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _post(server, body: bytes, **headers) -> bytes:
+    fields = {"Host": f"127.0.0.1:{server.port}", "Content-Type": "application/json"}
+    fields.update({k.replace("_", "-"): v for k, v in headers.items()})
+    fields.setdefault("Content-Length", str(len(body)))
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v is not None)
+    request = f"POST /api/labels?token={server.token} HTTP/1.1\r\n{head}\r\n".encode()
+    return _raw(server.port, request + body)
+
+
+def _status(answer: bytes) -> int:
+    assert answer.startswith(b"HTTP/1."), answer[:80]
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b'{"a": "b"}', {"Content_Length": "abc"}, 400),
+        (b'{"a": "b"}', {"Content_Length": "\u0663".encode().decode("latin-1")}, 400),
+        (b'{"a": "b"}', {"Content_Length": "9" * 5000}, 400),
+        (b'{"a": "b"}', {"Content_Length": "-5"}, 400),
+        (b"[" * 100_000 + b"]" * 100_000, {}, 400),  # nested past Python's recursion limit
+        (b"\xff\xfe not json", {}, 400),
+        (b'{"a": "b"}', {"Content_Type": "text/plain"}, 415),
+        (b'{"a": "b"}', {"Content_Type": None}, 415),
+        (b'{"a": "b"}', {"Origin": "http://evil.example"}, 403),
+        (b'{"a": "b"}', {"Sec_Fetch_Site": "cross-site"}, 403),
+    ],
+)
+def test_label_server_answers_malformed_posts_with_a_4xx(
+    label_server, capfd, body, headers, status
+):
+    assert _status(_post(label_server, body, **headers)) == status
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "path", ["/thumb/\u0663", "/thumb/" + "9" * 5000, "/thumb/-1", "/thumb/%D9%A3", "/thumb/1e3"]
+)
+def test_label_server_answers_odd_thumbnail_paths_with_404(label_server, capfd, path):
+    request = f"GET {path}?token={label_server.token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert _status(_raw(label_server.port, request.encode("utf-8"))) in (400, 404)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_label_server_times_out_a_body_shorter_than_it_says(label_server):
+    import time
+
+    from imgclust.semi.label_server import READ_TIMEOUT
+
+    assert READ_TIMEOUT <= 30  # the default a person's server runs with
+    start = time.monotonic()
+    answer = _post(label_server, b'{"a": ', Content_Length="100")
+    assert _status(answer) == 408
+    assert time.monotonic() - start < 5  # the fixture's server waits 1 s
+    # and the server still answers
+    status, _ = _request(
+        f"http://127.0.0.1:{label_server.port}/api/items?token={label_server.token}"
+    )
+    assert status == 200
+
+
+def test_label_server_serves_50_parallel_posts(label_server, hostile_reps):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"http://127.0.0.1:{label_server.port}/api/labels?token={label_server.token}"
+    paths = [r["path"] for r in _rows(hostile_reps / "to_label.csv")]
+
+    def post(i):
+        return _request(url, json.dumps({paths[i % len(paths)]: f"l{i}"}).encode())[0]
+
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(post, range(50)))
+    assert statuses == [200] * 50
+    saved = {r["path"]: r["label"] for r in _rows(hostile_reps / "labels.csv")}
+    assert all(saved[p].startswith("l") for p in paths)
+
+
+def test_label_server_accepts_its_own_origin(label_server, hostile_reps):
+    origin = f"http://127.0.0.1:{label_server.port}"
+    path = _rows(hostile_reps / "to_label.csv")[0]["path"]
+    body = json.dumps({path: "mine"}).encode()
+    assert _status(_post(label_server, body, Origin=origin, Sec_Fetch_Site="same-origin")) == 200
+    assert _rows(hostile_reps / "labels.csv")[0]["label"] == "mine"
 
 
 def _wait_until(page, expression: str, timeout: float = 10.0) -> None:

@@ -7,6 +7,14 @@ serves one page, the list of representatives as JSON, their thumbnails (by index
 from a request ever reaches the file system) and takes labels, which it saves to
 ``labels.csv`` after every change through a temporary file and a rename. The page builds
 every piece of user text with ``textContent``, so a file name or a label is shown, never run.
+
+Every malformed request gets a 4xx answer (never a traceback on the console): a length or an
+index that is not plain ASCII digits, a body that is not a JSON object of text (however deeply
+nested), a body shorter than it says (a client that stops sending is answered 408 after
+:data:`READ_TIMEOUT` seconds, so no handler thread waits forever). Writes must come from the
+page itself: a POST needs ``Content-Type: application/json`` (which a cross-site form cannot
+send without a preflight this server never grants) and, when the browser says where it comes
+from (``Origin``, ``Sec-Fetch-Site``), this server's own origin.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import csv
 import hmac
 import json
 import os
+import re
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,10 +36,14 @@ from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import csv_text, write_text_atomic
 from imgclust.semi.representatives import THUMBNAILS, read_to_label
 
-__all__ = ["LabelServer"]
+__all__ = ["READ_TIMEOUT", "LabelServer"]
 
 LABELS_FILE = "labels.csv"
 _MAX_BODY = 1 << 20
+#: Seconds a client may take to send its request before it is answered 408 and dropped.
+READ_TIMEOUT = 10.0
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_THUMB = re.compile(r"/thumb/([0-9]{1,9})")
 _PAGE = Path(__file__).with_name("label_page.html")
 
 
@@ -95,11 +109,12 @@ class LabelStore:
         write_text_atomic(self.path, csv_text(["path", "label"], rows))
 
 
-def _handler(store: LabelStore, token: str):
+def _handler(store: LabelStore, token: str, read_timeout: float):
     page = _PAGE.read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "imgclust-label"
+        timeout = read_timeout  # socket timeout: a slow or silent client cannot hold a thread
 
         def log_message(self, format, *args):
             pass
@@ -111,6 +126,19 @@ def _handler(store: LabelStore, token: str):
             query = parse_qs(urlsplit(self.path).query)
             given = self.headers.get("X-Imgclust-Token") or (query.get("token") or [""])[0]
             return hmac.compare_digest(given.encode(), token.encode())
+
+        def _same_origin(self) -> bool:
+            """A write from this server's own page: no other site may post labels, even one
+            that learnt the token."""
+            port = self.server.server_address[1]
+            origin = self.headers.get("Origin")
+            if origin is not None and origin not in (
+                f"http://127.0.0.1:{port}",
+                f"http://localhost:{port}",
+            ):
+                return False
+            site = self.headers.get("Sec-Fetch-Site")
+            return site in (None, "same-origin", "none")
 
         def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
             self.send_response(status)
@@ -127,6 +155,7 @@ def _handler(store: LabelStore, token: str):
             self.wfile.write(body)
 
         def _refuse(self, status: HTTPStatus, message: str) -> None:
+            self.close_connection = True
             self._send(status, message.encode(), "text/plain; charset=utf-8")
 
         def do_GET(self) -> None:
@@ -138,8 +167,9 @@ def _handler(store: LabelStore, token: str):
             if route == "/api/items":
                 body = json.dumps(store.listing()).encode()
                 return self._send(HTTPStatus.OK, body, "application/json")
-            if route.startswith("/thumb/") and route[7:].isdigit():
-                data = store.thumbnail(int(route[7:]))
+            thumb = _THUMB.fullmatch(route)
+            if thumb:
+                data = store.thumbnail(int(thumb.group(1)))
                 if data is not None:
                     return self._send(HTTPStatus.OK, data, "image/png")
             self._refuse(HTTPStatus.NOT_FOUND, "not found")
@@ -149,15 +179,31 @@ def _handler(store: LabelStore, token: str):
                 return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
             if urlsplit(self.path).path != "/api/labels":
                 return self._refuse(HTTPStatus.NOT_FOUND, "not found")
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 < length <= _MAX_BODY:
-                return self._refuse(HTTPStatus.BAD_REQUEST, "send the labels as a JSON object")
+            if not self._same_origin():
+                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: labels come from the page")
+            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                return self._refuse(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the labels as application/json"
+                )
+            given = (self.headers.get("Content-Length") or "").strip()
+            if not _DIGITS.fullmatch(given) or not 0 < int(given) <= _MAX_BODY:
+                return self._refuse(
+                    HTTPStatus.BAD_REQUEST,
+                    f"send the labels as a JSON object with a Content-Length of 1 to {_MAX_BODY}",
+                )
             try:
-                changes = json.loads(self.rfile.read(length))
+                body = self.rfile.read(int(given))
+            except OSError:  # the client stopped sending: the socket timed out
+                return self._refuse(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive")
+            if len(body) < int(given):
+                return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than it says")
+            try:
+                changes = json.loads(body)
                 if not isinstance(changes, dict):
                     raise ValueError
                 labelled = store.update(changes)
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, RecursionError):
                 return self._refuse(
                     HTTPStatus.BAD_REQUEST, "labels must map representatives to text"
                 )
@@ -165,6 +211,19 @@ def _handler(store: LabelStore, token: str):
             self._send(HTTPStatus.OK, body, "application/json")
 
     return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading server with a long listen queue (50 requests at once are queued, not
+    reset) that reports a failed request in one line instead of a traceback."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            print(f"imgclust label: a request failed: {error!r}", file=sys.stderr)
 
 
 class LabelServer:
@@ -178,6 +237,8 @@ class LabelServer:
         0 picks a free port.
     token : str, optional
         The secret of the URL (default: 128 random bits).
+    read_timeout : float, default=READ_TIMEOUT
+        Seconds a client may take to send a request before it is answered 408.
 
     Examples
     --------
@@ -185,16 +246,24 @@ class LabelServer:
     >>> server.start(); print(server.url)  # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | os.PathLike, *, port: int = 0, token: str | None = None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        port: int = 0,
+        token: str | None = None,
+        read_timeout: float = READ_TIMEOUT,
+    ):
         self.store = LabelStore(Path(folder))
         self.token = token or secrets.token_urlsafe(16)
         try:
-            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.store, self.token))
+            self.httpd = _Server(
+                ("127.0.0.1", port), _handler(self.store, self.token, read_timeout)
+            )
         except OSError as exc:
             raise InvalidParameterError(
                 f"port {port} cannot be used ({exc.strerror}); pick another --port or leave it out"
             ) from None
-        self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
