@@ -261,20 +261,26 @@ def test_semi_supervised_table_at_reduced_size():
 
     from imgclust.semi.experiments import semi_supervised_table
 
-    rows = semi_supervised_table(n_train=500, n_test=300, n_clusters=25, seeds=(0,))
+    # Means over six seeds: one seed's clusters move a row by 0.02-0.04 (and differently on
+    # another CPU), more than some of the gaps below. Measured (2 cores, x86-64): first labels
+    # 0.627, representatives 0.793 (0.753-0.833), whole clusters 0.833, closest 20% 0.829,
+    # ours 0.831 (0.797-0.850) with 98.2% right labels (lowest seed 97.3%).
+    rows = semi_supervised_table(n_train=500, n_test=300, n_clusters=25, seeds=range(6))
     by_name = {row.name: row for row in rows}
     X, y = load_digits(return_X_y=True)
     direct = LogisticRegression(max_iter=10_000).fit(X[:500], y[:500]).score(X[500:800], y[500:800])
     assert by_name["all labels"].test_accuracy == pytest.approx(direct)
-    assert by_name["representatives"].test_accuracy > by_name["first labels only"].test_accuracy
+    reps = by_name["representatives"]
+    assert reps.runs == 6
+    assert reps.test_accuracy > by_name["first labels only"].test_accuracy + 0.1
     whole = by_name["propagated to whole clusters"]
     closest = by_name["propagated to the closest 20%"]
-    assert closest.label_accuracy >= whole.label_accuracy
+    assert closest.label_accuracy > whole.label_accuracy  # 0.982 against 0.939
     assert closest.training_images < whole.training_images == 500
     ours = rows[-1]
     assert ours.person_labels == 25
-    assert ours.label_accuracy > 0.95
-    assert ours.test_accuracy > by_name["representatives"].test_accuracy
+    assert ours.label_accuracy > 0.95 and ours.label_accuracy_min > 0.92
+    assert ours.test_accuracy > reps.test_accuracy  # 0.831 against 0.793
 
 
 def test_kmeans_distances_in_a_pipeline_and_a_grid_search():

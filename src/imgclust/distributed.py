@@ -87,7 +87,9 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # a free port on loopback: two local clusters at once (two runs) must not
+                # fight over 8787, and nothing listens beyond this machine
+                dashboard_address="127.0.0.1:0",
                 silence_logs=40,  # logging.ERROR: no worker chatter in the terminal
             ) as cluster,
             distributed.Client(cluster) as client,
