@@ -15,6 +15,9 @@ import click
 from imgclust import __version__
 from imgclust.errors import ImgclustError
 
+#: Set to 1 to see the traceback of an unexpected error instead of its one-line summary.
+DEBUG_ENV = "IMGCLUST_DEBUG"
+
 #: Command name -> (module of imgclust.cli, attribute). A command's module is imported when
 #: the command runs (or help lists it), so that ``segment`` does not import what ``group``
 #: or ``classify`` need.
@@ -58,6 +61,22 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as exc:  # the machine rather than the input: a full disk, a lost file
+            raise click.ClickException(_os_error_line(exc)) from None
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc} (a bug in imgclust: please report it; "
+                f"{DEBUG_ENV}=1 shows where it happened)"
+            ) from None
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}; nothing was changed in the output folder"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

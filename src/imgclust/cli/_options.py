@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ import click
 
 from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
+from imgclust.io.outputs import json_text
 from imgclust.pixels.colorspace import COLOR_SPACES
 
 
@@ -24,9 +24,31 @@ def _compose(*decorators: Callable) -> Callable:
     return apply
 
 
+def _silence_when_quiet(ctx: click.Context, param: click.Parameter, quiet: bool) -> bool:
+    """With -q, the warnings of the libraries underneath (scikit-learn, rasterio and GDAL,
+    Dask and its worker processes) are not printed either: only errors are."""
+    if quiet:
+        import logging
+        import os
+        import warnings
+
+        warnings.simplefilter("ignore")
+        os.environ["PYTHONWARNINGS"] = "ignore"  # Dask's worker processes start with it
+        for name in ("rasterio", "distributed", "numba", "py.warnings"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    return quiet
+
+
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    callback=_silence_when_quiet,
+    help="Print nothing but errors.",
+)
 summary_options = _compose(
     click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout."),
-    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+    quiet_option,
 )
 output_options = _compose(
     click.option(
@@ -97,7 +119,7 @@ space_option = click.option(
 )
 seed_option = click.option(
     "--seed",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=2**32 - 1),
     default=0,
     show_default=True,
     help="Random seed: the same seed gives the same result.",
@@ -196,7 +218,7 @@ class Reporter:
         """Print the closing table (``data`` as JSON with --json), then the report's path on a
         line of its own, never wrapped, so that it can be copied or clicked."""
         if self.as_json:
-            click.echo(json.dumps(data, indent=2, default=str))
+            click.echo(json_text(data, default=str))
             return
         if self.quiet:
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from imgclust.cli._options import Reporter
+from imgclust.cli._options import Reporter, quiet_option
 from imgclust.cli.segment import summary_rows
 from imgclust.io.outputs import StagedOutputDir, csv_text
 from imgclust.pixels.jobs import run_choose_k, run_edges, run_segment
@@ -23,7 +23,7 @@ from imgclust.pixels.jobs import run_choose_k, run_edges, run_segment
     type=click.Path(file_okay=False),
     help="Folder for the demo's outputs (its earlier results there are replaced).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 def command(output, quiet):
     """Segment scikit-image's astronaut photo, group scikit-learn's digits, label 50 of them
     and spread the labels; show every output.

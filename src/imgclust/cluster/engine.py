@@ -15,8 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from imgclust.cluster import _loops
+from imgclust.errors import InvalidParameterError
 
-__all__ = ["KMeansFit", "as_random_state", "fit_kmeans", "kmeans_plusplus", "lloyd", "nearest"]
+__all__ = [
+    "MAX_SEED",
+    "KMeansFit",
+    "as_random_state",
+    "fit_kmeans",
+    "kmeans_plusplus",
+    "lloyd",
+    "nearest",
+]
+
+#: The largest seed NumPy's and scikit-learn's generators take.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,10 @@ def as_random_state(seed: int | np.random.RandomState | None) -> np.random.Rando
         return np.random.mtrand._rand
     if isinstance(seed, np.random.RandomState):
         return seed
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise InvalidParameterError(
+            f"seed {seed!r} must be a whole number from 0 to {MAX_SEED} (2**32 - 1)"
+        )
     return np.random.RandomState(seed)
 
 

@@ -149,6 +149,11 @@ def fit_method(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Cluster ``X``; returns renumbered labels and, for k-medoids, the medoid indices."""
     spec = get_method(method)
+    if len(X) < 2:
+        raise InvalidParameterError(
+            f"grouping needs at least 2 images and {len(X)} could be read; add images "
+            "(or check why the others cannot be read)"
+        )
     if spec.takes_k:
         if n_clusters is None:
             raise InvalidParameterError(f"{method} needs the number of clusters (-k N or -k auto)")

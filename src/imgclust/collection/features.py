@@ -185,6 +185,59 @@ class HogFeatures(FeatureExtractor):
         return hog(grey, self.orientations, cell, block, feature_vector=True).astype(np.float32)
 
 
+def _external_data_files(model: Path) -> list[str]:
+    """The files (relative to the model's folder) that hold weights of an ONNX model saved
+    with external data, as ``torch.onnx.export`` does for large models."""
+    try:
+        import onnx
+        from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    except ImportError:
+        raise MissingDependencyError(
+            "image embeddings need the onnx package to read the model: "
+            "pip install 'imgclust[embed]'"
+        ) from None
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and others
+        raise InvalidParameterError(
+            f"{model}: not an ONNX model that can be read ({exc})"
+        ) from None
+    tensors = []
+    graphs = [proto.graph]
+    while graphs:  # the main graph, and the graphs of If, Loop and Scan nodes
+        graph = graphs.pop()
+        tensors.extend(graph.initializer)
+        for sparse in graph.sparse_initializer:
+            tensors.extend([sparse.values, sparse.indices])
+        for node in graph.node:
+            for attribute in node.attribute:
+                tensors.extend([attribute.t, *attribute.tensors])  # constants
+                graphs.extend([attribute.g, *attribute.graphs])
+    return sorted({ExternalDataInfo(t).location for t in tensors if uses_external_data(t)})
+
+
+def model_content_hash(model: str | Path) -> str:
+    """A hash of every byte an ONNX model's output depends on: the ``.onnx`` file and each
+    external-data file it names (a change of weights there changes the hash, so the feature
+    cache never serves embeddings of the old weights)."""
+    model = Path(model)
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(model.read_bytes())
+    for location in _external_data_files(model):
+        path = model.parent / location
+        digest.update(b"\0" + location.encode() + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                while block := handle.read(1 << 22):
+                    digest.update(block)
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"{model}: its weights file {location} cannot be read ({exc.strerror or exc}); "
+                "keep it beside the model"
+            ) from None
+    return digest.hexdigest()
+
+
 class OnnxEmbedding(FeatureExtractor):
     """The output of an image model (an ONNX file) run with ONNX Runtime, L2-normalised.
 
@@ -227,7 +280,7 @@ class OnnxEmbedding(FeatureExtractor):
         self.layout = layout
         self.batch_size = int(batch_size)
         self.draft_size = self.input_size
-        self._model_hash = hashlib.blake2b(self.model.read_bytes(), digest_size=8).hexdigest()
+        self._model_hash = model_content_hash(self.model)
         self._session = None
 
     def settings(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from imgclust.collection.features import FEATURES, FeatureExtractor, OnnxEmbeddi
 from imgclust.collection.group import ImageClustering
 from imgclust.collection.reduce import project
 from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import json_text
 
 __all__ = ["GroupModel", "save_model"]
 
@@ -61,7 +62,55 @@ def save_model(result: ImageClustering, folder: str | os.PathLike) -> None:
         arrays["reference"] = reduction.pre[clustered].astype(np.float32)
         arrays["reference_labels"] = result.labels[clustered].astype(np.int32)
     np.savez_compressed(folder / "model.npz", **arrays)
-    (folder / "model.json").write_text(json.dumps(description, indent=2))
+    (folder / "model.json").write_text(json_text(description))
+
+
+_ARRAYS = (
+    "centers", "scale_mean", "scale_std", "pca_mean", "pca_components", "reference",
+    "reference_labels",
+)  # fmt: skip
+
+
+def _checked_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays of ``model.npz``, refused (ValueError) unless their names, kinds and shapes
+    fit together."""
+    unknown = sorted(set(arrays) - set(_ARRAYS))
+    if unknown or "centers" not in arrays:
+        raise ValueError(f"model.npz holds {sorted(arrays)}, not the arrays of a model")
+    for name, array in arrays.items():
+        if name == "reference_labels":
+            if array.dtype.kind not in "iu" or array.ndim != 1:
+                raise ValueError("reference_labels must be whole numbers")
+        elif array.dtype.kind != "f" or not np.isfinite(array).all():
+            raise ValueError(f"{name} must hold finite numbers")
+    width = arrays["centers"].shape[-1] if arrays["centers"].ndim == 2 else -1
+    if "pca_components" in arrays:
+        components = arrays["pca_components"]
+        if components.ndim != 2 or arrays.get("pca_mean", np.empty(0)).shape != (
+            components.shape[1],
+        ):
+            raise ValueError("the PCA arrays do not fit together")
+    if "reference" in arrays:
+        reference, labels = arrays["reference"], arrays.get("reference_labels")
+        if reference.ndim != 2 or labels is None or len(labels) != len(reference):
+            raise ValueError("the reference images and their labels do not fit together")
+        width = reference.shape[1]
+    if width < 1:
+        raise ValueError("the centres must be a table of numbers")
+    inputs = width
+    if "pca_components" in arrays:
+        if arrays["pca_components"].shape[0] != width:
+            raise ValueError("the PCA does not give the dimensions the clusters are in")
+        inputs = arrays["pca_components"].shape[1]
+    if ("scale_mean" in arrays) != ("scale_std" in arrays):
+        raise ValueError("the feature scaling is incomplete")
+    if "scale_mean" in arrays and not (
+        arrays["scale_mean"].shape == arrays["scale_std"].shape == (inputs,)
+    ):
+        raise ValueError("the feature scaling does not fit the features")
+    if "reference_labels" in arrays and (arrays["reference_labels"] < 0).any():
+        raise ValueError("reference_labels must not be negative")
+    return arrays
 
 
 @dataclass
@@ -80,28 +129,71 @@ class GroupModel:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> GroupModel:
+        """Read a model saved by :func:`save_model`, with a one-line error (naming the file and
+        what is wrong) when a file is missing, damaged or of another kind."""
         folder = Path(folder)
         if folder.is_file():
             folder = folder.parent
+        not_a_model = f"{folder}: not a model saved by 'imgclust group --save-model'"
         try:
-            description = json.loads((folder / "model.json").read_text())
-            arrays = dict(np.load(folder / "model.npz", allow_pickle=False))
-        except (OSError, ValueError) as exc:
+            description = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise InvalidParameterError(f"{not_a_model} (model.json: {exc})") from None
+        if not isinstance(description, dict) or description.get("format") != FORMAT:
+            raise InvalidParameterError(f"{not_a_model} (model.json is not an {FORMAT})")
+        if description.get("version") != VERSION:
             raise InvalidParameterError(
-                f"{folder}: not a model saved by 'imgclust group --save-model' ({exc})"
-            ) from None
-        if description.get("format") != FORMAT or description.get("version") != VERSION:
-            raise InvalidParameterError(
-                f"{folder}: model.json is not an {FORMAT} of version {VERSION}"
+                f"{folder}: model.json is an {FORMAT} of version {description.get('version')}; "
+                f"this imgclust reads version {VERSION}"
             )
-        return cls(description, folder=folder, **arrays)
+        try:
+            with np.load(folder / "model.npz", allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+        except Exception as exc:  # a damaged zip raises anything from zipfile, zlib, numpy
+            raise InvalidParameterError(
+                f"{folder}: model.npz cannot be read ({type(exc).__name__}: {exc}); save the "
+                "model again with 'imgclust group --save-model'"
+            ) from None
+        try:
+            model = cls(description, folder=folder, **_checked_arrays(arrays))
+            model._check_description()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise InvalidParameterError(
+                f"{folder}: the model is damaged ({what}); save it again with "
+                "'imgclust group --save-model'"
+            ) from None
+        return model
+
+    def _check_description(self) -> None:
+        """Every field :meth:`extractor` and :meth:`assign` read, of the right kind."""
+        from imgclust.cluster.methods import METHODS
+        from imgclust.collection.reduce import REDUCTIONS
+
+        d = self.description
+        features = d["features"]
+        if features["name"] not in (*FEATURES, "embed"):
+            raise ValueError(f"unknown features {features['name']!r}")
+        if not isinstance(features["settings"], dict):
+            raise TypeError("the feature settings are not a mapping")
+        if d["reduce"] not in REDUCTIONS or d["method"] not in METHODS:
+            raise ValueError(f"unknown reduction {d['reduce']!r} or method {d['method']!r}")
+        if not isinstance(d["assign"], str) or not isinstance(d["n_clusters"], int):
+            raise TypeError("'assign' must be text and 'n_clusters' a whole number")
+        if self.reference is None and len(self.centers) != d["n_clusters"]:
+            raise ValueError(f"{len(self.centers)} centres for {d['n_clusters']} clusters")
 
     def extractor(self, embed_model: str | os.PathLike | None = None) -> FeatureExtractor:
         """The feature extractor the model was trained with."""
         features = self.description["features"]
         settings = dict(features["settings"])
         if features["name"] != "embed":
-            return FEATURES[features["name"]](**settings)
+            try:
+                return FEATURES[features["name"]](**settings)
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterError(
+                    f"{self.folder}: the feature settings in model.json are damaged ({exc})"
+                ) from None
         path = embed_model or features.get("model_path")
         extractor = OnnxEmbedding(
             path,
@@ -116,9 +208,22 @@ class GroupModel:
             )
         return extractor
 
+    def _n_input_features(self) -> int:
+        if self.scale_mean is not None:
+            return len(self.scale_mean)
+        if self.pca_components is not None:
+            return self.pca_components.shape[1]
+        return (self.reference if self.reference is not None else self.centers).shape[1]
+
     def assign(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cluster of each feature vector and its distance (to the centre, or to the nearest
         training image of that cluster)."""
+        expected = self._n_input_features()
+        if features.shape[1] != expected:
+            raise InvalidParameterError(
+                f"{self.folder}: the model takes {expected} features per image and the images "
+                f"gave {features.shape[1]}; the model is damaged or was made with other settings"
+            )
         X = project(features, self.scale_mean, self.scale_std, self.pca_mean, self.pca_components)
         if self.reference is None:
             labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)

@@ -8,7 +8,6 @@ letters, digits, ``.``, ``_`` and ``-`` (so ``../../x`` or a name with a slash c
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ from PIL import Image
 
 from imgclust.collection.group import ImageClustering
 from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import json_text
 
 __all__ = [
     "EXPORT_MODES",
@@ -178,7 +178,7 @@ def _evaluation(result: ImageClustering, folder: Path) -> None:
     from imgclust.report.raster_plots import confusion_figure
 
     evaluation = result.evaluation
-    (folder / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    (folder / "evaluation.json").write_text(json_text(evaluation))
     labels, clusters = evaluation["labels"], evaluation["clusters"]
     table = np.array(evaluation["confusion"])
     _write_csv(
@@ -235,5 +235,5 @@ def write_group_outputs(
     summary["centers_png"] = centres
     summary["exported"] = export_clusters(result, folder, export)
     summary["export"] = export
-    (folder / "clusters.json").write_text(json.dumps(summary, indent=2, default=str))
+    (folder / "clusters.json").write_text(json_text(summary, default=str))
     return summary

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, InvalidParameterError
-from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted
 from imgclust.io.outputs import RECORD_NAME, read_record
 
 __all__ = [
@@ -84,7 +84,7 @@ def decode_image(
     ImageReadError
         The bytes are not a readable image, or the image has more than ``max_pixels`` pixels.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pillow_limit_lifted():  # max_pixels is checked instead
         warnings.simplefilter("ignore")
         try:
             img = Image.open(io.BytesIO(data))
@@ -110,6 +110,8 @@ def decode_image(
 def _to_8bit(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         values = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ImageReadError("holds NaN or infinite values")
         top = 65535.0 if img.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
         return Image.fromarray(np.clip(values * (255.0 / top), 0, 255).astype(np.uint8))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -122,8 +124,15 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
 
 def _array_to_image(array: np.ndarray) -> Image.Image:
+    """One image of an array source as 8 bits: other types are stretched from their minimum
+    to their maximum. An image with NaN or infinite values is refused (it is skipped and
+    reported), never turned into arbitrary pixels."""
+    if array.dtype.kind not in "uifb":
+        raise ImageReadError(f"an array of {array.dtype} is not an image; use numbers")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageReadError("holds NaN or infinite values")
     if array.dtype != np.uint8:
-        values = array.astype(np.float32)
+        values = array.astype(np.float64)
         low, high = float(values.min(initial=0)), float(values.max(initial=0))
         scale = 255.0 / (high - low) if high > low else 0.0
         array = ((values - low) * scale).astype(np.uint8)

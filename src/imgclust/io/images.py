@@ -14,7 +14,13 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, ImageTooLargeError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "image_to_array", "open_image", "read_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "image_to_array",
+    "open_image",
+    "pillow_limit_lifted",
+    "read_image",
+]
 
 #: Largest image (width x height) read unless the caller allows more: about 16,000 x 12,500.
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -129,10 +135,8 @@ def open_image(
     if not path.is_file():
         what = "is a folder, not an image file" if path.is_dir() else "does not exist"
         raise ImageReadError(f"{path}: {what}")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pillow_limit_lifted():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        previous_limit = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, before decoding
         try:
             with Image.open(path) as img:
                 _check_size(path, img.size, max_pixels)
@@ -148,8 +152,35 @@ def open_image(
                 raise
             reason = str(exc) or type(exc).__name__
             raise ImageReadError(f"{path}: corrupt or truncated image data ({reason})") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = previous_limit
+
+
+_limit_lock = threading.Lock()
+_readers = 0
+_pillow_limit: int | None = None
+
+
+@contextmanager
+def pillow_limit_lifted() -> Iterator[None]:
+    """Lift Pillow's own decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, 89 MP) while
+    imgclust reads, since the caller's ``max_pixels`` is checked instead, before decoding.
+
+    The limit is Pillow's global: it is lifted when the first of any number of concurrent
+    reads starts and put back as it was when the last one ends (a counter under a lock), so
+    threads reading at once cannot leave it lifted.
+    """
+    global _readers, _pillow_limit
+    with _limit_lock:
+        if _readers == 0:
+            _pillow_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _readers -= 1
+            if _readers == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit
 
 
 def _check_size(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:

@@ -234,6 +234,10 @@ def prepare_image(
     return PreparedImage(rgb, include)
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and bool(np.isfinite(value))
+
+
 def _check_params(n_clusters, n_init, max_iter, tol, spatial, init) -> None:
     checks = [
         (
@@ -248,8 +252,8 @@ def _check_params(n_clusters, n_init, max_iter, tol, spatial, init) -> None:
             isinstance(max_iter, (int, np.integer)) and max_iter >= 1,
             f"max_iter={max_iter!r} must be an integer >= 1",
         ),
-        (np.isscalar(tol) and tol >= 0, f"tol={tol!r} must be a number >= 0"),
-        (np.isscalar(spatial) and spatial >= 0, f"spatial={spatial!r} must be a number >= 0"),
+        (_finite(tol) and tol >= 0, f"tol={tol!r} must be a finite number >= 0"),
+        (_finite(spatial) and spatial >= 0, f"spatial={spatial!r} must be a finite number >= 0"),
         (
             init in ("k-means++", "random"),
             f"init={init!r} is not known; choose k-means++ or random",

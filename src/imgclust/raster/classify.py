@@ -17,7 +17,6 @@ Code 0 is nodata.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import time
@@ -31,7 +30,7 @@ from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, json_text, record_output
 from imgclust.raster import _kernels
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
@@ -585,7 +584,7 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     from imgclust.report import raster_plots
 
     model.save(folder / "model.json")
-    (folder / "classes.json").write_text(json.dumps(summary, indent=2))
+    (folder / "classes.json").write_text(json_text(summary))
     _write_csv(folder / "classes.csv", summary)
     raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch).save(folder / "quicklook.png")
     raster_plots.classes_figure(thumbs.codes, summary["classes"]).savefig(folder / "classes.png")

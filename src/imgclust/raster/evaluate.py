@@ -14,7 +14,6 @@ ignoring pixels that are nodata in either; every score comes from that table:
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 
 from imgclust.cluster.evaluation import contingency_scores
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, json_text, record_output
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.stack import BandStack
 
@@ -159,7 +158,7 @@ def evaluate_classes(
 def _write(folder: Path, table, ref_labels, class_labels, summary) -> None:
     from imgclust.report.raster_plots import confusion_figure
 
-    (folder / "evaluation.json").write_text(json.dumps(summary, indent=2))
+    (folder / "evaluation.json").write_text(json_text(summary))
     with open(folder / "confusion.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["reference \\ class", *class_labels])

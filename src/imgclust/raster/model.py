@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclust.errors import ImageReadError, InvalidParameterError
+from imgclust.io.outputs import json_text
 from imgclust.raster.features import FeatureSpec
 
 __all__ = ["FORMAT", "RasterModel", "default_colors", "parse_colors"]
@@ -98,7 +99,7 @@ class RasterModel:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        Path(path).write_text(json_text(self.to_dict()))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RasterModel:
@@ -116,15 +117,35 @@ class RasterModel:
                 f"{path}: model version {data['version']} is newer than this imgclust reads "
                 f"({VERSION}); upgrade imgclust"
             )
+        try:
+            return cls._from_dict(data)
+        except InvalidParameterError as exc:
+            raise ImageReadError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            what = f"no field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ImageReadError(
+                f"{path}: the model is damaged ({what}); write it again with imgclust classify"
+            ) from None
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> RasterModel:
         features = FeatureSpec.from_dict(data["features"])
         centers = np.asarray(data["centers"], dtype=np.float64)
         if centers.ndim != 2 or centers.shape[1] != features.n_features or features.mean is None:
-            raise ImageReadError(f"{path}: centres and features do not match; the file is damaged")
+            raise InvalidParameterError("centres and features do not match; the file is damaged")
+        if len(features.mean) != features.n_features or len(features.scale) != features.n_features:
+            raise InvalidParameterError("the feature scaling does not match the features")
+        finite = np.isfinite(centers).all() and np.isfinite(features.mean).all()
+        if not finite or not (np.isfinite(features.scale) & (features.scale > 0)).all():
+            raise InvalidParameterError("the model holds numbers that are not finite")
+        if any(b < 1 for b in features.read_bands):
+            raise InvalidParameterError("band numbers start at 1")
+        inertia = data.get("inertia")
         return cls(
             features,
             centers,
             parse_colors(data["colors"], centers.shape[0]),
-            float(data.get("inertia", "nan")),
+            float("nan") if inertia is None else float(inertia),
             int(data.get("n_iter", 0)),
             int(data.get("seed", 0)),
             int(data.get("sample_size", 0)),

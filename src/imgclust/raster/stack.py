@@ -3,7 +3,8 @@
 Band numbers are 1-based, as GDAL counts: with several files, the bands of the first file come
 first, then those of the second, and so on. All files must share width, height, transform and
 CRS. A pixel is valid when it is valid in every band read: not equal to the band's nodata value
-(the file's, or the one given), not NaN, and not masked by the dataset's mask.
+(the file's, or the one given), finite and within float32's range (features are float32), and
+not masked by the dataset's mask.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.raster._rasterio import rasterio
 
 __all__ = ["BandStack", "Block", "parse_band_list"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_band_list(text: str | Sequence[int] | None) -> list[int] | None:
@@ -287,7 +290,9 @@ class BandStack:
         if ref.nodata is not None and not math.isnan(ref.nodata):
             valid &= raw != ref.nodata  # a Python float: compared exactly, even out of range
         if raw.dtype.kind == "f":
-            valid &= ~np.isnan(raw)
+            # NaN, infinities and values past float32's range (the type features are
+            # computed in) are not measurements: such pixels are left out like nodata
+            valid &= np.abs(raw) <= _FLOAT32_MAX
         if ref.masked:
             valid &= ds.read_masks(ref.band, window=window) != 0
 

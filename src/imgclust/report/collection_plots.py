@@ -47,13 +47,15 @@ def _cluster_colours(n: int) -> np.ndarray:
 
 
 def _map_2d(points: np.ndarray) -> np.ndarray:
+    """The points in 2-D: as they are, or on their first two principal axes (padded with
+    zeros where there are fewer, as with one point or one feature)."""
     if points.shape[1] == 2:
         return points
-    if points.shape[1] == 1:
-        return np.column_stack([points[:, 0], np.zeros(len(points))])
-    centred = points - points.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T
+    if points.shape[1] > 2:
+        centred = points - points.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        points = centred @ vt[:2].T
+    return np.column_stack([points, np.zeros((len(points), 2 - points.shape[1]))])
 
 
 def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: str = ""):

@@ -8,7 +8,6 @@ drawn.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from PIL import Image
 
 from imgclust import __version__
 from imgclust.errors import InvalidParameterError
+from imgclust.io.outputs import json_text
 from imgclust.pixels.colorspace import rgb_to_features
 from imgclust.report import plots
 
@@ -204,7 +204,7 @@ def save_segmentation(
         summary["indexed_png_bytes"] = (folder / "indexed.png").stat().st_size
         if source is not None and Path(source).is_file():
             summary["original_bytes"] = Path(source).stat().st_size
-    (folder / "palette.json").write_text(json.dumps(summary, indent=2))
+    (folder / "palette.json").write_text(json_text(summary))
     return summary
 
 
@@ -237,5 +237,5 @@ def save_edges(result, prepared, folder: str | os.PathLike, seg=None) -> dict:
         boundaries = mark_boundaries(rgb, seg.label_map, color=(1, 1, 0), mode="thick")
         _save_png((boundaries * 255).astype(np.uint8), folder / "boundaries.png", **FAST_PNG)
         summary["segments_k"] = seg.n_clusters
-    (folder / "edges.json").write_text(json.dumps(summary, indent=2))
+    (folder / "edges.json").write_text(json_text(summary))
     return summary

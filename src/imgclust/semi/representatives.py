@@ -16,7 +16,6 @@ most of the wrong labels.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from imgclust.collection.group import ImageClustering, _resolve_source, cluster_
 from imgclust.distributed import dask_client
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.io.outputs import json_text
 
 __all__ = [
     "HOLDOUT_ORDERS",
@@ -284,7 +284,7 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
     command = command_line()
     if command:  # so that the page propagate rewrites can still say how the folder was made
         summary["command"] = command
-    (folder / "representatives.json").write_text(json.dumps(summary, indent=2, default=str))
+    (folder / "representatives.json").write_text(json_text(summary, default=str))
     return summary
 
 
@@ -301,12 +301,46 @@ def load_state(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(folder) / STATE_FILE
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
+            state = {k: data[k] for k in data.files}
+    except Exception as exc:  # a damaged zip raises anything from zipfile, zlib, numpy
         raise InvalidParameterError(
             f"{folder}: not a folder written by 'imgclust representatives' ({path.name} cannot "
-            f"be read: {exc})"
+            f"be read: {type(exc).__name__}: {exc}); run 'imgclust representatives' again"
         ) from None
+    problem = _state_problem(state)
+    if problem:
+        raise InvalidParameterError(
+            f"{path}: {problem}; the file is damaged, run 'imgclust representatives' again"
+        )
+    return state
+
+
+_STATE_ARRAYS = {
+    "ids": "U", "features": "f", "embedding": "f", "clusters": "i", "distances": "f",
+    "ranks": "i", "representatives": "iu", "truth": "U", "test_ids": "U",
+    "test_features": "f", "test_truth": "U",
+}  # fmt: skip
+
+
+def _state_problem(state: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with the arrays of ``representatives.npz``, or None."""
+    for name, kinds in _STATE_ARRAYS.items():
+        if name not in state:
+            return f"it has no {name!r} array"
+        if state[name].dtype.kind not in kinds:
+            return f"its {name!r} array holds {state[name].dtype}, not the expected kind"
+    n = len(state["ids"])
+    per_image = ("features", "embedding", "clusters", "distances", "ranks", "truth")
+    if any(state[k].shape[:1] != (n,) for k in per_image) or state["features"].ndim != 2:
+        return "its arrays do not describe the same images"
+    if len(state["test_ids"]) != len(state["test_truth"]):
+        return "its held-out arrays do not fit together"
+    if len(state["test_ids"]) and state["test_features"].shape[1:] != state["features"].shape[1:]:
+        return "its held-out features do not fit the others"
+    reps = state["representatives"]
+    if reps.ndim != 1 or (reps.size and (reps.min() < 0 or reps.max() >= n)):
+        return "its representatives are not images of the folder"
+    return None
 
 
 def read_to_label(folder: str | os.PathLike) -> list[dict[str, str]]:
