@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -13,6 +14,19 @@ from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.io.outputs import json_text
 from imgclust.pixels.colorspace import COLOR_SPACES
+
+
+class FiniteFloat(click.FloatRange):
+    """A number in a range, refusing NaN and the infinities (which ``FloatRange`` lets
+    through, and which would silently give one cluster or no iteration)."""
+
+    name = "finite number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _compose(*decorators: Callable) -> Callable:
@@ -150,7 +164,7 @@ kmeans_options = _compose(
     ),
     click.option(
         "--tol",
-        type=click.FloatRange(min=0),
+        type=FiniteFloat(min=0),
         default=1e-4,
         show_default=True,
         help="Relative tolerance on the movement of the centres.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from imgclust.cli._options import (
+    FiniteFloat,
     Reporter,
     default_output,
     max_pixels_option,
@@ -20,21 +21,19 @@ from imgclust.pixels.jobs import run_edges
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option(
     "--sigma",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=1.0,
     show_default=True,
     help="Gaussian blur before the gradient.",
 )
 @click.option(
     "--low",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=None,
     help="Low hysteresis threshold (gradient of the grey image in 0-1); "
     "automatic unless given with --high.",
 )
-@click.option(
-    "--high", type=click.FloatRange(min=0), default=None, help="High hysteresis threshold."
-)
+@click.option("--high", type=FiniteFloat(min=0), default=None, help="High hysteresis threshold.")
 @click.option(
     "-k",
     "--n-clusters",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 
 from imgclust.cli._options import (
+    FiniteFloat,
     Reporter,
     _compose,
     cluster_row,
@@ -35,6 +37,8 @@ def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
         ) from None
     if len(values) != 3:
         raise click.BadParameter(f"{text!r} needs three values (R, G, B)", param_hint=name)
+    if not all(math.isfinite(v) for v in values):
+        raise click.BadParameter(f"{text!r} must be finite numbers", param_hint=name)
     return values
 
 
@@ -164,7 +168,7 @@ def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
 )
 @click.option("--k-range", default="2-20", show_default=True, help="K values tried by -k auto.")
 @click.option(
-    "--eps", type=click.FloatRange(min=0, min_open=True), help="DBSCAN radius (default: estimated)."
+    "--eps", type=FiniteFloat(min=0, min_open=True), help="DBSCAN radius (default: estimated)."
 )
 @click.option(
     "--min-samples", type=click.IntRange(min=1), help="DBSCAN/HDBSCAN neighbourhood size."

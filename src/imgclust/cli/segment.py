@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from imgclust.cli._options import (
+    FiniteFloat,
     Reporter,
     default_output,
     image_options,
@@ -80,7 +81,7 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
 @kmeans_options
 @click.option(
     "--spatial",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=0.0,
     show_default=True,
     help="Weight of the pixel coordinates as features (spatially coherent segments).",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from imgclust.cli._options import (
+    FiniteFloat,
     Reporter,
     output_options,
     report_option,
@@ -24,6 +27,8 @@ def _holdout(text: str | None) -> float | int | None:
         raise click.BadParameter(
             f"{text!r} is neither a count nor a fraction", param_hint="--holdout"
         ) from None
+    if not math.isfinite(value) or value < 0:
+        raise click.BadParameter(f"{text!r} must be a count or a fraction", param_hint="--holdout")
     return int(value) if value >= 1 and value.is_integer() else value
 
 
@@ -138,7 +143,7 @@ def label_command(folder, port, open_browser):
 )
 @click.option(
     "--percentile",
-    type=float,
+    type=FiniteFloat(),
     default=100,
     show_default=True,
     help="Share (1-100) of each cluster, nearest its centre first, that takes its label.",

@@ -368,6 +368,8 @@ class StagedOutputDir:
             return
         try:
             self._merge_into(final, files, folders)
+        except OutputExistsError:
+            raise
         except OSError as exc:
             raise OutputError(
                 f"writing the results into {final} failed ({exc.strerror or exc}); the files "
