@@ -13,6 +13,13 @@ import pytest
 FOUR_COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [250, 250, 250]], dtype=np.uint8)
 
 
+@pytest.fixture(autouse=True)
+def _own_feature_cache(tmp_path, monkeypatch):
+    """Each test has a feature cache of its own: none reads the user's ~/.cache/imgclust, or
+    features another test (or an earlier imgclust) left there."""
+    monkeypatch.setenv("IMGCLUST_CACHE_DIR", str(tmp_path / ".feature-cache"))
+
+
 @pytest.fixture
 def four_colour_image() -> np.ndarray:
     """12x10 RGB image: four flat blocks of known colour, 30 pixels each."""

@@ -141,7 +141,6 @@ def test_a_seed_past_two_to_the_32_is_a_usage_error(tmp_path, folder, command):
 
 def test_a_seed_out_of_range_in_the_library_is_a_clear_error():
     from imgclust import KMeans
-
     from imgclust.cluster.engine import fit_kmeans
 
     with pytest.raises(ValueError, match="random_state"):  # scikit-learn's own check
@@ -347,7 +346,10 @@ def test_the_cache_key_covers_an_onnx_models_external_weights(tmp_path, folder):
     _linear_model(model, np.eye(3))
     assert (tmp_path / "weights.data").exists()
     first = cluster_images(folder, cache=tmp_path / "cache", **options)
-    _linear_model(model, np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]]))  # same .onnx bytes
+    onnx_bytes = model.read_bytes()
+    permuted = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=np.float32)
+    (tmp_path / "weights.data").write_bytes(permuted.tobytes())  # new weights in place
+    assert model.read_bytes() == onnx_bytes  # the .onnx file itself did not change
     cached = cluster_images(folder, cache=tmp_path / "cache", **options)
     fresh = cluster_images(folder, cache=False, **options)
     np.testing.assert_allclose(cached.extraction.features, fresh.extraction.features)

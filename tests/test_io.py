@@ -67,17 +67,3 @@ def test_staged_output_dir(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(OutputExistsError, match="not a folder"), StagedOutputDir(tmp_path / "file"):
         pass
-
-
-@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
-def test_pixels_copied_in_one_block_equal_numpy_asarray(mode):
-    from PIL import ImageFile
-
-    from imgclust.io.images import _asarray_in_one_block
-
-    rng = np.random.default_rng(0)
-    image = Image.fromarray(rng.integers(0, 256, size=(301, 257, 4), dtype=np.uint8), "RGBA")
-    image = image.convert(mode)
-    before = ImageFile.MAXBLOCK
-    np.testing.assert_array_equal(_asarray_in_one_block(image), np.asarray(image))
-    assert before == ImageFile.MAXBLOCK

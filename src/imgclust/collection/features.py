@@ -37,6 +37,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+#: Raised whenever the decoding of images changes what an image becomes (or whether it is read
+#: at all), so that no cache of an earlier version serves features of the old decoding.
+#: 2: arrays and float images with NaN or infinities are refused instead of decoded.
+DECODING_VERSION = 2
+
+
 class FeatureExtractor:
     """Base class: one image in, one float32 vector out."""
 
@@ -57,8 +63,10 @@ class FeatureExtractor:
         return batch.reshape(len(batch), -1).astype(np.float32, copy=False)
 
     def key(self) -> str:
-        """A short hash of :meth:`settings`, naming this extractor's cache."""
-        text = json.dumps({"name": self.name, **self.settings()}, sort_keys=True)
+        """A short hash of :meth:`settings` and of how images are decoded
+        (:data:`DECODING_VERSION`), naming this extractor's cache."""
+        settings = {"name": self.name, "decoding": DECODING_VERSION, **self.settings()}
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from imgclust.collection.group import ImageClustering
-from imgclust.errors import InvalidParameterError
+from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.outputs import json_text
 
 __all__ = [
@@ -55,7 +55,8 @@ def check_export_mode(mode: str) -> None:
 
 
 def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
-    """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed."""
+    """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed (an
+    image removed since it was read is left out)."""
     check_export_mode(mode)
     if mode == "none":
         return 0
@@ -71,7 +72,10 @@ def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
             name += ".png"
         if "/" in name or name in (".", ".."):  # cannot happen with safe names; belt and braces
             raise InvalidParameterError(f"refusing to export {name!r}: not a plain file name")
-        _place(source, index, target_dir / name, mode)
+        try:
+            _place(source, index, target_dir / name, mode)
+        except (OSError, ImageReadError):
+            continue  # removed or changed since it was read: one file is not worth the run
         placed += 1
     return placed
 

@@ -200,8 +200,12 @@ class ImageSource:
         )
 
     def thumbnail(self, index: int, size: int) -> Image.Image:
-        """Image ``index`` fitted into ``size`` x ``size`` pixels, as RGB."""
-        img = self.decode(index, self.read_bytes(index) if self.paths else b"", size)
+        """Image ``index`` fitted into ``size`` x ``size`` pixels, as RGB; a grey tile when
+        the image can no longer be read (the file was changed or removed during the run)."""
+        try:
+            img = self.decode(index, self.read_bytes(index) if self.paths else b"", size)
+        except (ImageReadError, OSError):
+            return Image.new("RGB", (size, size), (200, 200, 200))
         img = img.convert("RGB")
         img.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
         return img

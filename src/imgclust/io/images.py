@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, ImageTooLargeError
 
@@ -68,28 +68,7 @@ def image_to_array(img: Image.Image) -> np.ndarray:
         return np.asarray(img, dtype=np.float32)
     if img.mode != mode:
         img = img.convert(mode)
-    return _asarray_in_one_block(img)
-
-
-_block_lock = threading.Lock()
-
-
-def _asarray_in_one_block(img: Image.Image) -> np.ndarray:
-    """``np.asarray(img)`` with one copy of the pixels instead of two.
-
-    ``np.asarray`` takes Pillow's ``tobytes()``, which copies the pixels out in blocks of
-    ``ImageFile.MAXBLOCK`` (64 KiB) and joins them: on a 12-megapixel photo, 550 calls and a
-    second 36 MB copy (0.046 s). With the whole image as one block it is one call and one copy
-    (0.023 s), and a thread importing modules meanwhile no longer takes the GIL between blocks.
-    """
-    with _block_lock:
-        previous = ImageFile.MAXBLOCK
-        # L, LA, RGB and RGBA take at most 4 bytes a pixel
-        ImageFile.MAXBLOCK = max(previous, img.width * img.height * 4)
-        try:
-            return np.asarray(img)
-        finally:
-            ImageFile.MAXBLOCK = previous
+    return np.asarray(img)
 
 
 def read_image(
