@@ -261,6 +261,43 @@ def test_staging_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mine.tmp", "out"]
 
 
+def test_a_killed_run_into_an_existing_folder_leaves_nothing_for_long(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    script = (
+        "import os, signal, sys\n"
+        "from imgclust.io.outputs import StagedOutputDir\n"
+        "with StagedOutputDir(sys.argv[1], overwrite=True) as stage:\n"
+        "    (stage.path / 'half.png').write_bytes(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(out)], check=False)
+    assert len(list(out.iterdir())) == 2  # mine.txt and the killed run's staging folder
+    assert remove_abandoned_staging(out) == 1
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+def test_an_existing_folder_is_staged_inside_itself(tmp_path, monkeypatch):
+    """A mounted volume (`-v out:/out`) is a folder whose parent is another file system:
+    nothing can be renamed from the parent into it, so the run stages inside it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with StagedOutputDir(out) as stage:  # an empty folder: no --overwrite needed
+        assert stage.path.parent == out
+        (stage.path / "a.txt").write_text("1")
+    assert sorted(p.name for p in out.iterdir()) == [RECORD_NAME, "a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    renames_out_of_the_parent = []
+    real_rename = os.rename
+    monkeypatch.setattr(os, "rename", lambda a, b: renames_out_of_the_parent.append(a))
+    with StagedOutputDir(out, overwrite=True) as stage:
+        (stage.path / "b.txt").write_text("2")
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert renames_out_of_the_parent == []
+    assert sorted(p.name for p in out.iterdir()) == [RECORD_NAME, "b.txt"]
+
+
 def test_a_record_cannot_make_a_run_delete_outside_its_folder(tmp_path):
     (tmp_path / "precious.txt").write_text("mine")
     out = tmp_path / "out"

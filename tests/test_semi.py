@@ -446,6 +446,12 @@ def test_label_server_answers_odd_thumbnail_paths_with_404(label_server, capfd, 
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "HEAD", "OPTIONS", "FOO"])
+def test_label_server_answers_other_methods_with_405(label_server, method):
+    request = f"{method} /?token={label_server.token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert _status(_raw(label_server.port, request.encode())) == 405
+
+
 def test_label_server_times_out_a_body_shorter_than_it_says(label_server):
     import time
 

@@ -1,8 +1,9 @@
 """Output folders that appear whole or not at all, and never lose a file of the user's.
 
-Every command writes into a hidden staging folder beside its output folder and moves the
-results into place only when all of them are written, so an error or an interrupted run never
-leaves half-written files behind.
+Every command writes into a hidden staging folder beside its output folder (or inside it, when
+it exists already: a mounted volume's parent is another file system) and moves the results
+into place only when all of them are written, so an error or an interrupted run never leaves
+half-written files behind.
 
 Each output folder holds a record of what imgclust wrote into it (:data:`RECORD_NAME`, a small
 JSON file). A later run into the same folder with ``overwrite`` replaces and deletes only the
@@ -55,6 +56,9 @@ RECORD_NAME = ".imgclust-outputs.json"
 _RECORD_FORMAT = "imgclust-outputs/1"
 _LOCK_NAME = ".imgclust-staging.lock"
 _STAGING_SUFFIX = ".tmp"
+#: Staging folders inside an output folder that exists already (a mounted volume, say: its
+#: parent may be another file system, across which nothing can be renamed).
+_INNER_PREFIX = ".imgclust-staging."
 _SHOWN = 3  # paths named in a refusal
 
 
@@ -169,58 +173,73 @@ def _check_names(final: Path, names: Iterable[str]) -> None:
         _refuse_what_is_in_the_way(final, in_the_way, record)
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` absolute and normalised (``-o .`` and ``-o ..`` have a real name)."""
+    return Path(os.path.abspath(path))
+
+
 def _nearest_existing(path: Path) -> Path:
     while not os.path.lexists(path) and path.parent != path:
         path = path.parent
     return path
 
 
-def _check_writable(final: Path, overwrite: bool) -> None:
-    """Make and remove a folder where the run will write, so that a location that cannot be
-    written is refused before any work (a permission check alone is wrong for root, ACLs,
-    read-only mounts)."""
-    places = [_nearest_existing(final.absolute().parent)]
-    if overwrite and final.is_dir():
-        places.append(final)
-    for place in places:
-        if not place.is_dir():
-            raise OutputError(
-                f"{place} is a file, so the output folder {final} cannot be made there; "
-                "choose another output folder"
-            )
-        try:
-            probe = place / f".imgclust-probe-{secrets.token_hex(6)}"
-            os.mkdir(probe)
-            os.rmdir(probe)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write in {place} ({exc.strerror or exc}); choose an output folder "
-                "you can write to"
-            ) from None
+def _check_writable(final: Path) -> None:
+    """Make and remove a folder where the run will stage (inside ``final`` when it exists,
+    else where it will be made), so that a location that cannot be written is refused before
+    any work (a permission check alone is wrong for root, ACLs, read-only mounts)."""
+    place = final if final.is_dir() else _nearest_existing(_absolute(final).parent)
+    if not place.is_dir():
+        raise OutputError(
+            f"{place} is a file, so the output folder {final} cannot be made there; "
+            "choose another output folder"
+        )
+    try:
+        probe = place / f".imgclust-probe-{secrets.token_hex(6)}"
+        os.mkdir(probe)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write in {place} ({exc.strerror or exc}); choose an output folder you "
+            "can write to"
+        ) from None
+
+
+def _is_inner_staging(name: str) -> bool:
+    return name.startswith(_INNER_PREFIX) and name.endswith(_STAGING_SUFFIX)
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` holds anything but imgclust's own staging folders."""
+    return any(not _is_inner_staging(entry.name) for entry in folder.iterdir())
+
+
+def _staging_folders(place: Path, prefix: str) -> list[Path]:
+    with contextlib.suppress(OSError):
+        return [
+            Path(entry.path)
+            for entry in os.scandir(place)
+            if entry.name.startswith(prefix)
+            and entry.name.endswith(_STAGING_SUFFIX)
+            and entry.is_dir(follow_symlinks=False)
+        ]
+    return []
 
 
 def remove_abandoned_staging(final: str | os.PathLike) -> int:
     """Remove the staging folders of ``final`` left by runs that were killed; return how many.
 
-    A staging folder is removed only when it holds imgclust's lock file and no process holds
-    that lock (a live run does, until it ends), so a run in progress is never disturbed.
+    A staging folder (beside ``final``, or inside it when it existed) is removed only when it
+    holds imgclust's lock file and no process holds that lock (a live run does, until it
+    ends), so a run in progress is never disturbed.
     """
-    final = Path(final).absolute()
-    if fcntl is None or not final.parent.is_dir():
+    final = _absolute(final)
+    if fcntl is None:
         return 0
-    removed = 0
-    prefix = f".{final.name}."
-    with contextlib.suppress(OSError):
-        candidates = [
-            entry
-            for entry in os.scandir(final.parent)
-            if entry.name.startswith(prefix)
-            and entry.name.endswith(_STAGING_SUFFIX)
-            and entry.is_dir(follow_symlinks=False)
-        ]
-        for entry in candidates:
-            removed += _remove_if_abandoned(Path(entry.path))
-    return removed
+    candidates = _staging_folders(final.parent, f".{final.name}.")
+    if final.is_dir():
+        candidates += _staging_folders(final, _INNER_PREFIX)
+    return sum(_remove_if_abandoned(folder) for folder in candidates)
 
 
 def _remove_if_abandoned(folder: Path) -> int:
@@ -260,14 +279,14 @@ def check_output_dir(
     path = Path(path)
     if os.path.lexists(path) and not path.is_dir():
         raise OutputExistsError(f"{path} exists and is not a folder; choose another output folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and _holds_files(path):
         if not (overwrite or merge):
             raise OutputExistsError(
                 f"{path} already holds files; pass --overwrite (overwrite=True) to replace the "
                 "results of an earlier run in it, or choose another output folder"
             )
         _check_names(path, names)
-    _check_writable(path, overwrite)
+    _check_writable(path)
     remove_abandoned_staging(path)
     return path
 
@@ -321,9 +340,12 @@ class StagedOutputDir:
 
     def __enter__(self) -> StagedOutputDir:
         check_output_dir(self.final, overwrite=self.overwrite, names=self.names, merge=self.merge)
-        parent = self.final.absolute().parent
-        self._made = _make_folders(parent)
-        self.path = _make_staging_folder(parent, self.final.name)
+        final = _absolute(self.final)
+        if final.is_dir():  # stage inside: the same file system, whatever the parent is
+            self.path = _make_staging_folder(final, _INNER_PREFIX)
+        else:
+            self._made = _make_folders(final.parent)
+            self.path = _make_staging_folder(final.parent, f".{final.name}.")
         self._lock = _hold_lock(self.path)
         return self
 
@@ -357,8 +379,6 @@ class StagedOutputDir:
         final = self.final
         # it may have changed meanwhile
         check_output_dir(final, overwrite=self.overwrite, names=self.names, merge=self.merge)
-        if final.is_dir() and not final.is_symlink() and not any(final.iterdir()):
-            final.rmdir()
         if not os.path.lexists(final):
             _write_record(self.path, files, folders)
             try:
@@ -441,10 +461,11 @@ def _make_folders(folder: Path) -> list[Path]:
     return made
 
 
-def _make_staging_folder(parent: Path, name: str) -> Path:
-    """A new hidden folder beside the output, with the mode the umask gives."""
+def _make_staging_folder(parent: Path, prefix: str) -> Path:
+    """A new hidden folder ``prefix<random>.tmp`` in ``parent``, with the mode the umask
+    gives."""
     for _ in range(100):
-        path = parent / f".{name}.{secrets.token_hex(4)}{_STAGING_SUFFIX}"
+        path = parent / f"{prefix}{secrets.token_hex(4)}{_STAGING_SUFFIX}"
         try:
             os.mkdir(path)
             return path

@@ -119,6 +119,12 @@ def _handler(store: LabelStore, token: str, read_timeout: float):
         def log_message(self, format, *args):
             pass
 
+        def send_error(self, code, message=None, explain=None):
+            # http.server answers an unknown method with 501 and an unknown HTTP version with
+            # 505; both are the client's mistake here: 405 and 400
+            code = {501: 405, 505: 400}.get(int(code), code)
+            super().send_error(code, message, explain)
+
         def _allowed(self) -> bool:
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
             if host not in ("127.0.0.1", "localhost"):
