@@ -83,11 +83,6 @@ def edges_overlay(image: np.ndarray, edges: np.ndarray, colour=(255, 0, 0)) -> n
     return out
 
 
-def load_matplotlib() -> None:
-    """Import the parts of matplotlib the figures use (about 0.4 s the first time)."""
-    import mpl_toolkits.mplot3d  # noqa: F401 - registers the 3-D projection
-
-
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
