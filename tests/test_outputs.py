@@ -94,6 +94,15 @@ def test_a_users_file_named_like_an_output_is_refused_not_deleted(photos, name):
     assert _no_staging_left(photos.parent)
 
 
+def test_a_users_folder_the_run_does_not_write_is_no_obstacle(photos):
+    mine = _users_folder(photos, "model")
+    _users_folder(photos, "clusters")
+    args = ["-k", 2, "-o", photos, "--overwrite", "--reduce", "pca", "--no-cache", "-q"]
+    result = _run("group", photos, *args, "--export", "none")  # no clusters/, no model/
+    assert result.exit_code == 0, result.output
+    assert _tree(photos / "model") == mine and (photos / "assignments.csv").exists()
+
+
 def test_representatives_refuse_a_users_thumbnails_folder(photos):
     mine = _users_folder(photos, "thumbnails")
     result = _run(
@@ -121,7 +130,7 @@ def test_a_users_file_inside_an_output_folder_is_kept(photos, tmp_path):
 
 
 def _imgclust_files(folder: Path) -> set[str]:
-    return read_record(folder).files
+    return set(read_record(folder).owned_files())
 
 
 def test_overwrite_leaves_exactly_the_new_outputs_and_the_users_files(tmp_path, photo):
@@ -298,13 +307,43 @@ def test_an_existing_folder_is_staged_inside_itself(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == [RECORD_NAME, "b.txt"]
 
 
+def test_an_output_the_user_changed_is_the_users(tmp_path, four_colour_image):
+    image = tmp_path / "blocks.png"
+    Image.fromarray(four_colour_image).save(image)
+    out = tmp_path / "out"
+    assert _run("segment", image, "-k", 2, "-o", out, "-q").exit_code == 0
+    (out / "report.html").write_text("<p>my notes on this run</p>")  # same path, user's text
+    result = _run("segment", image, "-k", 3, "-o", out, "--overwrite", "-q")
+    assert result.exit_code == 1 and "changed since imgclust wrote it" in result.output
+    assert (out / "report.html").read_text() == "<p>my notes on this run</p>"
+    # one the new run does not write is kept rather than deleted as stale
+    assert _run("segment", image, "-k", 2, "-o", out, "--overwrite", "--no-report").exit_code == 0
+    assert (out / "report.html").read_text() == "<p>my notes on this run</p>"
+
+
+def test_a_copied_or_forged_record_does_not_make_the_users_files_imgclusts(tmp_path):
+    out = tmp_path / "out"
+    with StagedOutputDir(out) as stage:
+        (stage.path / "holiday.jpg").write_text("imgclust's")
+    record = (out / RECORD_NAME).read_text()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_text("the user's own photo")
+    (photos / RECORD_NAME).write_text(record)  # a record that names the user's file
+    with StagedOutputDir(photos, overwrite=True) as stage:
+        (stage.path / "other.txt").write_text("new")
+    assert (photos / "holiday.jpg").read_text() == "the user's own photo"
+
+
 def test_a_record_cannot_make_a_run_delete_outside_its_folder(tmp_path):
     (tmp_path / "precious.txt").write_text("mine")
     out = tmp_path / "out"
     with StagedOutputDir(out) as stage:
         (stage.path / "a.txt").write_text("1")
     record = json.loads((out / RECORD_NAME).read_text())
-    record["files"] += ["../precious.txt", str(tmp_path / "precious.txt"), "a/../../precious.txt"]
+    stamp = [len("mine"), (tmp_path / "precious.txt").stat().st_mtime_ns]  # its true stamp
+    for path in ("../precious.txt", str(tmp_path / "precious.txt"), "a/../../precious.txt"):
+        record["files"][path] = stamp
     (out / RECORD_NAME).write_text(json.dumps(record))
     with StagedOutputDir(out, overwrite=True) as stage:
         (stage.path / "b.txt").write_text("2")
@@ -353,7 +392,8 @@ def test_whatever_is_in_the_folder_the_users_files_survive(before, earlier, afte
         _place(out, before, "user ")
         _run_staged(out, earlier, "earlier ")
         _place(out, after, "user ")
-        theirs = {p: h for p, h in _tree(out).items() if p not in read_record(out).files}
+        ours = read_record(out).owned_files()
+        theirs = {p: h for p, h in _tree(out).items() if p not in ours}
         theirs.pop(RECORD_NAME, None)
         snapshot = _tree(out)
         landed = _run_staged(out, new, "new ")
@@ -364,7 +404,7 @@ def test_whatever_is_in_the_folder_the_users_files_survive(before, earlier, afte
             assert tree == snapshot  # a refusal changes nothing
         else:
             written = set(_place(Path(temporary) / "probe", new, "new "))
-            assert read_record(out).files == written
+            assert set(read_record(out).files) == written
             for path in written:
                 assert (out / path).read_text() == "new " + path
             assert set(tree) == set(theirs) | written | {RECORD_NAME}

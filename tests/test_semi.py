@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -483,6 +484,9 @@ def test_label_server_serves_50_parallel_posts(label_server, hostile_reps):
     assert statuses == [200] * 50
     saved = {r["path"]: r["label"] for r in _rows(hostile_reps / "labels.csv")}
     assert all(saved[p].startswith("l") for p in paths)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (hostile_reps / "labels.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # not 0600
 
 
 def test_label_server_accepts_its_own_origin(label_server, hostile_reps):

@@ -18,7 +18,7 @@ from imgclust.collection.outputs import check_export_mode, write_group_outputs
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
 
 __all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
 
@@ -62,11 +62,13 @@ def run_group(
         Passed to :func:`imgclust.cluster_images`.
     """
     check_export_mode(export)
-    check_output_dir(output, overwrite=overwrite, names=GROUP_OUTPUTS)
+    without = ({"clusters"} if export == "none" else set()) | (set() if save else {"model"})
+    names = output_names(GROUP_OUTPUTS, report=report, without=without)
+    check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
     with (
-        StagedOutputDir(output, overwrite=overwrite, names=GROUP_OUTPUTS) as stage,
+        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
         progress("writing outputs", 1) as advance,
     ):
         summary = write_group_outputs(result, stage.path, export=export)

@@ -55,7 +55,7 @@ def scan_folder(root: str | os.PathLike, *, exclude: Iterable[os.PathLike] = ())
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         if RECORD_NAME in files:
-            outputs.update(here / name for name in read_record(here).files)
+            outputs.update(here / name for name in read_record(here).owned_files())
         dirs[:] = sorted(
             d for d in dirs if not d.startswith(".") and (here / d).resolve() not in excluded
         )

@@ -46,6 +46,7 @@ __all__ = [
     "check_output_dir",
     "csv_text",
     "json_text",
+    "output_names",
     "read_record",
     "record_output",
     "write_text_atomic",
@@ -62,18 +63,50 @@ _INNER_PREFIX = ".imgclust-staging."
 _SHOWN = 3  # paths named in a refusal
 
 
+#: A file's size and modification time (ns) as imgclust left it.
+Stamp = tuple[int, int]
+#: Modification times within this of the recorded one still match: ZIP archives and FAT
+#: keep them to 2 s.
+_MTIME_SLACK_NS = 2_000_000_000
+
+
+def _stamp(path: Path) -> Stamp:
+    info = os.lstat(path)
+    return info.st_size, info.st_mtime_ns
+
+
 @dataclass
 class OutputRecord:
     """What imgclust wrote into an output folder: relative POSIX paths of files (and links)
-    and of the folders it created. ``readable`` is False when a record exists but cannot be
-    used (then nothing in the folder counts as imgclust's)."""
+    with their size and modification time, and the folders it created. ``readable`` is False
+    when a record exists but cannot be used (then nothing in the folder counts as
+    imgclust's).
 
-    files: set[str] = field(default_factory=set)
+    A recorded file still counts as imgclust's only while it has the size and modification
+    time imgclust left it with: a file the user has since replaced or edited is the user's.
+    """
+
+    folder: Path = field(default_factory=Path)
+    files: dict[str, Stamp] = field(default_factory=dict)
     folders: set[str] = field(default_factory=set)
     readable: bool = True
 
     def owns(self, relative: str, is_folder: bool) -> bool:
-        return relative in (self.folders if is_folder else self.files)
+        """Whether ``relative`` (a file, or a folder) is imgclust's, unchanged since."""
+        if is_folder:
+            return relative in self.folders
+        stamp = self.files.get(relative)
+        if stamp is None:
+            return False
+        try:
+            size, mtime = _stamp(self.folder / relative)
+        except OSError:
+            return False
+        return size == stamp[0] and abs(mtime - stamp[1]) <= _MTIME_SLACK_NS
+
+    def owned_files(self) -> dict[str, Stamp]:
+        """The recorded files that are still as imgclust left them."""
+        return {path: stamp for path, stamp in self.files.items() if self.owns(path, False)}
 
 
 def _safe_relative(value: object) -> str | None:
@@ -92,30 +125,36 @@ def read_record(folder: str | os.PathLike) -> OutputRecord:
     Paths that are absolute or climb out of the folder are ignored, so a record that was
     tampered with cannot make a run delete anything outside its folder.
     """
-    path = Path(folder) / RECORD_NAME
+    folder = Path(folder)
+    path = folder / RECORD_NAME
     if not path.is_file():
-        return OutputRecord()
+        return OutputRecord(folder)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != _RECORD_FORMAT:
             raise ValueError("not an imgclust output record")
-        files = {p for p in map(_safe_relative, data["files"]) if p}
+        files = {
+            _safe_relative(name): (int(size), int(mtime))
+            for name, (size, mtime) in data["files"].items()
+        }
+        files.pop(None, None)
         folders = {p for p in map(_safe_relative, data["folders"]) if p}
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return OutputRecord(readable=False)
-    return OutputRecord(files, folders)
+        return OutputRecord(folder, readable=False)
+    return OutputRecord(folder, files, folders)
 
 
-def _write_record(folder: Path, files: Iterable[str], folders: Iterable[str]) -> None:
+def _write_record(folder: Path, files: dict[str, Stamp], folders: Iterable[str]) -> None:
     from imgclust import __version__
 
     data = {
         "format": _RECORD_FORMAT,
-        "note": "Files imgclust wrote here; a run with --overwrite replaces or deletes only "
-        "these, and keeps every other file.",
+        "note": "Files imgclust wrote here, with their size and modification time (ns); a run "
+        "with --overwrite replaces or deletes only these while they are unchanged, and keeps "
+        "every other file.",
         "imgclust_version": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "files": sorted(set(files)),
+        "files": {name: list(files[name]) for name in sorted(files)},
         "folders": sorted(set(folders)),
     }
     write_text_atomic(folder / RECORD_NAME, json_text(data))
@@ -147,11 +186,12 @@ def _in_the_way(final: Path, record: OutputRecord, relative: str, is_folder: boo
 def _refuse_what_is_in_the_way(final: Path, in_the_way: list[str], record: OutputRecord):
     shown = ", ".join(str(final / p) for p in in_the_way[:_SHOWN])
     more = f" and {len(in_the_way) - _SHOWN} more" if len(in_the_way) > _SHOWN else ""
-    why = (
-        f"its record {RECORD_NAME} cannot be read"
-        if not record.readable
-        else "imgclust did not write it"
-    )
+    if not record.readable:
+        why = f"its record {RECORD_NAME} cannot be read"
+    elif in_the_way[0] in record.files:
+        why = "it changed since imgclust wrote it"
+    else:
+        why = "imgclust did not write it"
     raise OutputExistsError(
         f"{shown}{more} is in the way of this run's outputs and {why}; nothing was changed: "
         "move it away or choose another output folder"
@@ -380,7 +420,7 @@ class StagedOutputDir:
         # it may have changed meanwhile
         check_output_dir(final, overwrite=self.overwrite, names=self.names, merge=self.merge)
         if not os.path.lexists(final):
-            _write_record(self.path, files, folders)
+            _write_record(self.path, {name: _stamp(self.path / name) for name in files}, folders)
             try:
                 os.rename(self.path, final)
             except OSError as exc:
@@ -402,11 +442,11 @@ class StagedOutputDir:
         in_the_way += [p for p in files if _in_the_way(final, record, p, False)]
         if in_the_way:
             _refuse_what_is_in_the_way(final, in_the_way, record)
-        kept_files = record.files if self.merge else set()
-        kept_folders = record.folders if self.merge else set()
+        owned = record.owned_files()  # a file the user changed since is the user's now
+        new = {name: _stamp(self.path / name) for name in files}  # a move keeps both
         # First record everything that is or will be imgclust's here, so that a run killed
         # in the middle of the moves leaves no file of its own unrecorded.
-        _write_record(final, record.files | set(files), record.folders | set(folders))
+        _write_record(final, owned | new, record.folders | set(folders))
         if not self.merge:
             _remove_stale(final, record, set(files), set(folders))
         for folder in sorted(folders, key=lambda p: p.count("/")):
@@ -414,15 +454,19 @@ class StagedOutputDir:
                 os.mkdir(final / folder)
         for name in files:
             os.replace(self.path / name, final / name)
-        _write_record(final, kept_files | set(files), kept_folders | set(folders))
+        if self.merge:
+            _write_record(final, owned | new, record.folders | set(folders))
+        else:
+            _write_record(final, new, folders)
 
 
 def _remove_stale(final: Path, record: OutputRecord, files: set[str], folders: set[str]) -> None:
     """Delete the files an earlier run wrote that this run does not, then the folders it made
     that are left empty; anything of the user's (and the folders holding it) stays."""
-    for name in sorted(record.files - files):
+    for name in sorted(set(record.files) - files):
         path = final / name
-        if _plain_parents(final, name) and (path.is_symlink() or path.is_file()):
+        plain = path.is_symlink() or path.is_file()
+        if _plain_parents(final, name) and plain and record.owns(name, False):
             path.unlink()
     for name in sorted(record.folders - folders, key=lambda p: -p.count("/")):
         path = final / name
@@ -482,6 +526,13 @@ def _hold_lock(folder: Path) -> int | None:
     if fcntl is not None:
         fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
+
+
+def output_names(names: Iterable[str], *, report: bool = True, without: Iterable[str] = ()):
+    """The names of ``names`` a run will write: without ``report.html`` when it writes no
+    report, and without ``without`` (outputs its options turn off)."""
+    left_out = set(without) | (set() if report else {"report.html"})
+    return tuple(name for name in names if name not in left_out)
 
 
 def record_output(summary: dict, output: str | os.PathLike, report: bool) -> dict:

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import numpy as np
 
 from imgclust.io.images import DEFAULT_MAX_PIXELS, image_to_array, open_image
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, record_output
+from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
 from imgclust.pixels.segment import prepare_image, segment
 from imgclust.report import plots
 from imgclust.report.pixel_outputs import (
@@ -89,7 +89,9 @@ def run_segment(
     dict
         The content of ``palette.json`` plus ``output`` and ``timings``.
     """
-    check_output_dir(output, overwrite=overwrite, names=SEGMENT_OUTPUTS)
+    auto = n_clusters == "auto"
+    names = output_names(SEGMENT_OUTPUTS, report=report, without=() if auto else CHOOSE_K_OUTPUTS)
+    check_output_dir(output, overwrite=overwrite, names=names)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared, preview = _read_with_preview(image, mask, max_pixels)
@@ -101,7 +103,7 @@ def run_segment(
         n_clusters = sweep.best_k
     with step(f"clustering into {n_clusters} colours"), _timed(timings, "segment"):
         seg = segment(prepared.rgb, int(n_clusters), mask=prepared.include, **segment_options)
-    staged = StagedOutputDir(output, overwrite=overwrite, names=SEGMENT_OUTPUTS)
+    staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         with _timed(timings, "write"):
             extra = {}
@@ -164,13 +166,14 @@ def run_choose_k(
     ``report`` is false); return the chosen K and the table."""
     from imgclust.pixels.choose_k import choose_k
 
-    check_output_dir(output, overwrite=overwrite, names=CHOOSE_K_OUTPUTS)
+    names = output_names(CHOOSE_K_OUTPUTS, report=report)
+    check_output_dir(output, overwrite=overwrite, names=names)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, mask, max_pixels=max_pixels)
     with step(f"scoring K = {k_values[0]}..{k_values[-1]}"), _timed(timings, "choose_k"):
         sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
-    staged = StagedOutputDir(output, overwrite=overwrite, names=CHOOSE_K_OUTPUTS)
+    staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         save_choose_k(sweep, stage.path)
         if report:
@@ -208,7 +211,8 @@ def run_edges(
     (``boundaries.png``); ``report.html`` unless ``report`` is false."""
     from imgclust.pixels.edges import detect_edges  # scipy.ndimage: import when used
 
-    check_output_dir(output, overwrite=overwrite, names=EDGES_OUTPUTS)
+    names = output_names(EDGES_OUTPUTS, report=report)
+    check_output_dir(output, overwrite=overwrite, names=names)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, max_pixels=max_pixels)
@@ -218,7 +222,7 @@ def run_edges(
     if n_clusters is not None:
         with step(f"segmenting into {n_clusters} colours"), _timed(timings, "segment"):
             seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
-    staged = StagedOutputDir(output, overwrite=overwrite, names=EDGES_OUTPUTS)
+    staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         summary = save_edges(result, prepared, stage.path, seg)
         if report:

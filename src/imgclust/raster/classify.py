@@ -30,7 +30,13 @@ from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, json_text, record_output
+from imgclust.io.outputs import (
+    StagedOutputDir,
+    check_output_dir,
+    json_text,
+    output_names,
+    record_output,
+)
 from imgclust.raster import _kernels
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
@@ -448,7 +454,8 @@ def classify_raster(
         The model and the summary written to ``classes.json``.
     """
     timings: dict[str, float] = {}
-    check_output_dir(output, overwrite=overwrite, names=CLASSIFY_OUTPUTS)
+    names = output_names(CLASSIFY_OUTPUTS, report=report)
+    check_output_dir(output, overwrite=overwrite, names=names)
     _check_numbers(n_clusters, sample_size, stretch, model)
     rio = rasterio()
     with (
@@ -482,7 +489,7 @@ def classify_raster(
             if colors is not None:
                 fitted.colors = parse_colors(colors, fitted.n_classes)
         preview = _preview_bands(stack, rgb, parse_band_list(bands))
-        staged = StagedOutputDir(output, overwrite=overwrite, names=CLASSIFY_OUTPUTS)
+        staged = StagedOutputDir(output, overwrite=overwrite, names=names)
         with staged as stage:
             start = time.perf_counter()
             stats, thumbs = _classify_pass(

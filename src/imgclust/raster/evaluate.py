@@ -23,7 +23,13 @@ import numpy as np
 
 from imgclust.cluster.evaluation import contingency_scores
 from imgclust.errors import InvalidParameterError
-from imgclust.io.outputs import StagedOutputDir, check_output_dir, json_text, record_output
+from imgclust.io.outputs import (
+    StagedOutputDir,
+    check_output_dir,
+    json_text,
+    output_names,
+    record_output,
+)
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.stack import BandStack
 
@@ -125,7 +131,8 @@ def evaluate_classes(
     from imgclust._progress import no_progress
 
     progress = progress or no_progress
-    check_output_dir(output, overwrite=overwrite, names=EVALUATE_OUTPUTS)
+    names = output_names(EVALUATE_OUTPUTS, report=report)
+    check_output_dir(output, overwrite=overwrite, names=names)
     rio = rasterio()
     with (
         rio.Env(**GDAL_OPTIONS),
@@ -145,7 +152,7 @@ def evaluate_classes(
         **contingency_scores(table, ref_labels, class_labels),
         "timings": {"compare": seconds},
     }
-    with StagedOutputDir(output, overwrite=overwrite, names=EVALUATE_OUTPUTS) as stage:
+    with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
         _write(stage.path, table, ref_labels, class_labels, summary)
         if report:
             from imgclust.report.raster_report import write_evaluate_report

@@ -21,6 +21,7 @@ from imgclust.io.outputs import (
     check_output_dir,
     csv_text,
     json_text,
+    output_names,
     record_output,
 )
 from imgclust.report.semi_report import write_semi_report
@@ -59,11 +60,12 @@ def run_representatives(
 ) -> dict:
     """Find the representatives (:func:`find_representatives`) and write them into ``output``,
     with ``report.html`` unless ``report`` is false."""
-    check_output_dir(output, overwrite=overwrite, names=REPRESENTATIVES_OUTPUTS)
+    names = output_names(REPRESENTATIVES_OUTPUTS, report=report)
+    check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
     reps = find_representatives(images, exclude=[output], progress=progress, **options)
     with (
-        StagedOutputDir(output, overwrite=overwrite, names=REPRESENTATIVES_OUTPUTS) as stage,
+        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
         progress("writing outputs", 1) as advance,
     ):
         summary = write_representatives(reps, stage.path)
@@ -168,7 +170,9 @@ def run_propagate(
     existing = [name for name in _OUTPUTS if (folder / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{folder / existing[0]} exists; pass --overwrite to replace it")
-    check_output_dir(folder, merge=True, names=(*_OUTPUTS, "report.html"))
+    check_output_dir(
+        folder, merge=True, names=output_names((*_OUTPUTS, "report.html"), report=report)
+    )
     with progress("spreading the labels", 1) as advance:
         propagation = propagate_labels(
             state["clusters"],
@@ -228,7 +232,7 @@ def _write_propagation(folder: Path, state, propagation, summary, seeds, report:
         ]
         for i in np.flatnonzero(labelled)
     ]
-    names = (*_OUTPUTS, "report.html")
+    names = output_names((*_OUTPUTS, "report.html"), report=report)
     with StagedOutputDir(folder, merge=True, names=names) as stage:
         header = ["path", "label", "rank", "original"]
         (stage.path / "propagated.csv").write_text(csv_text(header, rows), encoding="utf-8")
