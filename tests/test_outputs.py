@@ -321,6 +321,19 @@ def test_an_output_the_user_changed_is_the_users(tmp_path, four_colour_image):
     assert (out / "report.html").read_text() == "<p>my notes on this run</p>"
 
 
+def test_a_hard_linked_export_of_an_edited_photo_is_still_imgclusts(photos, tmp_path):
+    out = tmp_path / "out"
+    args = ["-k", 2, "-o", out, "--reduce", "pca", "--no-cache", "--export", "hardlink", "-q"]
+    assert _run("group", photos, *args).exit_code == 0
+    exported = next((out / "clusters" / "0").iterdir())
+    original = photos / exported.name.split("_", 1)[1]
+    assert os.path.samefile(exported, original)
+    with open(original, "ab") as handle:  # the user edits the photo in place
+        handle.write(b"edited")
+    assert _run("group", photos, *args, "--overwrite").exit_code == 0
+    assert original.read_bytes().endswith(b"edited")  # the photo itself is never touched
+
+
 def test_a_copied_or_forged_record_does_not_make_the_users_files_imgclusts(tmp_path):
     out = tmp_path / "out"
     with StagedOutputDir(out) as stage:
@@ -341,7 +354,8 @@ def test_a_record_cannot_make_a_run_delete_outside_its_folder(tmp_path):
     with StagedOutputDir(out) as stage:
         (stage.path / "a.txt").write_text("1")
     record = json.loads((out / RECORD_NAME).read_text())
-    stamp = [len("mine"), (tmp_path / "precious.txt").stat().st_mtime_ns]  # its true stamp
+    info = (tmp_path / "precious.txt").stat()
+    stamp = [info.st_size, info.st_mtime_ns, info.st_ino]  # its true stamp
     for path in ("../precious.txt", str(tmp_path / "precious.txt"), "a/../../precious.txt"):
         record["files"][path] = stamp
     (out / RECORD_NAME).write_text(json.dumps(record))

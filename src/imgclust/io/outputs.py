@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -63,8 +64,8 @@ _INNER_PREFIX = ".imgclust-staging."
 _SHOWN = 3  # paths named in a refusal
 
 
-#: A file's size and modification time (ns) as imgclust left it.
-Stamp = tuple[int, int]
+#: A file's size, modification time (ns) and inode as imgclust left it.
+Stamp = tuple[int, int, int]
 #: Modification times within this of the recorded one still match: ZIP archives and FAT
 #: keep them to 2 s.
 _MTIME_SLACK_NS = 2_000_000_000
@@ -72,7 +73,20 @@ _MTIME_SLACK_NS = 2_000_000_000
 
 def _stamp(path: Path) -> Stamp:
     info = os.lstat(path)
-    return info.st_size, info.st_mtime_ns
+    return info.st_size, info.st_mtime_ns, info.st_ino
+
+
+def _unchanged(path: Path, stamp: Stamp) -> bool:
+    """Whether ``path`` is still the file imgclust left there: the same size and time, or
+    the same inode with another name besides (a hard-linked export of a photo the user has
+    edited since: removing imgclust's name for it loses nothing)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if info.st_size == stamp[0] and abs(info.st_mtime_ns - stamp[1]) <= _MTIME_SLACK_NS:
+        return True
+    return info.st_ino == stamp[2] and info.st_nlink > 1 and not stat.S_ISLNK(info.st_mode)
 
 
 @dataclass
@@ -96,13 +110,7 @@ class OutputRecord:
         if is_folder:
             return relative in self.folders
         stamp = self.files.get(relative)
-        if stamp is None:
-            return False
-        try:
-            size, mtime = _stamp(self.folder / relative)
-        except OSError:
-            return False
-        return size == stamp[0] and abs(mtime - stamp[1]) <= _MTIME_SLACK_NS
+        return stamp is not None and _unchanged(self.folder / relative, stamp)
 
     def owned_files(self) -> dict[str, Stamp]:
         """The recorded files that are still as imgclust left them."""
@@ -134,8 +142,8 @@ def read_record(folder: str | os.PathLike) -> OutputRecord:
         if data.get("format") != _RECORD_FORMAT:
             raise ValueError("not an imgclust output record")
         files = {
-            _safe_relative(name): (int(size), int(mtime))
-            for name, (size, mtime) in data["files"].items()
+            _safe_relative(name): (int(size), int(mtime), int(inode))
+            for name, (size, mtime, inode) in data["files"].items()
         }
         files.pop(None, None)
         folders = {p for p in map(_safe_relative, data["folders"]) if p}
@@ -149,9 +157,9 @@ def _write_record(folder: Path, files: dict[str, Stamp], folders: Iterable[str])
 
     data = {
         "format": _RECORD_FORMAT,
-        "note": "Files imgclust wrote here, with their size and modification time (ns); a run "
-        "with --overwrite replaces or deletes only these while they are unchanged, and keeps "
-        "every other file.",
+        "note": "Files imgclust wrote here, with their size, modification time (ns) and "
+        "inode; a run with --overwrite replaces or deletes only these while they are "
+        "unchanged, and keeps every other file.",
         "imgclust_version": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": {name: list(files[name]) for name in sorted(files)},
