@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 FOUR_COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [250, 250, 250]], dtype=np.uint8)
 
@@ -107,3 +108,27 @@ def report_browser():
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield ReportBrowser(browser)
         browser.close()
+
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+PER_GROUP = 20
+
+
+def _flat(colour, seed: int, size: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-12, 13, size=(size, size, 3))
+    return np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def colour_folder(tmp_path) -> Path:
+    """Three folders of 20 noisy flat-colour images each (PNG and JPEG)."""
+    root = tmp_path / "images"
+    for g, (name, colour) in enumerate(COLOURS.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(PER_GROUP):
+            suffix = ".png" if i % 2 else ".jpg"
+            Image.fromarray(_flat(colour, 100 * g + i)).save(
+                root / name / f"{name}_{i:02d}{suffix}"
+            )
+    return root

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from imgclust.errors import InvalidParameterError, MissingDependencyError
+from imgclust.errors import InvalidParameterError
 
 __all__ = [
     "FEATURES",
@@ -76,11 +76,7 @@ class FeatureExtractor:
 
 
 def _square(image: Image.Image, size: int, mode: str) -> Image.Image:
-    if image.mode != mode:
-        image = image.convert(mode)
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return image
+    return _resized(image, (size, size), mode)
 
 
 class PixelFeatures(FeatureExtractor):
@@ -193,75 +189,32 @@ class HogFeatures(FeatureExtractor):
         return hog(grey, self.orientations, cell, block, feature_vector=True).astype(np.float32)
 
 
-def _external_data_files(model: Path) -> list[str]:
-    """The files (relative to the model's folder) that hold weights of an ONNX model saved
-    with external data, as ``torch.onnx.export`` does for large models."""
-    try:
-        import onnx
-        from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-    except ImportError:
-        raise MissingDependencyError(
-            "image embeddings need the onnx package to read the model: "
-            "pip install 'imgclust[embed]'"
-        ) from None
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and others
-        raise InvalidParameterError(
-            f"{model}: not an ONNX model that can be read ({exc})"
-        ) from None
-    tensors = []
-    graphs = [proto.graph]
-    while graphs:  # the main graph, and the graphs of If, Loop and Scan nodes
-        graph = graphs.pop()
-        tensors.extend(graph.initializer)
-        for sparse in graph.sparse_initializer:
-            tensors.extend([sparse.values, sparse.indices])
-        for node in graph.node:
-            for attribute in node.attribute:
-                tensors.extend([attribute.t, *attribute.tensors])  # constants
-                graphs.extend([attribute.g, *attribute.graphs])
-    return sorted({ExternalDataInfo(t).location for t in tensors if uses_external_data(t)})
-
-
-def model_content_hash(model: str | Path) -> str:
-    """A hash of every byte an ONNX model's output depends on: the ``.onnx`` file and each
-    external-data file it names (a change of weights there changes the hash, so the feature
-    cache never serves embeddings of the old weights)."""
-    model = Path(model)
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(model.read_bytes())
-    for location in _external_data_files(model):
-        path = model.parent / location
-        digest.update(b"\0" + location.encode() + b"\0")
-        try:
-            with open(path, "rb") as handle:
-                while block := handle.read(1 << 22):
-                    digest.update(block)
-        except OSError as exc:
-            raise InvalidParameterError(
-                f"{model}: its weights file {location} cannot be read ({exc.strerror or exc}); "
-                "keep it beside the model"
-            ) from None
-    return digest.hexdigest()
-
-
 class OnnxEmbedding(FeatureExtractor):
-    """The output of an image model (an ONNX file) run with ONNX Runtime, L2-normalised.
+    """The embedding of an image model (an ONNX file) run with ONNX Runtime, L2-normalised.
 
-    The image is resized to ``input_size`` x ``input_size`` RGB, scaled to [0, 1], normalised by
-    ``mean`` and ``std`` (ImageNet's by default) and fed as one batch of ``layout`` NCHW
-    (PyTorch) or NHWC (TensorFlow); the model's first output, flattened, is the feature vector.
-    Export a torchvision model with ``torch.onnx.export`` (see the README).
+    The model is read as it is (:func:`imgclust.collection.onnx_model.inspect_model`): its
+    image input (name, layout, size, element type, a fixed batch), the embedding (the features
+    before its classifier, pooled over space when they are a feature map; or ``layer``) and
+    its preprocessing (``preset``: from the model's metadata or its exporter, else ImageNet's).
+    Each image is resized to the input size and normalised accordingly. Export a model with
+    ``torch.onnx.export`` (see the README) or take one from the ONNX model zoo as it is.
 
     Parameters
     ----------
     model : path
-        The ``.onnx`` file.
-    input_size : int, default=224
-    mean, std : three floats
-    layout : {"nchw", "nhwc"}
+        The ``.onnx`` file (and its external-data files beside it).
+    input_size : int, optional
+        Side of the input for a model whose size is not fixed (224).
+    mean, std : three floats, optional
+        RGB normalisation of pixels in [0, 1]; overrides the preset.
+    layout : {"nchw", "nhwc"}, optional
+        Overrides the layout read from the model.
+    preset : {"auto", "imagenet", "caffe", "tf", "raw"}, optional
+        Overrides the preprocessing read from the model.
+    layer : str, optional
+        A tensor of the model to take as the embedding.
     batch_size : int, default=32
+        Images per run where the model's batch is not fixed.
     """
 
     name = "embed"
@@ -269,83 +222,153 @@ class OnnxEmbedding(FeatureExtractor):
     def __init__(
         self,
         model: str | Path,
-        input_size: int = 224,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        layout: str = "nchw",
+        input_size: int | None = None,
+        mean=None,
+        std=None,
+        layout: str | None = None,
+        preset: str | None = None,
+        layer: str | None = None,
         batch_size: int = 32,
     ) -> None:
+        from imgclust.collection.onnx_model import (
+            Preprocessing,
+            inspect_model,
+            model_content_hash,
+        )
+
         self.model = Path(model)
         if not self.model.is_file():
             raise InvalidParameterError(f"{self.model}: no such model file (an .onnx file)")
-        if layout not in ("nchw", "nhwc"):
-            raise InvalidParameterError(f"layout={layout!r} must be 'nchw' or 'nhwc'")
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise InvalidParameterError("mean and std need three values each, std > 0")
-        self.input_size = int(input_size)
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
-        self.layout = layout
+        self.spec = inspect_model(
+            self.model, layer=layer, layout=layout, size=input_size, preset=preset
+        )
+        preprocessing = self.spec.preprocessing
+        if mean is not None or std is not None:
+            mean = IMAGENET_MEAN if mean is None else tuple(mean)
+            std = IMAGENET_STD if std is None else tuple(std)
+            if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+                raise InvalidParameterError("mean and std need three values each, std > 0")
+            preprocessing = Preprocessing("RGB", 1 / 255, mean, std)
+            self.spec.preset, self.spec.preset_source = "custom", "given"
+        self.preprocessing = preprocessing
+        self.layer = layer
         self.batch_size = int(batch_size)
-        self.draft_size = self.input_size
+        self.draft_size = max(self.spec.height, self.spec.width)
+        self._scale = np.float32(preprocessing.scale)
+        self._mean = np.asarray(preprocessing.mean, dtype=np.float32)
+        self._std = np.asarray(preprocessing.std, dtype=np.float32)
         self._model_hash = model_content_hash(self.model)
         self._session = None
+        self._batch: int | None = None
 
     def settings(self) -> dict[str, Any]:
+        spec = self.spec
         return {
             "model": self.model.name,
             "model_hash": self._model_hash,
-            "input_size": self.input_size,
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "layout": self.layout,
+            "input_size": [spec.height, spec.width],
+            "layout": spec.layout,
+            "layer": spec.embedding,
+            "preset": spec.preset,
+            "preprocessing": self.preprocessing.to_dict(),
         }
 
+    def describe(self) -> str:
+        return f"embed ({self.model.name}: {self.spec.describe()})"
+
+    @classmethod
+    def from_settings(cls, model: str | Path, settings: dict) -> OnnxEmbedding:
+        """The extractor :meth:`settings` describe, for ``model`` (checked to be the same)."""
+        preprocessing = settings.get("preprocessing") or {}
+        extractor = cls(
+            model,
+            input_size=_first(settings.get("input_size")),
+            layout=settings.get("layout"),
+            layer=settings.get("layer"),
+            preset=settings.get("preset") if settings.get("preset") != "custom" else None,
+            mean=preprocessing.get("mean") if settings.get("preset") == "custom" else None,
+            std=preprocessing.get("std") if settings.get("preset") == "custom" else None,
+        )
+        if extractor.settings()["model_hash"] != settings.get("model_hash"):
+            raise InvalidParameterError(
+                f"{model} is not the ONNX model this grouping was made with (its content differs)"
+            )
+        return extractor
+
     def prepare(self, image: Image.Image) -> np.ndarray:
-        rgb = np.asarray(_square(image, self.input_size, "RGB"), dtype=np.float32)
-        tensor = (rgb * np.float32(1 / 255) - self.mean) / self.std
-        return tensor.transpose(2, 0, 1) if self.layout == "nchw" else tensor
+        spec = self.spec
+        mode = "L" if spec.channels == 1 else "RGB"
+        pixels = np.asarray(_resized(image, (spec.width, spec.height), mode))
+        if spec.channels == 1:
+            pixels = pixels[:, :, None]
+        elif self.preprocessing.order == "BGR":
+            pixels = pixels[:, :, ::-1]
+        if spec.dtype == np.uint8:
+            tensor = np.ascontiguousarray(pixels)
+        else:
+            tensor = (pixels.astype(np.float32) * self._scale - self._mean[: spec.channels]) / (
+                self._std[: spec.channels]
+            )
+        return tensor.transpose(2, 0, 1) if spec.layout == "nchw" else tensor
 
     def __getstate__(self) -> dict:
         # A session cannot be pickled; a copy sent to a Dask worker makes its own.
         return {**self.__dict__, "model": self.model.resolve(), "_session": None}
 
     def session(self):
-        """The ONNX Runtime session (made on first use)."""
+        """The ONNX Runtime session (made on first use) whose output is the embedding."""
         if self._session is None:
-            try:
-                import onnxruntime
-            except ImportError:
-                raise MissingDependencyError(
-                    "image embeddings need ONNX Runtime: pip install 'imgclust[embed]'"
-                ) from None
-            try:
-                self._session = onnxruntime.InferenceSession(
-                    str(self.model), providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises its own exception types
-                raise InvalidParameterError(
-                    f"{self.model}: ONNX Runtime cannot load this model ({exc})"
-                ) from None
+            from imgclust.collection.onnx_model import embedding_session
+
+            self._session, self._batch = embedding_session(self.model, self.spec)
         return self._session
 
     def finish(self, batch: np.ndarray) -> np.ndarray:
         session = self.session()
-        name = session.get_inputs()[0].name
+        size = self._batch or self.batch_size
         outputs = []
-        for start in range(0, len(batch), self.batch_size):
-            chunk = np.ascontiguousarray(batch[start : start + self.batch_size], dtype=np.float32)
+        for start in range(0, len(batch), size):
+            chunk = np.ascontiguousarray(batch[start : start + size], dtype=self.spec.dtype)
+            rows = len(chunk)
+            if self._batch and rows < self._batch:  # a fixed batch: pad the last one
+                padding = np.zeros((self._batch - rows, *chunk.shape[1:]), dtype=chunk.dtype)
+                chunk = np.concatenate([chunk, padding])
             try:
-                result = session.run(None, {name: chunk})[0]
+                result = session.run(None, {self.spec.input_name: chunk})[0]
             except Exception as exc:
                 raise InvalidParameterError(
                     f"{self.model}: the model did not accept a batch of shape {chunk.shape} "
-                    f"({exc}); check --embed-size and --embed-layout"
+                    f"({type(exc).__name__}); found {self.spec.describe()}; pass "
+                    "--embed-layout, --embed-size or --embed-layer to correct it"
                 ) from None
-            outputs.append(np.asarray(result, dtype=np.float32).reshape(len(chunk), -1))
+            outputs.append(_pooled(np.asarray(result[:rows], dtype=np.float32)))
         vectors = np.concatenate(outputs)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1)
+
+
+def _first(value):
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
+def _resized(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
+    if image.mode != mode:
+        image = image.convert(mode)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image
+
+
+def _pooled(output: np.ndarray) -> np.ndarray:
+    """One vector per image: a feature map (N, C, H, W) or (N, H, W, C) averaged over space,
+    a sequence of tokens (N, T, D) over its tokens, anything else flattened."""
+    if output.ndim == 4:
+        _, a, b, c = output.shape
+        channels_last = a == b and c != a  # (N, H, W, C): square maps, more channels
+        return output.mean(axis=(1, 2) if channels_last else (2, 3))
+    if output.ndim == 3:
+        return output.mean(axis=1)
+    return output.reshape(len(output), -1)
 
 
 #: The feature extractors by name.

@@ -195,18 +195,7 @@ class GroupModel:
                     f"{self.folder}: the feature settings in model.json are damaged ({exc})"
                 ) from None
         path = embed_model or features.get("model_path")
-        extractor = OnnxEmbedding(
-            path,
-            input_size=settings["input_size"],
-            mean=settings["mean"],
-            std=settings["std"],
-            layout=settings["layout"],
-        )
-        if extractor.settings()["model_hash"] != settings["model_hash"]:
-            raise InvalidParameterError(
-                f"{path} is not the ONNX model this grouping was made with (its content differs)"
-            )
-        return extractor
+        return OnnxEmbedding.from_settings(path, settings)
 
     def _n_input_features(self) -> int:
         if self.scale_mean is not None:
