@@ -217,3 +217,138 @@ def test_group_with_a_zoo_model_as_it_is(tmp_path, colour_folder):
 
     summary = json.loads(result.output)
     assert summary["evaluation"]["accuracy_majority"] == 1.0  # three flat colours
+
+
+# --- named models -------------------------------------------------------------------------
+
+
+class _Server:
+    """A file server on 127.0.0.1 that counts its requests."""
+
+    def __init__(self, folder: Path) -> None:
+        import functools
+        import threading
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append(self.path)
+                super().do_GET()
+
+        self.httpd = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+        )
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def served_model(tmp_path, monkeypatch):
+    """A small model published on a local server and registered as ``tiny``."""
+    import hashlib
+
+    from imgclust.collection import model_zoo
+
+    folder = tmp_path / "published"
+    folder.mkdir()
+    path = _torchvision_like(folder / "tiny.onnx")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    server = _Server(folder)
+    model = model_zoo.NamedModel(
+        "tiny", "tiny.onnx", server.url("tiny.onnx"), f"sha256:{digest}", path.stat().st_size,
+        "caffe", "a test model",
+    )  # fmt: skip
+    monkeypatch.setitem(model_zoo.MODELS, "tiny", model)
+    yield server, model
+    server.stop()
+
+
+def test_a_named_model_is_downloaded_once_and_checked(served_model, colour_folder, tmp_path):
+    from contextlib import contextmanager
+
+    from imgclust.collection.features import make_extractor
+    from imgclust.collection.model_zoo import model_path
+
+    server, model = served_model
+    advanced = []
+
+    @contextmanager
+    def progress(message, total):
+        yield lambda n=1: advanced.append(n)
+
+    extractor = make_extractor("embed:tiny", progress=progress)
+    assert extractor.spec.preset == "caffe"  # the registry's, not the default
+    assert extractor.model.parent == tmp_path / ".feature-cache" / "models"
+    assert sum(advanced) == model.size and server.requests == ["/tiny.onnx"]
+    assert model_path("tiny") == extractor.model and len(server.requests) == 1  # cached
+    result = CliRunner().invoke(
+        cli, ["group", str(colour_folder), "--features", "embed:tiny", "-k", "3", "--no-cache",
+              "--reduce", "none", "--labels", "folders", "-o", str(tmp_path / "o"), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 1
+    assert sorted(p.name for p in extractor.model.parent.iterdir()) == ["tiny.onnx"]  # no .part
+
+
+def test_a_download_with_the_wrong_digest_is_refused(served_model, monkeypatch):
+    from imgclust.collection import model_zoo
+
+    _, model = served_model
+    wrong = model_zoo.NamedModel(**{**vars(model), "digest": "sha256:" + "0" * 64})
+    monkeypatch.setitem(model_zoo.MODELS, "tiny", wrong)
+    with pytest.raises(InvalidParameterError, match="is not the published tiny"):
+        model_zoo.model_path("tiny")
+    assert not (model_zoo._models_cache() / "tiny.onnx").exists()
+    assert not list(model_zoo._models_cache().iterdir())  # no partial file left
+
+
+def test_offline_says_which_file_to_put_where(served_model, tmp_path, monkeypatch, colour_folder):
+    from imgclust.collection import model_zoo
+
+    server, model = served_model
+    server.stop()
+    result = CliRunner().invoke(
+        cli, ["group", str(colour_folder), "--features", "embed:tiny", "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"download {model.url}" in result.output
+    assert str(model_zoo._models_cache() / "tiny.onnx") in result.output
+    # the file put by hand into $IMGCLUST_MODELS_DIR is used, offline
+    local = tmp_path / "by-hand"
+    local.mkdir()
+    (local / "tiny.onnx").write_bytes((tmp_path / "published" / "tiny.onnx").read_bytes())
+    monkeypatch.setenv(model_zoo.MODELS_DIR_ENV, str(local))
+    assert model_zoo.model_path("tiny") == local / "tiny.onnx"
+    (local / "tiny.onnx").write_bytes(b"not the model")
+    with pytest.raises(InvalidParameterError, match="is not the published tiny"):
+        model_zoo.model_path("tiny")
+
+
+def test_the_registry_names_published_files_with_digests():
+    from imgclust.collection.model_zoo import MODELS
+    from imgclust.collection.onnx_model import PRESETS
+
+    assert {"mobilenetv2", "resnet50", "efficientnet-lite4", "clip-vit-b32"} <= set(MODELS)
+    for name, model in MODELS.items():
+        algorithm, _, value = model.digest.partition(":")
+        assert name == model.name and model.url.startswith("https://")
+        assert (algorithm, len(value)) in (("sha256", 64), ("md5", 32)), name
+        assert int(value, 16) >= 0 and model.preset in PRESETS
+    assert len({m.file for m in MODELS.values()}) == len(MODELS)
+    with pytest.raises(InvalidParameterError, match="the named models are: mobilenetv2"):
+        from imgclust.collection.model_zoo import model_path
+
+        model_path("vgg-giant")

@@ -21,6 +21,7 @@ from imgclust.cli._options import (
 from imgclust.cli.segment import parse_k
 from imgclust.cluster.choose_k import parse_k_range
 from imgclust.cluster.methods import METHODS
+from imgclust.collection.onnx_model import PRESETS
 from imgclust.collection.outputs import EXPORT_MODES
 from imgclust.collection.reduce import REDUCTIONS, SCALINGS
 from imgclust.collection.sources import DATASETS
@@ -42,7 +43,7 @@ def _floats(text: str | None, name: str) -> tuple[float, ...] | None:
     return values
 
 
-def collection_options(default_reduce: str = "tsne", default_scale: str = "none"):
+def collection_options(default_reduce: str = "auto", default_scale: str = "none"):
     """The inputs, features and reduction options of the commands that read a collection."""
     return _compose(
         click.argument("folder", required=False, type=click.Path()),
@@ -53,27 +54,48 @@ def collection_options(default_reduce: str = "tsne", default_scale: str = "none"
         ),
         click.option(
             "--features",
-            default="pixels",
+            default="auto",
             show_default=True,
-            help="pixels, colorhist, hog or embed:MODEL.onnx (an image model run with ONNX "
-            "Runtime).",
+            help="auto (pixels for small grey images like the digits, colortexture for "
+            "photos), pixels, colorhist, colortexture, hog, or embed:MODEL.onnx (an image "
+            "model run with ONNX Runtime).",
         ),
         click.option(
             "--size", type=click.IntRange(min=1), help="Image side for pixels (32) and hog (64)."
         ),
         click.option("--grey", is_flag=True, default=None, help="Pixels in grey levels, not RGB."),
-        click.option("--embed-size", type=click.IntRange(min=1), help="Model input side (224)."),
-        click.option("--embed-mean", help="Model input mean, R,G,B in [0, 1] (ImageNet's)."),
-        click.option("--embed-std", help="Model input std, R,G,B (ImageNet's)."),
         click.option(
-            "--embed-layout", type=click.Choice(["nchw", "nhwc"]), help="Model input layout (nchw)."
+            "--embed-preset",
+            type=click.Choice(["auto", *PRESETS]),
+            help="Model input preprocessing: imagenet (RGB, ImageNet mean and std), caffe (BGR, "
+            "0-255 minus the means), tf (RGB in [-1, 1]), raw (0-255); default auto: from the "
+            "model's metadata or its exporter, else imagenet.",
+        ),
+        click.option(
+            "--embed-layer",
+            metavar="NAME",
+            help="Tensor of the model taken as the embedding (default: the features before "
+            "its classifier, found in the graph).",
+        ),
+        click.option(
+            "--embed-size",
+            type=click.IntRange(min=1),
+            help="Input side for a model whose input size is not fixed (224).",
+        ),
+        click.option("--embed-mean", help="Input mean, R,G,B in [0, 1] (overrides the preset)."),
+        click.option("--embed-std", help="Input std, R,G,B (overrides the preset)."),
+        click.option(
+            "--embed-layout",
+            type=click.Choice(["nchw", "nhwc"]),
+            help="Input layout (default: read from the model).",
         ),
         click.option(
             "--reduce",
-            type=click.Choice(REDUCTIONS),
+            type=click.Choice(["auto", *REDUCTIONS]),
             default=default_reduce,
             show_default=True,
-            help="Reduction before clustering (t-SNE and UMAP after a PCA to 50).",
+            help="Reduction before clustering (t-SNE and UMAP after a PCA to 50); auto: PCA "
+            "for model embeddings, t-SNE otherwise.",
         ),
         click.option(
             "--scale",
@@ -123,6 +145,8 @@ def collection_arguments(options: dict) -> tuple[str | None, dict]:
         "mean": _floats(options.pop("embed_mean"), "--embed-mean"),
         "std": _floats(options.pop("embed_std"), "--embed-std"),
         "layout": options.pop("embed_layout"),
+        "preset": options.pop("embed_preset"),
+        "layer": options.pop("embed_layer"),
     }
     keywords = {
         "dataset": dataset,

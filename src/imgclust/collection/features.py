@@ -25,6 +25,7 @@ from imgclust.errors import InvalidParameterError
 __all__ = [
     "FEATURES",
     "ColorHistogram",
+    "ColorTexture",
     "FeatureExtractor",
     "HogFeatures",
     "OnnxEmbedding",
@@ -142,6 +143,64 @@ class ColorHistogram(FeatureExtractor):
         codes = (h * self.bins[1] + s) * self.bins[2] + v
         counts = np.bincount(codes, minlength=int(np.prod(self.bins))).astype(np.float32)
         return np.sqrt(counts / counts.sum())
+
+
+def _lbp_histogram(grey: np.ndarray, points: int, radius: int) -> np.ndarray:
+    """The square-rooted frequencies of the uniform local binary patterns (``points + 2``
+    codes, rotation invariant) of a grey image."""
+    from skimage.feature import local_binary_pattern
+
+    codes = local_binary_pattern(grey, points, radius, "uniform").astype(np.intp)
+    counts = np.bincount(codes.ravel(), minlength=points + 2).astype(np.float32)
+    return np.sqrt(counts / counts.sum())
+
+
+class ColorTexture(FeatureExtractor):
+    """Colour and texture: the HSV histogram of :class:`ColorHistogram` beside histograms of
+    uniform local binary patterns (the texture of the grey image) at two scales.
+
+    Each part has unit length; the texture part is multiplied by ``texture_weight`` so that
+    both spread alike over a collection (measured: texture histograms vary about eight times
+    less than colour ones, on aerial scenes and on small photos alike). On held-out labelled
+    sets of aerial scenes and of small photos it groups better than either part alone (see
+    ``docs/design.md``).
+
+    Parameters
+    ----------
+    bins : (int, int, int), default=(16, 4, 4)
+        Hue, saturation and value bins of the colour histogram.
+    size : int, default=96
+        The grey image is resized to ``size`` x ``size`` for the texture.
+    texture_weight : float, default=10
+    """
+
+    name = "colortexture"
+    draft_size = 128
+    _SCALES = ((8, 1), (16, 2))  # (points, radius) of the patterns
+
+    def __init__(
+        self, bins: tuple[int, int, int] = (16, 4, 4), size: int = 96, texture_weight: float = 10.0
+    ) -> None:
+        self.colour = ColorHistogram(bins)
+        if size < 8 or not texture_weight > 0:
+            raise InvalidParameterError("size must be at least 8 and texture_weight above 0")
+        self.size = int(size)
+        self.texture_weight = float(texture_weight)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **self.colour.settings(),
+            "size": self.size,
+            "texture_weight": self.texture_weight,
+            "scales": [list(s) for s in self._SCALES],
+        }
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        colour = self.colour.prepare(image)
+        grey = np.asarray(_square(image, self.size, "L"))
+        texture = np.concatenate([_lbp_histogram(grey, p, r) for p, r in self._SCALES])
+        texture *= np.float32(self.texture_weight / np.linalg.norm(texture))
+        return np.concatenate([colour, texture]).astype(np.float32)
 
 
 class HogFeatures(FeatureExtractor):
@@ -375,13 +434,16 @@ def _pooled(output: np.ndarray) -> np.ndarray:
 FEATURES: dict[str, type[FeatureExtractor]] = {
     "pixels": PixelFeatures,
     "colorhist": ColorHistogram,
+    "colortexture": ColorTexture,
     "hog": HogFeatures,
     "embed": OnnxEmbedding,
 }
 
 
-def make_extractor(spec: str, **options: Any) -> FeatureExtractor:
-    """Build an extractor from ``"pixels"``, ``"colorhist"``, ``"hog"`` or ``"embed:MODEL"``.
+def make_extractor(spec: str, *, progress=None, **options: Any) -> FeatureExtractor:
+    """Build an extractor from ``"pixels"``, ``"colorhist"``, ``"colortexture"``, ``"hog"``,
+    ``"embed:MODEL.onnx"`` or ``"embed:NAME"`` (a named model of
+    :mod:`imgclust.collection.model_zoo`, downloaded once, with ``progress``).
 
     ``options`` are passed to the extractor's constructor; those it does not take (``None``
     values included) are ignored, so one set of command-line options serves every extractor.
@@ -391,14 +453,30 @@ def make_extractor(spec: str, **options: Any) -> FeatureExtractor:
     name, _, argument = str(spec).partition(":")
     if name not in FEATURES:
         raise InvalidParameterError(
-            f"unknown features {spec!r}; the features are: pixels, colorhist, hog, embed:MODEL.onnx"
+            f"unknown features {spec!r}; the features are: auto, pixels, colorhist, "
+            "colortexture, hog, embed:MODEL.onnx, embed:NAME (a named model)"
         )
     cls = FEATURES[name]
     if name == "embed":
-        if not argument:
-            raise InvalidParameterError("embed needs a model file: --features embed:MODEL.onnx")
-        options = {**options, "model": argument}
+        options = {**options, **_embed_model(argument, progress, options.get("preset"))}
     elif argument:
         raise InvalidParameterError(f"features {name!r} take no argument (got {spec!r})")
     accepted = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
+
+
+def _embed_model(argument: str, progress, preset: str | None) -> dict:
+    """The ``model`` (and, for a named model, its ``preset``) of ``embed:ARGUMENT``."""
+    from imgclust._progress import no_progress
+    from imgclust.collection.model_zoo import MODELS, model_path
+
+    if not argument:
+        raise InvalidParameterError(
+            f"embed needs a model: --features embed:MODEL.onnx or embed:NAME ({', '.join(MODELS)})"
+        )
+    if argument in MODELS and not Path(argument).is_file():
+        chosen = {"model": model_path(argument, progress=progress or no_progress)}
+        if preset in (None, "auto"):
+            chosen["preset"] = MODELS[argument].preset
+        return chosen
+    return {"model": argument}

@@ -57,6 +57,10 @@ PRESETS = {
     "caffe": Preprocessing("BGR", 1.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0)),
     # Keras applications' "tf" mode (MobileNet, Inception, EfficientNet-lite)
     "tf": Preprocessing("RGB", 1 / 255, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    # OpenAI's CLIP and its exports
+    "clip": Preprocessing(
+        "RGB", 1 / 255, (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    ),
     # models that normalise inside the graph
     "raw": Preprocessing("RGB", 1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
 }
