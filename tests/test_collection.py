@@ -453,3 +453,52 @@ def test_saved_model_gives_training_images_their_clusters(tmp_path, colour_folde
     labels, distances = model.assign(result.extraction.features)
     np.testing.assert_array_equal(labels, result.labels)
     assert np.all(np.isfinite(distances)) and np.all(distances >= 0)
+
+
+# --- the default features --------------------------------------------------------------
+
+
+def test_auto_features_are_pixels_for_small_grey_images_and_colour_texture_for_photos(tmp_path):
+    from imgclust.collection.group import auto_features
+
+    digits = open_source(dataset="digits")
+    assert auto_features(digits)[0] == "pixels"
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i in range(6):  # small grey icons saved as RGB files
+        value = np.full((24, 24, 3), 40 * i, np.uint8)
+        Image.fromarray(value).save(grey / f"{i}.png")
+    assert auto_features(open_source(grey))[0] == "pixels"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(6):
+        Image.fromarray(_flat((200, 30 * i, 40), i, size=120)).save(photos / f"{i}.jpg")
+    features, reason = auto_features(open_source(photos))
+    assert features == "colortexture" and "colour" in reason
+
+
+def test_the_default_groups_colour_and_texture(tmp_path):
+    """Four kinds of image: two colours, each speckled or striped with the same share of
+    dark pixels. Colour alone cannot tell the two textures apart (the same colours in the
+    same amounts); the default descriptor tells all four kinds."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "kinds"
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        for striped in (False, True):
+            folder = root / f"{colour[0]}-{'striped' if striped else 'speckled'}"
+            folder.mkdir(parents=True)
+            for i in range(10):
+                dark = (np.arange(96) // 3) % 2 == 0
+                dark = np.repeat(dark[:, None], 96, axis=1)
+                if not striped:  # the same dark pixels, scattered
+                    dark = rng.permutation(dark.ravel()).reshape(96, 96)
+                image = np.clip(np.array(colour) + rng.integers(-15, 16, (96, 96, 3)), 0, 255)
+                image[dark] //= 3
+                Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
+    result = cluster_images(root, n_clusters=4, labels="folders", cache=False)
+    assert result.parameters["features"].startswith("colortexture")
+    assert result.evaluation["accuracy_majority"] == 1.0
+    colour_only = cluster_images(
+        root, features="colorhist", n_clusters=4, labels="folders", cache=False
+    )
+    assert colour_only.evaluation["accuracy_majority"] < 1.0

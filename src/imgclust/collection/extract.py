@@ -33,8 +33,12 @@ _BATCH = 32  # images per thread task: one future per image costs more than a sm
 _SMALL_FILE_BYTES = 100_000
 
 
-def _default_workers(source: ImageSource) -> int:
-    """One thread for small files (or arrays), else one per CPU (Pillow decodes without the GIL)."""
+def _default_workers(source: ImageSource, extractor=None) -> int:
+    """One thread for small files (or arrays), else one per CPU (Pillow decodes without the
+    GIL); one per CPU whatever the files for an extractor whose per-image work is heavy (an
+    image model's resize and normalisation)."""
+    if getattr(extractor, "heavy_prepare", False):
+        return os.cpu_count() or 1
     if source.paths is None:
         return 1
     sizes = []
@@ -226,18 +230,25 @@ def extract_features(
 
 
 def _chunks_here(source, extractor, cache, chunks, workers, skipped):
-    """Each chunk's ``(index, vector)`` pairs and cache hits, decoded in threads here."""
-    workers = workers or _default_workers(source)
+    """Each chunk's ``(index, vector)`` pairs and cache hits, decoded in threads here.
+
+    The next chunk is decoded while the extractor finishes this one (an image model's run
+    releases the GIL), so reading and inference overlap; at most two chunks are held.
+    """
+    workers = workers or _default_workers(source, extractor)
+
+    def read(indices):
+        batches = [indices[i : i + _BATCH] for i in range(0, len(indices), _BATCH)]
+        return [
+            pool.submit(lambda b: [_read_one(source, extractor, cache, i) for i in b], batch)
+            for batch in batches
+        ]
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for indices in chunks:
-            batches = [indices[i : i + _BATCH] for i in range(0, len(indices), _BATCH)]
-            results = [
-                item
-                for batch in pool.map(
-                    lambda b: [_read_one(source, extractor, cache, i) for i in b], batches
-                )
-                for item in batch
-            ]
+        pending = read(chunks[0]) if chunks else []
+        for position, indices in enumerate(chunks):
+            results = [item for future in pending for item in future.result()]
+            pending = read(chunks[position + 1]) if position + 1 < len(chunks) else []
             yield _finish_chunk(extractor, cache, indices, results, skipped)
 
 

@@ -277,6 +277,8 @@ class OnnxEmbedding(FeatureExtractor):
     """
 
     name = "embed"
+    #: Resizing and normalising each image is heavy enough to spread over every core.
+    heavy_prepare = True
 
     def __init__(
         self,
@@ -313,9 +315,10 @@ class OnnxEmbedding(FeatureExtractor):
         self.layer = layer
         self.batch_size = int(batch_size)
         self.draft_size = max(self.spec.height, self.spec.width)
-        self._scale = np.float32(preprocessing.scale)
-        self._mean = np.asarray(preprocessing.mean, dtype=np.float32)
-        self._std = np.asarray(preprocessing.std, dtype=np.float32)
+        # (pixel * scale - mean) / std as pixel * gain + offset, per channel
+        std = np.asarray(preprocessing.std, dtype=np.float32)
+        self._gain = np.float32(preprocessing.scale) / std
+        self._offset = -np.asarray(preprocessing.mean, dtype=np.float32) / std
         self._model_hash = model_content_hash(self.model)
         self._session = None
         self._batch: int | None = None
@@ -355,6 +358,9 @@ class OnnxEmbedding(FeatureExtractor):
         return extractor
 
     def prepare(self, image: Image.Image) -> np.ndarray:
+        """The image as the model's input tensor (without the batch axis), in its layout and
+        element type, normalised channel by channel straight into a contiguous array (a
+        transpose and a later copy of strided arrays cost more than the model's inference)."""
         spec = self.spec
         mode = "L" if spec.channels == 1 else "RGB"
         pixels = np.asarray(_resized(image, (spec.width, spec.height), mode))
@@ -364,11 +370,17 @@ class OnnxEmbedding(FeatureExtractor):
             pixels = pixels[:, :, ::-1]
         if spec.dtype == np.uint8:
             tensor = np.ascontiguousarray(pixels)
-        else:
-            tensor = (pixels.astype(np.float32) * self._scale - self._mean[: spec.channels]) / (
-                self._std[: spec.channels]
+            return (
+                np.ascontiguousarray(tensor.transpose(2, 0, 1)) if spec.layout == "nchw" else tensor
             )
-        return tensor.transpose(2, 0, 1) if spec.layout == "nchw" else tensor
+        nchw = spec.layout == "nchw"
+        shape = (spec.channels, spec.height, spec.width) if nchw else pixels.shape
+        tensor = np.empty(shape, dtype=np.float32)
+        for c in range(spec.channels):
+            plane = tensor[c] if nchw else tensor[:, :, c]
+            np.multiply(pixels[:, :, c], self._gain[c], out=plane, casting="unsafe")
+            plane += self._offset[c]
+        return tensor if spec.dtype == np.float32 else tensor.astype(spec.dtype)
 
     def __getstate__(self) -> dict:
         # A session cannot be pickled; a copy sent to a Dask worker makes its own.
