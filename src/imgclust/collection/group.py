@@ -28,8 +28,8 @@ from imgclust.collection.features import FeatureExtractor, make_extractor
 from imgclust.collection.reduce import Reduction, reduce_features
 from imgclust.collection.sources import ImageSource, _array_source, open_source
 from imgclust.distributed import dask_client, describe_cluster
-from imgclust.errors import ImageReadError, InvalidParameterError
-from imgclust.io.images import DEFAULT_MAX_PIXELS
+from imgclust.errors import InvalidParameterError
+from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted
 
 __all__ = [
     "DEFAULT_K_VALUES",
@@ -266,11 +266,11 @@ def _small_grey(source: ImageSource, index: int) -> bool | None:
     """Whether image ``index`` is small and grey (None: it cannot be read)."""
     try:
         data = source.read_bytes(index)
-        with PILImage.open(io.BytesIO(data)) as header:
-            if max(header.size) > _SMALL_SIDE:
+        with pillow_limit_lifted(), PILImage.open(io.BytesIO(data)) as header:
+            if max(header.size) > _SMALL_SIDE:  # the header is enough: no decoding
                 return False
         image = source.decode(index, data)
-    except (ImageReadError, OSError, SyntaxError, ValueError):
+    except Exception:  # any file Pillow cannot read is left to the reading step to report
         return None
     if image.mode == "L":
         return True
