@@ -106,7 +106,7 @@ def test_jpeg_draft_decodes_smaller(tmp_path):
 
 
 def test_registry_lists_known_names():
-    with pytest.raises(InvalidParameterError, match="auto, pixels, colorhist, colortexture, hog, embed"):
+    with pytest.raises(InvalidParameterError, match="auto, pixels, colorhist, colortexture"):
         make_extractor("sift")
     with pytest.raises(InvalidParameterError, match="kmeans, minibatch"):
         cluster_images(np.zeros((5, 4, 4), dtype=np.uint8), method="spectral", cache=False)
