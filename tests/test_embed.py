@@ -352,3 +352,26 @@ def test_the_registry_names_published_files_with_digests():
         from imgclust.collection.model_zoo import model_path
 
         model_path("vgg-giant")
+
+
+def test_assign_with_a_saved_model_of_embeddings(tmp_path, colour_folder):
+    path = _zoo_classifier(tmp_path / "squeezenet_like.onnx")
+    out = tmp_path / "groups"
+    runner = CliRunner()
+    args = ["--features", f"embed:{path}", "--embed-preset", "imagenet", "-k", "3"]
+    made = runner.invoke(
+        cli, ["group", str(colour_folder), *args, "--no-cache", "--save-model", "-o", str(out)]
+    )
+    assert made.exit_code == 0, made.output
+    assigned = runner.invoke(
+        cli, ["assign", str(out / "model"), str(colour_folder), "-o", str(tmp_path / "a"), "--json"]
+    )
+    assert assigned.exit_code == 0, assigned.output
+    import csv
+
+    with open(out / "assignments.csv", newline="") as handle:
+        grouped = {r["path"]: r["cluster"] for r in csv.DictReader(handle)}
+    with open(tmp_path / "a" / "assignments.csv", newline="") as handle:
+        again = {Path(r["path"]).relative_to(colour_folder).as_posix(): r["cluster"]
+                 for r in csv.DictReader(handle)}  # fmt: skip
+    assert again == grouped  # the same preprocessing (the preset given) and layer, reused
