@@ -32,9 +32,12 @@ def _rows(result) -> list[tuple[str, str]]:
             if area == "hectares"
             else f"{c['area']:.4g} {c['area_unit']}"
         )
-        rows.append((f"class {c['code']}", f"{c['color']}  {c['fraction']:6.1%}  {size}"))
+        label = f"{c['code']} {c['name']}"
+        rows.append((label, f"{c['color']}  {c['fraction']:6.1%}  {size}"))
     if "dask" in s:
         rows.append(cluster_row(s["dask"]))
+    if "chosen_k" in s:
+        rows.append(("K", f"{s['chosen_k']['k']} ({s['chosen_k']['rule']})"))
     rows.append(("time", "  ".join(f"{k} {v:.2f}s" for k, v in s["timings"].items())))
     rows.append(("outputs", s["output"]))
     return rows
@@ -46,9 +49,19 @@ def _rows(result) -> list[tuple[str, str]]:
     "-k",
     "--n-clusters",
     "k",
-    type=click.IntRange(min=1),
     default=None,
-    help="Number of classes.  [default: 6]",
+    help="Number of classes, or auto: the knee of the inertia curve over --k-range (else the "
+    "best silhouette), on the fitted sample.  [default: 6]",
+)
+@click.option("--k-range", default="2-12", show_default=True, help="K values tried by -k auto.")
+@click.option(
+    "--names",
+    default=None,
+    help='Class names, code 1 first, e.g. "water,forest,fields,town" (kept in the attribute '
+    "table, the QGIS style, model.json and the report).",
+)
+@click.option(
+    "--cog", is_flag=True, help="Write classes.tif as a Cloud Optimized GeoTIFF (GDAL's COG)."
 )
 @click.option("--bands", default=None, help="Bands used as features, 1-based, e.g. 4,3,2.")
 @click.option(
@@ -106,6 +119,9 @@ def command(
     ctx,
     rasters,
     k,
+    k_range,
+    names,
+    cog,
     bands,
     indices,
     scaling,
@@ -128,9 +144,12 @@ def command(
 
     RASTERS is one multi-band file, or one single-band file per band (stacked in the order
     given, on one grid). Writes classes.tif (GeoTIFF with the input's CRS and transform,
-    codes 1..K, 0 = nodata, colour table), classes.json, classes.csv, quicklook.png,
-    classes.png, model.json and report.html into the output folder.
+    codes 1..K, 0 = nodata, colour table, statistics, overviews), classes.tif.aux.xml (the
+    attribute table and class names), classes.qml (QGIS style), classes.json, classes.csv,
+    quicklook.png, classes.png, model.json and report.html into the output folder.
     """
+    from imgclust.cli.segment import parse_k
+    from imgclust.cluster.choose_k import parse_k_range
     from imgclust.raster.classify import classify_raster
 
     if model is not None:
@@ -153,7 +172,10 @@ def command(
     result = classify_raster(
         list(rasters),
         output,
-        6 if k is None else k,
+        6 if k is None else parse_k(k),
+        k_values=parse_k_range(k_range),
+        names=names,
+        cog=cog,
         bands=bands,
         indices=indices,
         scaling=scaling or "standard",

@@ -8,7 +8,7 @@ import numpy as np
 
 from imgclust.errors import InvalidParameterError
 
-__all__ = ["KSweep", "knee_point", "parse_k_range"]
+__all__ = ["KSweep", "knee_point", "parse_k_range", "sweep_scores"]
 
 
 def knee_point(ks: np.ndarray, inertias: np.ndarray) -> int | None:
@@ -117,3 +117,44 @@ class KSweep:
             }
             for k, i, s in zip(self.ks, self.inertia, self.silhouette, strict=True)
         ]
+
+
+def sweep_scores(
+    features: np.ndarray,
+    weights: np.ndarray,
+    ks,
+    *,
+    sample: np.ndarray,
+    n_init: int,
+    random_state: int,
+    progress=None,
+) -> KSweep:
+    """Fit each K of ``ks`` (weighted k-means, restarts on a summary) and score it: the
+    within-cluster sum of squares over all ``features`` and the mean silhouette of the rows
+    ``sample`` (one distance matrix, shared by every K); K is chosen by
+    :meth:`KSweep.from_scores`.
+
+    ``progress`` is called with each K once it is done.
+    """
+    from imgclust.cluster.methods import mean_silhouette
+    from imgclust.cluster.summary import fit_with_summary
+
+    distances = _distances(features[sample])
+    inertias, silhouettes = [], []
+    for k in ks:
+        km = fit_with_summary(features, weights, k, n_init=n_init, random_state=random_state)
+        inertias.append(km.inertia)
+        silhouettes.append(mean_silhouette(distances, km.labels[sample]))
+        if progress is not None:
+            progress(k)
+    return KSweep.from_scores(ks, inertias, silhouettes)
+
+
+def _distances(points: np.ndarray) -> np.ndarray:
+    """Euclidean distances between all ``points`` (float32: enough to rank silhouettes)."""
+    points = np.asarray(points, dtype=np.float64)
+    squared = (points * points).sum(axis=1)
+    products = points @ points.T
+    return np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * products, 0.0)).astype(
+        np.float32
+    )

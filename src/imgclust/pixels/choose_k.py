@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from imgclust.cluster.choose_k import KSweep
-from imgclust.cluster.summary import fit_with_summary
+from imgclust.cluster.choose_k import KSweep, sweep_scores
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.pixels.colorspace import check_color_space, rgb_to_features
@@ -85,22 +84,12 @@ def choose_k(
         )
     probabilities = weights / weights.sum()
     sample = rng.choice(features.shape[0], size=silhouette_sample, p=probabilities)
-    inertias, silhouettes = [], []
-    for k in ks:
-        km = fit_with_summary(features, weights, k, n_init=n_init, random_state=random_state)
-        inertias.append(km.inertia)
-        sample_labels = km.labels[sample]
-        n_labels = np.unique(sample_labels).size
-        if 2 <= n_labels < sample.size:
-            silhouettes.append(_silhouette(features[sample], sample_labels))
-        else:
-            silhouettes.append(np.nan)
-        if progress is not None:
-            progress(k)
-    return KSweep.from_scores(ks, inertias, silhouettes)
-
-
-def _silhouette(features: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import silhouette_score  # imported here: it takes about a second
-
-    return float(silhouette_score(features, labels))
+    return sweep_scores(
+        features,
+        weights,
+        ks,
+        sample=sample,
+        n_init=n_init,
+        random_state=random_state,
+        progress=progress,
+    )

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
+from imgclust.cluster.choose_k import KSweep, sweep_scores
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
@@ -37,10 +38,10 @@ from imgclust.io.outputs import (
     output_names,
     record_output,
 )
-from imgclust.raster import _kernels
+from imgclust.raster import _kernels, gis
 from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
-from imgclust.raster.model import RasterModel, default_colors, parse_colors
+from imgclust.raster.model import RasterModel, default_colors, parse_colors, parse_names
 from imgclust.raster.sampling import PixelSampler
 from imgclust.raster.stack import BandStack, parse_band_list
 
@@ -48,9 +49,12 @@ __all__ = ["CLASSIFY_OUTPUTS", "RasterClassification", "classify_raster"]
 
 #: What ``classify`` may write at the top of its output folder.
 CLASSIFY_OUTPUTS = (
-    "classes.tif", "classes.json", "classes.csv", "quicklook.png", "classes.png", "model.json",
-    "report.html",
+    "classes.tif", "classes.tif.aux.xml", "classes.qml", "classes.json", "classes.csv",
+    "quicklook.png", "classes.png", "model.json", "choose_k.csv", "choose_k.png", "report.html",
 )  # fmt: skip
+#: The values of K ``n_clusters="auto"`` tries by default.
+DEFAULT_K_VALUES = tuple(range(2, 13))
+_SWEEP_SAMPLE = 100_000
 
 DEFAULT_SAMPLE_SIZE = 1_000_000
 DEFAULT_BLOCK_PIXELS = 4 << 20
@@ -187,30 +191,59 @@ def _sample_strip(strip: tuple[int, int], *, stack: dict, bands: list[int], samp
     return part.held()
 
 
+def _sample_features(spec: FeatureSpec, values: np.ndarray, n_valid: int) -> np.ndarray:
+    """The scaled features of the sample (the scaling is measured on it, in ``spec``)."""
+    if n_valid == 0:
+        raise InvalidParameterError(
+            "the scene is all nodata: no valid pixel to classify (check --nodata and the bands)"
+        )
+    raw = spec.raw_features(values)
+    spec.fit_scaling(raw)
+    return spec.transform(raw).astype(np.float64)
+
+
+def _choose_k(X: np.ndarray, k_values, random_state: int, n_init: int, progress) -> KSweep:
+    """The K sweep of ``n_clusters="auto"`` on the fitted sample (at most 100,000 of its
+    pixels, seeded): the same rule and figure as ``segment -k auto`` and ``choose-k`` (the
+    knee of the inertia curve, else the best silhouette of a seeded 4,000 of them)."""
+    ks = sorted({int(k) for k in k_values})
+    if not ks or ks[0] < 1 or ks[-1] > X.shape[0]:
+        raise InvalidParameterError(
+            f"K values {ks} must lie between 1 and the {X.shape[0]} pixels sampled"
+        )
+    rng = np.random.default_rng(random_state)
+    if X.shape[0] > _SWEEP_SAMPLE:  # the curves' shape, at a tenth of the cost
+        X = X[np.sort(rng.choice(X.shape[0], size=_SWEEP_SAMPLE, replace=False))]
+    sample = rng.choice(X.shape[0], size=min(4000, X.shape[0]), replace=False)
+    with progress(f"choosing K among {ks[0]}..{ks[-1]}", len(ks)) as advance:
+        return sweep_scores(
+            X,
+            np.ones(X.shape[0]),
+            ks,
+            sample=sample,
+            n_init=min(n_init, 4),
+            random_state=random_state,
+            progress=lambda k: advance(),
+        )
+
+
 def _fit(
     spec: FeatureSpec,
-    values: np.ndarray,
-    n_valid: int,
+    X: np.ndarray,
     n_clusters: int,
     *,
     colors,
+    names,
     random_state: int,
     n_init: int,
     max_iter: int,
     tol: float,
 ) -> RasterModel:
-    if n_valid == 0:
+    if n_clusters > X.shape[0]:
         raise InvalidParameterError(
-            "the scene is all nodata: no valid pixel to classify (check --nodata and the bands)"
-        )
-    if n_clusters > values.shape[0]:
-        raise InvalidParameterError(
-            f"K={n_clusters} is larger than the {values.shape[0]} valid pixels sampled; "
+            f"K={n_clusters} is larger than the {X.shape[0]} valid pixels sampled; "
             "choose a smaller K"
         )
-    raw = spec.raw_features(values)
-    spec.fit_scaling(raw)
-    X = spec.transform(raw).astype(np.float64)
     n_distinct = np.unique(X, axis=0).shape[0] if X.shape[0] <= 100_000 else X.shape[0]
     if n_clusters > n_distinct:
         raise InvalidParameterError(
@@ -237,6 +270,7 @@ def _fit(
         int(fit.n_iter),
         int(random_state),
         int(X.shape[0]),
+        None if names is None else parse_names(names, n_clusters),
     )
 
 
@@ -313,6 +347,7 @@ def _classify_pass(
     path: Path,
     progress,
     client=None,
+    overviews: bool = True,
 ) -> tuple[_ClassStats, _Thumbnails]:
     rio = rasterio()
     stats = _ClassStats(model.n_classes, model.features.n_features, model.features.mean)
@@ -339,6 +374,13 @@ def _classify_pass(
             advance()
         dst.write_colormap(1, _colormap(model.colors))
         dst.set_band_description(1, "imgclust class")
+        dst.update_tags(1, **gis.band_statistics(stats.counts, stack.width, stack.height))
+        factors = gis.overview_factors(stack.width, stack.height)
+        if overviews and factors:
+            with progress("overviews", 1) as advance:
+                dst.build_overviews(factors, rio.enums.Resampling.mode)
+                dst.update_tags(ns="rio_overview", resampling="mode")
+                advance()
     return stats, thumbs
 
 
@@ -382,8 +424,11 @@ def _feature_spec(stack, bands, indices, scaling) -> FeatureSpec:
 def classify_raster(
     sources: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike,
-    n_clusters: int = 6,
+    n_clusters: int | str = 6,
     *,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    names: str | Sequence[str] | None = None,
+    cog: bool = False,
     bands: str | Sequence[int] | None = None,
     indices: Sequence[str | SpectralIndex] = (),
     scaling: str = "standard",
@@ -411,8 +456,17 @@ def classify_raster(
         (anything GDAL reads: GeoTIFF, JP2, ...). They must share grid and CRS.
     output : path
         Output folder; refused if it holds files, unless ``overwrite``.
-    n_clusters : int, default=6
-        Number of classes K (ignored with ``model``).
+    n_clusters : int or "auto", default=6
+        Number of classes K (ignored with ``model``). ``"auto"`` sweeps ``k_values`` on the
+        fitted sample and keeps the knee of the inertia curve (else the best silhouette),
+        writing ``choose_k.csv`` and ``choose_k.png``.
+    k_values : sequence of int, default=2..12
+        The values of K tried by ``"auto"``.
+    names : "water,forest,..." or list of str, optional
+        Class names, code 1 first (default ``class 1``...); with ``model``, they replace the
+        model's. Kept in ``model.json``, the attribute table, the QGIS style and the report.
+    cog : bool, default=False
+        Write ``classes.tif`` as a Cloud Optimized GeoTIFF (GDAL's COG driver).
     bands : "4,3,2" or list of int, optional
         Bands used as features, 1-based in the stack; default all.
     indices : list of str or SpectralIndex
@@ -454,9 +508,16 @@ def classify_raster(
         The model and the summary written to ``classes.json``.
     """
     timings: dict[str, float] = {}
-    names = output_names(CLASSIFY_OUTPUTS, report=report)
-    check_output_dir(output, overwrite=overwrite, names=names)
+    outputs = output_names(
+        CLASSIFY_OUTPUTS,
+        report=report,
+        without=() if n_clusters == "auto" and model is None else ("choose_k.csv", "choose_k.png"),
+    )
+    check_output_dir(output, overwrite=overwrite, names=outputs)
     _check_numbers(n_clusters, sample_size, stretch, model)
+    if names is not None and model is None and n_clusters != "auto":
+        parse_names(names, n_clusters)  # before any work
+    sweep = None
     rio = rasterio()
     with (
         rio.Env(**GDAL_OPTIONS),
@@ -467,15 +528,21 @@ def classify_raster(
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
             values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress, client)
+            X = _sample_features(spec, values, n_valid)
             timings["sample"] = time.perf_counter() - start
+            if n_clusters == "auto":
+                start = time.perf_counter()
+                sweep = _choose_k(X, k_values, random_state, n_init, progress)
+                n_clusters = sweep.best_k
+                timings["choose_k"] = time.perf_counter() - start
             start = time.perf_counter()
             with progress(f"fitting {n_clusters} classes", 1) as advance:
                 fitted = _fit(
                     spec,
-                    values,
-                    n_valid,
+                    X,
                     n_clusters,
                     colors=colors,
+                    names=names,
                     random_state=random_state,
                     n_init=n_init,
                     max_iter=max_iter,
@@ -488,28 +555,45 @@ def classify_raster(
             stack.check_bands(fitted.features.read_bands)
             if colors is not None:
                 fitted.colors = parse_colors(colors, fitted.n_classes)
+            if names is not None:
+                fitted.names = parse_names(names, fitted.n_classes)
         preview = _preview_bands(stack, rgb, parse_band_list(bands))
-        staged = StagedOutputDir(output, overwrite=overwrite, names=names)
+        staged = StagedOutputDir(output, overwrite=overwrite, names=outputs)
         with staged as stage:
             start = time.perf_counter()
+            written = stage.path / (".classes.striped.tif" if cog else "classes.tif")
             stats, thumbs = _classify_pass(
-                stack, fitted, preview, stage.path / "classes.tif", progress, client
+                stack, fitted, preview, written, progress, client, overviews=not cog
             )
             timings["classify"] = time.perf_counter() - start
+            if cog:
+                start = time.perf_counter()
+                with progress("cloud optimized GeoTIFF", 1) as advance:
+                    gis.write_cog(written, stage.path / "classes.tif")
+                    written.unlink()
+                    advance()
+                timings["cog"] = time.perf_counter() - start
             if stats.counts[1:].sum() == 0:
                 raise InvalidParameterError(
                     "the scene is all nodata: no valid pixel to classify (check --nodata)"
                 )
             summary = _summary(stack, fitted, stats, sources, model is not None)
+            summary["cog"] = bool(cog)
+            if sweep is not None:
+                summary["chosen_k"] = {"k": sweep.best_k, "rule": sweep.rule}
             summary["timings"] = timings
             if client is not None:
                 summary["dask"] = describe_cluster(client)
             with progress("writing outputs", 1) as advance:
                 _write_outputs(stage.path, fitted, stats, thumbs, summary, stretch)
+                if sweep is not None:
+                    from imgclust.report.pixel_outputs import save_choose_k
+
+                    save_choose_k(sweep, stage.path)
                 if report:
                     from imgclust.report.raster_report import write_classify_report
 
-                    write_classify_report(summary, stage.path)
+                    write_classify_report(summary, stage.path, sweep=sweep)
                 advance()
             files = sorted(p.name for p in stage.path.iterdir() if p.name[0] != ".")
     record_output(summary, output, report)
@@ -517,8 +601,9 @@ def classify_raster(
 
 
 def _check_numbers(n_clusters, sample_size, stretch, model) -> None:
-    if model is None and (not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1):
-        raise InvalidParameterError(f"K={n_clusters} must be a whole number of at least 1")
+    whole = isinstance(n_clusters, (int, np.integer)) and n_clusters >= 1
+    if model is None and not whole and n_clusters != "auto":
+        raise InvalidParameterError(f"K={n_clusters} must be a whole number of at least 1 or auto")
     if sample_size < 1:
         raise InvalidParameterError(f"sample size {sample_size} must be at least 1")
     low, high = stretch
@@ -544,6 +629,7 @@ def _summary(stack: BandStack, model: RasterModel, stats: _ClassStats, sources, 
         area = pixels * stack.pixel_area
         entry = {
             "code": i + 1,
+            "name": model.class_names[i],
             "color": "#{:02x}{:02x}{:02x}".format(*model.colors[i]),
             "pixels": pixels,
             "fraction": pixels / n_valid if n_valid else 0.0,
@@ -593,13 +679,15 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     model.save(folder / "model.json")
     (folder / "classes.json").write_text(json_text(summary))
     _write_csv(folder / "classes.csv", summary)
+    gis.write_attribute_table(folder / "classes.tif", summary["classes"])
+    gis.write_qml(folder / "classes.qml", summary["classes"])
     raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch).save(folder / "quicklook.png")
     raster_plots.classes_figure(thumbs.codes, summary["classes"]).savefig(folder / "classes.png")
 
 
 def _write_csv(path: Path, summary: dict) -> None:
     names = summary["features"]
-    fields = ["code", "color", "pixels", "fraction", "area", "area_unit"]
+    fields = ["code", "name", "color", "pixels", "fraction", "area", "area_unit"]
     if summary["classes"] and "hectares" in summary["classes"][0]:
         fields.append("hectares")
     with open(path, "w", newline="") as handle:

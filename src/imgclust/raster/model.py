@@ -13,7 +13,7 @@ from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.outputs import json_text
 from imgclust.raster.features import FeatureSpec
 
-__all__ = ["FORMAT", "RasterModel", "default_colors", "parse_colors"]
+__all__ = ["FORMAT", "RasterModel", "default_colors", "parse_colors", "parse_names"]
 
 FORMAT = "imgclust-raster-model"
 VERSION = 1
@@ -30,6 +30,19 @@ def default_colors(n: int) -> list[tuple[int, int, int]]:
     else:
         values = colormaps["turbo"](np.linspace(0.05, 0.95, n))[:, :3]
     return [tuple(round(255 * c) for c in rgb[:3]) for rgb in values]
+
+
+def parse_names(text: str | list, n: int) -> list[str]:
+    """``"water,forest,urban"`` (or a list) -> ``n`` class names, code 1 first."""
+    names = [str(v).strip() for v in (text.split(",") if isinstance(text, str) else text)]
+    if len(names) != n or not all(names):
+        raise InvalidParameterError(
+            f"{len(names)} class names given for {n} classes; give {n} names, separated by "
+            "commas, none empty"
+        )
+    if len(set(names)) != n:
+        raise InvalidParameterError("the class names must differ from one another")
+    return names
 
 
 def parse_colors(text: str | list, n: int) -> list[tuple[int, int, int]]:
@@ -67,6 +80,8 @@ class RasterModel:
     inertia : float
         Sum of squared distances of the sample to its centres, in the scaled space.
     n_iter, random_state, sample_size : int
+    names : list of str, optional
+        Class names, code 1 first (default ``class 1``, ``class 2``, ...).
     """
 
     features: FeatureSpec
@@ -76,10 +91,18 @@ class RasterModel:
     n_iter: int = 0
     random_state: int = 0
     sample_size: int = 0
+    names: list[str] | None = None
 
     @property
     def n_classes(self) -> int:
         return int(self.centers.shape[0])
+
+    @property
+    def class_names(self) -> list[str]:
+        """The names of the classes, code 1 first."""
+        return (
+            list(self.names) if self.names else [f"class {i}" for i in range(1, self.n_classes + 1)]
+        )
 
     def to_dict(self) -> dict:
         from imgclust import __version__
@@ -95,6 +118,7 @@ class RasterModel:
             "n_iter": self.n_iter,
             "seed": self.random_state,
             "sample_size": self.sample_size,
+            "names": self.class_names,
             "imgclust_version": __version__,
         }
 
@@ -141,6 +165,9 @@ class RasterModel:
         if any(b < 1 for b in features.read_bands):
             raise InvalidParameterError("band numbers start at 1")
         inertia = data.get("inertia")
+        names = data.get("names")
+        if names is not None:
+            names = parse_names(names, centers.shape[0])
         return cls(
             features,
             centers,
@@ -149,4 +176,5 @@ class RasterModel:
             int(data.get("n_iter", 0)),
             int(data.get("seed", 0)),
             int(data.get("sample_size", 0)),
+            names,
         )

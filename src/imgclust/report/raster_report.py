@@ -32,7 +32,7 @@ def _classify_facts(summary: dict) -> list[tuple[str, object]]:
     return facts
 
 
-def write_classify_report(summary: dict, folder: Path) -> Path:
+def write_classify_report(summary: dict, folder: Path, *, sweep=None) -> Path:
     """Write ``report.html`` for a classification whose outputs are already in ``folder``.
 
     Parameters
@@ -40,6 +40,8 @@ def write_classify_report(summary: dict, folder: Path) -> Path:
     summary : dict
         The content of ``classes.json`` (with ``timings``).
     folder : path
+    sweep : KSweep, optional
+        The K sweep of ``-k auto`` (its figure, ``choose_k.png``, is in ``folder``).
     """
     folder = Path(folder)
     names = summary["features"]
@@ -55,10 +57,11 @@ def write_classify_report(summary: dict, folder: Path) -> Path:
     )
     report.heading("Classes")
     report.table(
-        ["code", "colour", "pixels", "fraction", "area", *(f"mean {n}" for n in names)],
+        ["code", "name", "colour", "pixels", "fraction", "area", *(f"mean {n}" for n in names)],
         [
             [
                 c["code"],
+                c["name"],
                 Swatch(c["color"]),
                 f"{c['pixels']:,}",
                 f"{c['fraction']:.4f}",
@@ -68,7 +71,21 @@ def write_classify_report(summary: dict, folder: Path) -> Path:
             for c in summary["classes"]
         ],
     )
-    report.text(f"Classes are numbered {summary['class_order']}; 0 is nodata in classes.tif.")
+    report.text(
+        f"Classes are numbered {summary['class_order']}; 0 is nodata in classes.tif. "
+        "classes.tif.aux.xml holds their attribute table and names (GDAL reads it with the "
+        "raster) and classes.qml their QGIS style"
+        + (" ; classes.tif is a Cloud Optimized GeoTIFF." if summary.get("cog") else ".")
+    )
+    if sweep is not None:
+        report.heading("Choosing K")
+        report.text(f"K = {sweep.best_k}: {sweep.rule}, on the fitted sample.")
+        report.figure(folder, "choose_k.png", "Inertia (elbow) and silhouette for each K")
+        report.table(
+            ["K", "inertia", "silhouette", "chosen"],
+            [[r["k"], f"{r['inertia']:.4g}", f"{r['silhouette']:.3f}", "yes" if r["chosen"] else ""]
+             for r in sweep.to_rows()],
+        )  # fmt: skip
     report.heading("Spread of each feature (standard deviation)")
     report.table(
         ["code", *names],
