@@ -347,7 +347,6 @@ def _classify_pass(
     path: Path,
     progress,
     client=None,
-    overviews: bool = True,
 ) -> tuple[_ClassStats, _Thumbnails]:
     rio = rasterio()
     stats = _ClassStats(model.n_classes, model.features.n_features, model.features.mean)
@@ -375,12 +374,6 @@ def _classify_pass(
         dst.write_colormap(1, _colormap(model.colors))
         dst.set_band_description(1, "imgclust class")
         dst.update_tags(1, **gis.band_statistics(stats.counts, stack.width, stack.height))
-        factors = gis.overview_factors(stack.width, stack.height)
-        if overviews and factors:
-            with progress("overviews", 1) as advance:
-                dst.build_overviews(factors, rio.enums.Resampling.mode)
-                dst.update_tags(ns="rio_overview", resampling="mode")
-                advance()
     return stats, thumbs
 
 
@@ -562,11 +555,15 @@ def classify_raster(
         with staged as stage:
             start = time.perf_counter()
             written = stage.path / (".classes.striped.tif" if cog else "classes.tif")
-            stats, thumbs = _classify_pass(
-                stack, fitted, preview, written, progress, client, overviews=not cog
-            )
+            stats, thumbs = _classify_pass(stack, fitted, preview, written, progress, client)
             timings["classify"] = time.perf_counter() - start
-            if cog:
+            if not cog:
+                start = time.perf_counter()
+                with progress("overviews", 1) as advance:
+                    gis.build_overviews(written)
+                    advance()
+                timings["overviews"] = time.perf_counter() - start
+            else:
                 start = time.perf_counter()
                 with progress("cloud optimized GeoTIFF", 1) as advance:
                     gis.write_cog(written, stage.path / "classes.tif")

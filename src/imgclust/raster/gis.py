@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "band_statistics",
+    "build_overviews",
     "overview_factors",
     "write_attribute_table",
     "write_cog",
@@ -62,6 +63,20 @@ def overview_factors(width: int, height: int, smallest: int = 256) -> list[int]:
     while max(width, height) / (factor // 2) > smallest:
         factors.append(factor)
         factor *= 2
+    return factors
+
+
+def build_overviews(path: str | Path) -> list[int]:
+    """Build internal overviews of a class raster by ``mode`` resampling (a block's most
+    common code: never an average of codes); returns the factors."""
+    from imgclust.raster._rasterio import rasterio
+
+    rio = rasterio()
+    with rio.open(path, "r+") as dst:
+        factors = overview_factors(dst.width, dst.height)
+        if factors:
+            dst.build_overviews(factors, rio.enums.Resampling.mode)
+            dst.update_tags(ns="rio_overview", resampling="mode")
     return factors
 
 
