@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
@@ -47,15 +47,16 @@ def _scene(workdir: Path, tiles: int) -> Path:
 def _run(scene: Path, out: Path, args: list[str]) -> dict:
     command = [sys.executable, "-m", "imgclust", "classify", str(scene), "-o", str(out),
                "--overwrite", "-q", *args]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run(command, check=True)
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the largest so far
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if status != 0:
+        sys.exit(f"{' '.join(command)} failed ({status})")
     summary = json.loads((out / "classes.json").read_text())
     return {
         "seconds": seconds,
-        "peak_mb": max(peak, before) / 1024,
+        "peak_mb": usage.ru_maxrss / 1024,
         "size_mb": (out / "classes.tif").stat().st_size / 1e6,
         "timings": summary["timings"],
         "k": summary["n_classes"],
