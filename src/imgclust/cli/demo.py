@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -38,25 +39,37 @@ def command(output, quiet):
     with StagedOutputDir(out, merge=True, names=("astronaut.png", "report.html")) as stage:
         Image.fromarray(data.astronaut()).save(stage.path / "astronaut.png")
     source = out / "astronaut.png"
-    seg = run_segment(
-        source, out / "segment", n_clusters=8, overwrite=True, step=reporter.step, random_state=0
-    )
-    choice = run_choose_k(
-        source, out / "choose-k", overwrite=True, step=reporter.step, random_state=0
-    )
-    edges = run_edges(source, out / "edges", overwrite=True, step=reporter.step, random_state=0)
+    with _as_command("segment", source, "-k", 8, "-o", out / "segment", "--overwrite"):
+        seg = run_segment(
+            source,
+            out / "segment",
+            n_clusters=8,
+            overwrite=True,
+            step=reporter.step,
+            random_state=0,
+        )
+    with _as_command("choose-k", source, "-o", out / "choose-k", "--overwrite"):
+        choice = run_choose_k(
+            source, out / "choose-k", overwrite=True, step=reporter.step, random_state=0
+        )
+    with _as_command("edges", source, "-o", out / "edges", "--overwrite"):
+        edges = run_edges(source, out / "edges", overwrite=True, step=reporter.step, random_state=0)
     from imgclust.collection.jobs import run_group
 
-    groups = run_group(
-        None,
-        out / "group-digits",
-        dataset="digits",
-        n_clusters=10,
-        cache=False,
-        overwrite=True,
-        random_state=0,
-        progress=reporter.bar,
-    )
+    group_out = out / "group-digits"
+    with _as_command(
+        "group", "--dataset", "digits", "-k", 10, "--no-cache", "-o", group_out, "--overwrite"
+    ):
+        groups = run_group(
+            None,
+            group_out,
+            dataset="digits",
+            n_clusters=10,
+            cache=False,
+            overwrite=True,
+            random_state=0,
+            progress=reporter.bar,
+        )
     propagation = _label_a_few(out / "representatives-digits", reporter)
     index = _index_report(out, seg, choice, edges, groups, propagation, time.perf_counter() - start)
     reporter.summary("imgclust demo: segment", summary_rows(seg), seg)
@@ -80,6 +93,22 @@ def command(output, quiet):
         ],
         {"report": str(index.resolve())},
     )
+
+
+@contextmanager
+def _as_command(*args):
+    """Within the block, the reports' "run again" line is this command (the one that makes
+    that page on its own), not ``imgclust demo``."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        yield
+        return
+    saved = context.meta.get("imgclust.argv")
+    context.meta["imgclust.argv"] = [str(a) for a in args]
+    try:
+        yield
+    finally:
+        context.meta["imgclust.argv"] = saved
 
 
 def _index_report(out: Path, seg, choice, edges, groups, propagation, seconds) -> Path:
@@ -118,17 +147,21 @@ def _label_a_few(folder: Path, reporter: Reporter) -> dict:
 
     from imgclust.semi.jobs import run_propagate, run_representatives
 
-    run_representatives(
-        None,
-        folder,
-        dataset="digits",
-        n_clusters=50,
-        holdout=397,
-        holdout_from="end",
-        cache=False,
-        overwrite=True,
-        progress=reporter.bar,
-    )
+    with _as_command(
+        "representatives", "--dataset", "digits", "-k", 50, "--holdout", 397,
+        "--holdout-from", "end", "--no-cache", "-o", folder, "--overwrite",
+    ):  # fmt: skip
+        run_representatives(
+            None,
+            folder,
+            dataset="digits",
+            n_clusters=50,
+            holdout=397,
+            holdout_from="end",
+            cache=False,
+            overwrite=True,
+            progress=reporter.bar,
+        )
     with open(folder / "assignments.csv", newline="", encoding="utf-8") as handle:
         truth = {row["path"]: row["label"] for row in csv.DictReader(handle)}
     with open(folder / "to_label.csv", newline="", encoding="utf-8") as handle:
@@ -136,4 +169,5 @@ def _label_a_few(folder: Path, reporter: Reporter) -> dict:
     with StagedOutputDir(folder, merge=True, names=("labels.csv",)) as stage:
         labels = csv_text(["path", "label"], [[path, truth[path]] for path in paths])
         (stage.path / "labels.csv").write_text(labels, encoding="utf-8")
-    return run_propagate(folder, train="logistic", overwrite=True)
+    with _as_command("propagate", folder, "--train", "logistic", "--overwrite"):
+        return run_propagate(folder, train="logistic", overwrite=True)

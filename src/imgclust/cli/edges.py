@@ -81,7 +81,7 @@ def command(
         overwrite=overwrite,
         report=not no_report,
         max_pixels=max_pixels,
-        step=reporter.step,
+        progress=reporter.bar,
         color_space=color_space.lower(),
         random_state=seed,
     )

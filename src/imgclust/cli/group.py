@@ -292,6 +292,7 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         )
     if s["parameters"].get("dask"):
         rows.append(cluster_row(s["parameters"]["dask"]))
+    rows.extend(("warning", text) for text in s.get("warnings", []))
     rows.append(("time", f"{s['timings_s']['total']:.1f} s"))
     rows.append(("outputs", s["output"]))
     return rows
@@ -301,11 +302,22 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--embed-model", type=click.Path(dir_okay=False), help="Where the ONNX model is now.")
+@click.option(
+    "--export",
+    type=click.Choice(EXPORT_MODES),
+    default="hardlink",
+    show_default=True,
+    help="How clusters/<n>/ is filled (hard links fall back to copies across file systems).",
+)
 @max_pixels_option("Skip")
+@report_option
 @output_options
-def assign_command(model, images, embed_model, max_pixels, output, overwrite, as_json, quiet):
+def assign_command(
+    model, images, embed_model, export, max_pixels, no_report, output, overwrite, as_json, quiet
+):
     """Put IMAGES (files or folders) into the clusters of MODEL (the model/ folder written by
-    'imgclust group --save-model'). Writes assignments.csv and skipped.csv."""
+    'imgclust group --save-model'). Writes, as group does, assignments.csv, skipped.csv,
+    galleries/, clusters/<n>/ and report.html."""
     from imgclust.collection.jobs import run_assign
 
     reporter = Reporter(quiet=quiet, as_json=as_json)
@@ -314,6 +326,8 @@ def assign_command(model, images, embed_model, max_pixels, output, overwrite, as
         list(images),
         output or "assigned",
         embed_model=embed_model,
+        export=export,
+        report=not no_report,
         overwrite=overwrite,
         max_pixels=max_pixels,
         progress=reporter.bar,

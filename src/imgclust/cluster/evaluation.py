@@ -22,6 +22,7 @@ __all__ = [
     "adjusted_rand_from_table",
     "contingency_scores",
     "contingency_table",
+    "diagonal_order",
     "nmi_from_table",
 ]
 
@@ -57,6 +58,18 @@ def nmi_from_table(table: np.ndarray) -> float:
         return 1.0
     mi = mutual_info_score(None, None, contingency=table)
     return float(mi / ((h_rows + h_cols) / 2.0)) if h_rows + h_cols > 0 else 0.0
+
+
+def diagonal_order(table: np.ndarray) -> np.ndarray:
+    """An order of the columns (clusters) of a (n_labels, n_clusters) table that puts each
+    label's one-to-one match (Hungarian) under it, row by row, so that matches lie on the
+    diagonal; clusters matched to no label follow, largest first."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    matched = [int(c) for _, c in sorted(zip(rows, cols, strict=True))]
+    rest = [c for c in np.argsort(-table.sum(axis=0), kind="stable") if c not in matched]
+    return np.array(matched + [int(c) for c in rest], dtype=np.int64)
 
 
 def contingency_scores(table: np.ndarray, ref_labels: list, class_labels: list) -> dict:

@@ -94,6 +94,7 @@ class ImageClustering:
     evaluation: dict | None = None
     parameters: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ids(self) -> list[str]:
@@ -127,6 +128,8 @@ class ImageClustering:
             "scores": _final_scores(self.reduction.embedding, self.labels),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
         }
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         if self.sweep is not None:
             data["choose_k"] = {
                 "best_k": self.sweep.best_k,
@@ -489,12 +492,23 @@ def cluster_images(
     )
     if cluster is not None:
         result.parameters["dask"] = cluster
+    result.warnings.extend(_lopsided(labels_, method, reduce))
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)
     return result
 
 
 def _reduce(features, method, dims, random_state, iterations, scale, progress) -> Reduction:
+    if method in ("tsne", "umap"):  # their own bars, by iteration and by epoch
+        return reduce_features(
+            features,
+            method,
+            dims=dims,
+            random_state=random_state,
+            tsne_iterations=iterations,
+            scale=scale,
+            progress=progress,
+        )
     with progress(f"reducing ({method})", 1) as advance:
         reduction = reduce_features(
             features,
@@ -508,15 +522,63 @@ def _reduce(features, method, dims, random_state, iterations, scale, progress) -
     return reduction
 
 
+#: A density method's result is reported as lopsided past these shares of the images.
+_ONE_CLUSTER_SHARE = 0.6
+_NOISE_SHARE = 0.5
+
+
+def _lopsided(labels: np.ndarray, method: str, reduce: str) -> list[str]:
+    """What to say when a density method put most images into one cluster or into noise."""
+    if method not in ("dbscan", "hdbscan") or len(labels) == 0:
+        return []
+    n = len(labels)
+    noise = float(np.mean(labels < 0))
+    sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(1)
+    largest = float(sizes.max() / n)
+    scale = (
+        " (the t-SNE map's scale grows with --tsne-iterations: a radius tuned on one map does "
+        "not fit another)"
+        if reduce == "tsne"
+        else ""
+    )
+    if method == "dbscan" and largest > _ONE_CLUSTER_SHARE:
+        return [
+            f"dbscan put {largest:.0%} of the images into one cluster: --eps is too large for "
+            f"this space{scale}; try a smaller --eps, or k-means (--method kmeans -k auto)"
+        ]
+    if method == "dbscan" and noise > _NOISE_SHARE:
+        return [
+            f"dbscan left {noise:.0%} of the images as noise: --eps is too small or "
+            f"--min-samples too large for this space{scale}; try a larger --eps"
+        ]
+    if largest > _ONE_CLUSTER_SHARE:
+        return [
+            f"hdbscan put {largest:.0%} of the images into one cluster; try a smaller "
+            "--min-cluster-size, or k-means (--method kmeans -k auto)"
+        ]
+    if noise > _NOISE_SHARE:
+        return [
+            f"hdbscan left {noise:.0%} of the images as noise; try a smaller --min-cluster-size "
+            "or --min-samples"
+        ]
+    return []
+
+
 def evaluate_against(truth: Sequence[str | None], labels: np.ndarray) -> dict | None:
     """Scores of ``labels`` against the known labels (rows without one are left out)."""
-    from imgclust.cluster.evaluation import contingency_scores, contingency_table
+    from imgclust.cluster.evaluation import (
+        contingency_scores,
+        contingency_table,
+        diagonal_order,
+    )
 
     known = np.array([t is not None for t in truth])
     if not known.any():
         return None
     names = np.array([t for t in truth if t is not None])
     label_names, clusters, table = contingency_table(names, np.asarray(labels)[known])
+    order = diagonal_order(table)  # the matrix reads like the articles': matches diagonal
+    clusters, table = [clusters[c] for c in order], table[:, order]
     scores = contingency_scores(table, label_names, clusters)
     return {
         "labelled_images": int(known.sum()),

@@ -6,7 +6,6 @@ reads, writes into a staging folder and returns the summary it wrote.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -14,7 +13,12 @@ from imgclust._progress import ProgressFactory, no_progress
 from imgclust.collection.extract import extract_features
 from imgclust.collection.group import cluster_images
 from imgclust.collection.model import GroupModel, save_model
-from imgclust.collection.outputs import check_export_mode, write_group_outputs
+from imgclust.collection.outputs import (
+    Placement,
+    check_export_mode,
+    write_assign_outputs,
+    write_group_outputs,
+)
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
@@ -29,7 +33,7 @@ GROUP_OUTPUTS = (
     "evaluation.json", "confusion.csv", "confusion.png", "choose_k.csv", "choose_k.png",
     "clusters", "clusters.json", "model", "report.html",
 )  # fmt: skip
-ASSIGN_OUTPUTS = ("assignments.csv", "skipped.csv")
+ASSIGN_OUTPUTS = ("assignments.csv", "skipped.csv", "galleries", "clusters", "report.html")
 
 
 def run_group(
@@ -109,37 +113,43 @@ def run_assign(
     output: str | os.PathLike,
     *,
     embed_model: str | os.PathLike | None = None,
+    export: str = "hardlink",
+    report: bool = True,
     overwrite: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: ProgressFactory = no_progress,
 ) -> dict:
-    """Put new images into the clusters of a saved model; write ``assignments.csv`` and
-    ``skipped.csv`` into ``output``."""
-    check_output_dir(output, overwrite=overwrite, names=ASSIGN_OUTPUTS)
+    """Put new images into the clusters of a saved model and write, as ``group`` does,
+    ``assignments.csv``, ``skipped.csv``, ``galleries/``, ``clusters/<n>/`` (``export``) and
+    ``report.html`` (unless ``report`` is false) into ``output``."""
+    check_export_mode(export)
+    without = ({"clusters"} if export == "none" else set()) | {"model"}
+    names = output_names(ASSIGN_OUTPUTS, report=report, without=without)
+    check_output_dir(output, overwrite=overwrite, names=names)
     loaded = GroupModel.load(model)
     extractor = loaded.extractor(embed_model)
     source = _files_source(list(images), max_pixels)
     extraction = extract_features(source, extractor, progress=progress)
     labels, distances = loaded.assign(extraction.features)
-    ids = [source.ids[i] for i in extraction.kept]
-    with StagedOutputDir(output, overwrite=overwrite, names=ASSIGN_OUTPUTS) as stage:
-        with open(stage.path / "assignments.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["path", "cluster", "distance"])
-            writer.writerows(
-                [i, int(c), f"{d:.6g}"] for i, c, d in zip(ids, labels, distances, strict=True)
-            )
-        with open(stage.path / "skipped.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["path", "reason"])
-            writer.writerows(extraction.skipped)
+    placement = Placement(source, extraction, labels, distances, len(loaded.centers))
     counts = {int(c): int((labels == c).sum()) for c in sorted(set(labels.tolist()))}
-    return {
+    summary = {
         "model": str(loaded.folder),
         "images": len(source),
-        "assigned": len(ids),
+        "assigned": len(placement.ids),
         "skipped": len(extraction.skipped),
         "per_cluster": counts,
         "rule": loaded.description["assign"],
-        "output": str(output),
+        "export": export,
     }
+    with (
+        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
+        progress("writing outputs", 1) as advance,
+    ):
+        summary["exported"] = write_assign_outputs(placement, stage.path, export=export)
+        if report:
+            from imgclust.report.collection_report import write_assign_report
+
+            write_assign_report(summary, placement, stage.path)
+        advance()
+    return record_output(summary, output, report)

@@ -12,20 +12,25 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from imgclust.collection.extract import Extraction
 from imgclust.collection.group import ImageClustering
+from imgclust.collection.sources import ImageSource
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.outputs import json_text
 
 __all__ = [
     "EXPORT_MODES",
+    "Placement",
     "check_export_mode",
     "export_clusters",
     "safe_file_name",
+    "write_assign_outputs",
     "write_group_outputs",
 ]
 
@@ -151,6 +156,7 @@ def _centre_images(result: ImageClustering) -> tuple[list[Image.Image], str]:
 def _galleries(result: ImageClustering, folder: Path) -> None:
     (folder / "galleries").mkdir()
     clusters = list(range(result.n_clusters)) + ([-1] if (result.labels < 0).any() else [])
+    clusters = [c for c in clusters if (result.labels == c).any()]  # assign: empty ones
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for cluster in clusters:
             rows = _members_by_rank(result, cluster, _GALLERY_SIZE)
@@ -211,6 +217,61 @@ def _sweep(result: ImageClustering, folder: Path) -> None:
     rows = result.sweep.to_rows()
     _write_csv(folder / "choose_k.csv", list(rows[0]), [list(r.values()) for r in rows])
     sweep_figure(result.sweep).savefig(folder / "choose_k.png")
+
+
+@dataclass
+class Placement:
+    """New images placed into a saved grouping's clusters (``assign``), in the shape the
+    exports and galleries of ``group`` read."""
+
+    source: ImageSource
+    extraction: Extraction
+    labels: np.ndarray
+    distances: np.ndarray
+    n_clusters: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.source.ids[i] for i in self.extraction.kept]
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """Each image's rank in its cluster, nearest first (1-based)."""
+        ranks = np.zeros(len(self.labels), dtype=np.int64)
+        for cluster in np.unique(self.labels):
+            members = np.flatnonzero(self.labels == cluster)
+            order = np.argsort(self.distances[members], kind="stable")
+            ranks[members[order]] = np.arange(1, len(members) + 1)
+        return ranks
+
+
+def write_assign_outputs(placement: Placement, folder: Path, *, export: str = "hardlink") -> int:
+    """``assignments.csv``, ``skipped.csv``, ``galleries/`` and ``clusters/<n>/`` of an
+    ``assign`` run; returns how many images were exported."""
+    ranks = placement.ranks
+    rows = [
+        [image_id, int(c), f"{d:.6g}", int(r)]
+        for image_id, c, d, r in zip(
+            placement.ids, placement.labels, placement.distances, ranks, strict=True
+        )
+    ]
+    _write_csv(folder / "assignments.csv", ["path", "cluster", "distance", "rank"], rows)
+    _write_csv(folder / "skipped.csv", ["path", "reason"], placement.extraction.skipped)
+    view = _RankedView(placement, ranks)
+    if len(placement.labels):
+        _galleries(view, folder)
+    return export_clusters(view, folder, export)
+
+
+@dataclass
+class _RankedView:
+    """A placement with its ranks computed once, for the functions that read ``group``'s."""
+
+    placement: Placement
+    ranks: np.ndarray
+
+    def __getattr__(self, name):
+        return getattr(self.placement, name)
 
 
 def write_group_outputs(

@@ -12,10 +12,15 @@ counts alike, however little it varies.
 
 from __future__ import annotations
 
+import io
+import re
+from collections.abc import Callable
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 
 import numpy as np
 
+from imgclust._progress import ProgressFactory, no_progress
 from imgclust.errors import InvalidParameterError, MissingDependencyError
 
 __all__ = ["REDUCTIONS", "SCALINGS", "Reduction", "reduce_features"]
@@ -102,6 +107,7 @@ def reduce_features(
     random_state: int = 0,
     tsne_iterations: int | None = None,
     scale: str = "none",
+    progress: ProgressFactory = no_progress,
 ) -> Reduction:
     """Reduce ``features`` with ``method`` to ``dims`` dimensions.
 
@@ -118,6 +124,9 @@ def reduce_features(
         radius tuned on one map does not carry over to a map made with another count.
     scale : {"none", "standard"}, default="none"
         ``"standard"``: each feature to zero mean and unit variance first.
+    progress : callable, optional
+        Progress factory: t-SNE advances every 50 iterations and UMAP every epoch (read from
+        what scikit-learn and umap-learn print, which is not shown).
 
     Returns
     -------
@@ -151,13 +160,53 @@ def reduce_features(
         mean, components = _pca(features, _PRE_PCA, random_state)
         pre = project(features, pca_mean=mean, pca_components=components)
     if method == "tsne":
-        embedding = _tsne(pre, dims or 2, random_state, tsne_iterations)
+        embedding = _tsne(pre, dims or 2, random_state, tsne_iterations, progress)
     else:
-        embedding = _umap(pre, dims or 2, random_state)
+        embedding = _umap(pre, dims or 2, random_state, progress)
     return Reduction(method, embedding, mean, components, pre, **scaling)
 
 
-def _tsne(features: np.ndarray, dims: int, random_state: int, iterations: int | None) -> np.ndarray:
+class _ProgressReader(io.TextIOBase):
+    """A text stream that turns what a library prints about its progress into a count: each
+    line (or carriage-return update) matching ``pattern`` calls ``seen`` with its number."""
+
+    def __init__(self, pattern: str, seen: Callable[[int], None]) -> None:
+        self.pattern = re.compile(pattern)
+        self.seen = seen
+        self.pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *complete, self.pending = re.split(r"[\r\n]", self.pending)
+        for line in complete:
+            match = self.pattern.search(line)
+            if match:
+                self.seen(int(match.group(1)))
+        return len(text)
+
+
+def _counter(advance) -> Callable[[int], None]:
+    """``seen(done)`` for a running total: advances the bar by what was done since."""
+    state = {"done": 0}
+
+    def seen(done: int) -> None:
+        if done > state["done"]:
+            advance(done - state["done"])
+            state["done"] = done
+
+    return seen
+
+
+def _tsne(
+    features: np.ndarray,
+    dims: int,
+    random_state: int,
+    iterations: int | None,
+    progress: ProgressFactory = no_progress,
+) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     n = len(features)
@@ -169,17 +218,26 @@ def _tsne(features: np.ndarray, dims: int, random_state: int, iterations: int | 
         raise InvalidParameterError(f"t-SNE needs at least 250 iterations, not {iterations}")
     if dims > 3:
         raise InvalidParameterError(f"t-SNE maps to 1, 2 or 3 dimensions, not {dims}")
+    total = iterations or (_TSNE_ITERATIONS if n <= 10_000 else 1000)
     tsne = TSNE(
         n_components=dims,
         perplexity=min(30.0, (n - 1) / 3.0),
         init="pca",
-        max_iter=iterations or (_TSNE_ITERATIONS if n <= 10_000 else 1000),
+        max_iter=total,
         random_state=random_state,
+        verbose=2,  # "[t-SNE] Iteration 50: ..." every 50 iterations: the progress bar's
     )
-    return tsne.fit_transform(features).astype(np.float32)
+    with progress(f"t-SNE of {n:,} images", total) as advance:
+        seen = _counter(advance)
+        with redirect_stdout(_ProgressReader(r"\[t-SNE\] Iteration (\d+)", seen)):
+            embedding = tsne.fit_transform(features)
+        seen(total)  # it may stop early, once converged
+    return embedding.astype(np.float32)
 
 
-def _umap(features: np.ndarray, dims: int, random_state: int) -> np.ndarray:
+def _umap(
+    features: np.ndarray, dims: int, random_state: int, progress: ProgressFactory = no_progress
+) -> np.ndarray:
     try:
         import umap
     except ImportError:
@@ -189,7 +247,20 @@ def _umap(features: np.ndarray, dims: int, random_state: int) -> np.ndarray:
     n = len(features)
     if n < 4:
         raise InvalidParameterError(f"UMAP needs at least 4 images (got {n}); use --reduce pca")
-    model = umap.UMAP(
-        n_components=dims, n_neighbors=min(15, n - 1), random_state=random_state, n_jobs=1
-    )
-    return np.asarray(model.fit_transform(features), dtype=np.float32)
+    epochs = 500 if n <= 10_000 else 200  # umap-learn's own choice
+    with progress(f"UMAP of {n:,} images", epochs) as advance:
+        seen = _counter(advance)
+        reader = _ProgressReader(r"(\d+)/\d+ \[", seen)  # tqdm's "80/200 ["
+        model = umap.UMAP(
+            n_components=dims,
+            n_neighbors=min(15, n - 1),
+            random_state=random_state,
+            n_jobs=1,
+            n_epochs=epochs,
+            verbose=True,
+            tqdm_kwds={"file": reader, "mininterval": 0.2, "ascii": True},
+        )
+        with redirect_stdout(reader):  # its other messages, not shown
+            embedding = model.fit_transform(features)
+        seen(epochs)
+    return np.asarray(embedding, dtype=np.float32)

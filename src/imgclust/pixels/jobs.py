@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 
+from imgclust._progress import ProgressFactory, no_progress
 from imgclust.io.images import DEFAULT_MAX_PIXELS, image_to_array, open_image
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
 from imgclust.pixels.segment import prepare_image, segment
@@ -160,10 +161,12 @@ def run_choose_k(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     report: bool = True,
     step: Step = _no_progress,
+    progress: ProgressFactory = no_progress,
     **options,
 ) -> dict:
     """Sweep K, write ``choose_k.csv`` and ``choose_k.png`` (and ``report.html`` unless
-    ``report`` is false); return the chosen K and the table."""
+    ``report`` is false); return the chosen K and the table. ``progress`` (a progress factory)
+    advances once per K."""
     from imgclust.pixels.choose_k import choose_k
 
     names = output_names(CHOOSE_K_OUTPUTS, report=report)
@@ -171,8 +174,15 @@ def run_choose_k(
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
         prepared = prepare_image(image, mask, max_pixels=max_pixels)
-    with step(f"scoring K = {k_values[0]}..{k_values[-1]}"), _timed(timings, "choose_k"):
-        sweep = choose_k(prepared.rgb, k_values, mask=prepared.include, **options)
+    scoring = progress(f"scoring K = {k_values[0]}..{k_values[-1]}", len(k_values))
+    with scoring as advance, _timed(timings, "choose_k"):
+        sweep = choose_k(
+            prepared.rgb,
+            k_values,
+            mask=prepared.include,
+            progress=lambda k: advance(),
+            **options,
+        )
     staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         save_choose_k(sweep, stage.path)
@@ -204,6 +214,7 @@ def run_edges(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     report: bool = True,
     step: Step = _no_progress,
+    progress: ProgressFactory = no_progress,
     **segment_options,
 ) -> dict:
     """Canny edges (``edges.png``, ``edges_overlay.png``) and, unless ``n_clusters`` is None,
@@ -214,23 +225,37 @@ def run_edges(
     names = output_names(EDGES_OUTPUTS, report=report)
     check_output_dir(output, overwrite=overwrite, names=names)
     timings: dict[str, float] = {}
-    with step("reading the image"), _timed(timings, "read"):
-        prepared = prepare_image(image, max_pixels=max_pixels)
-    with step("detecting edges"), _timed(timings, "edges"):
-        result = detect_edges(prepared.rgb, sigma=sigma, low=low, high=high)
-    seg = None
-    if n_clusters is not None:
-        with step(f"segmenting into {n_clusters} colours"), _timed(timings, "segment"):
-            seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
+    steps = 3 if n_clusters is None else 4
+    with progress("edges", steps) as advance:
+        with step("reading the image"), _timed(timings, "read"):
+            prepared = prepare_image(image, max_pixels=max_pixels)
+        advance()
+        with step("detecting edges"), _timed(timings, "edges"):
+            result = detect_edges(prepared.rgb, sigma=sigma, low=low, high=high)
+        advance()
+        seg = None
+        if n_clusters is not None:
+            with step(f"segmenting into {n_clusters} colours"), _timed(timings, "segment"):
+                seg = segment(prepared.rgb, n_clusters, mask=prepared.include, **segment_options)
+            advance()
+        summary, _ = _write_edges(
+            output, overwrite, names, step, result, prepared, seg, image, report,
+            {"sigma": sigma, "low": low, "high": high, "n_clusters": n_clusters,
+             **segment_options},
+            timings,
+        )  # fmt: skip
+        advance()
+    return _finish(summary, output, report, timings=timings)
+
+
+def _write_edges(
+    output, overwrite, names, step, result, prepared, seg, image, report, parameters, timings
+):
     staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         summary = save_edges(result, prepared, stage.path, seg)
         if report:
-            parameters = {
-                "sigma": sigma, "low": low, "high": high, "n_clusters": n_clusters,
-                **segment_options,
-            }  # fmt: skip
             write_edges_report(
                 summary, stage.path, source=_source(image), parameters=parameters, timings=timings
             )
-    return _finish(summary, output, report, timings=timings)
+    return summary, stage

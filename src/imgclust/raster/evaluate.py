@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclust.cluster.evaluation import contingency_scores
+from imgclust.cluster.evaluation import contingency_scores, diagonal_order
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import (
     StagedOutputDir,
@@ -142,6 +142,8 @@ def evaluate_classes(
         _check_same_grid(a, b, (Path(classes).name, Path(reference).name))
         start = time.perf_counter()
         ref_labels, class_labels, table = _contingency(a, b, progress)
+        order = diagonal_order(table)  # each reference label's match under it
+        class_labels, table = [class_labels[c] for c in order], table[:, order]
         seconds = time.perf_counter() - start
     summary = {
         "classes": str(classes),

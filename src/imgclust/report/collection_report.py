@@ -6,7 +6,7 @@ from pathlib import Path
 
 from imgclust.report.html import Report
 
-__all__ = ["write_group_report"]
+__all__ = ["write_assign_report", "write_group_report"]
 
 
 def _facts(summary: dict) -> list[tuple[str, object]]:
@@ -33,9 +33,15 @@ def _facts(summary: dict) -> list[tuple[str, object]]:
 def write_group_report(summary: dict, result, folder: Path) -> Path:
     """Write ``report.html`` for a grouping whose other outputs are already in ``folder``."""
     report = Report("imgclust group", summary["source"]).facts(_facts(summary))
+    for warning in summary.get("warnings", []):
+        report.text(f"Warning: {warning}.")
     report.heading("Clusters")
     report.figure(folder, "embedding.png", "The images on the 2-D map, coloured by cluster")
-    report.figure(folder, summary.get("centers_png") or "centers.png", "Cluster centres")
+    report.figure(
+        folder,
+        "centers.png",
+        f"Cluster centres: the {summary.get('centers_png') or 'image nearest each centre'}",
+    )
     report.table(
         ["cluster", "size", "image nearest the centre"],
         [[c["cluster"], c["size"], c["representative"]] for c in summary["clusters"]],
@@ -68,6 +74,7 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
             )
             for c in summary["clusters"]
         ],
+        natural=True,
     )
     report.heading("Images")
     ids, truth = result.ids, result.truth
@@ -91,5 +98,49 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
         report.table(["file", "reason"], [list(row) for row in skipped])
     else:
         report.text("None: every file was read.")
+    report.files(folder)
     parameters = {k: v for k, v in summary["parameters"].items() if k != "feature_settings"}
     return report.write(folder, parameters, summary["timings_s"])
+
+
+def write_assign_report(summary: dict, placement, folder: Path) -> Path:
+    """Write ``report.html`` for an ``assign`` run whose other outputs are in ``folder``."""
+    folder = Path(folder)
+    report = Report("imgclust assign", summary["model"])
+    report.facts(
+        [
+            ("images", f"{summary['images']:,}"),
+            ("assigned", f"{summary['assigned']:,}"),
+            ("skipped", f"{summary['skipped']:,}"),
+            ("rule", summary["rule"]),
+        ]
+    )
+    report.heading("Clusters")
+    report.table(["cluster", "images"], [[c, n] for c, n in summary["per_cluster"].items()])
+    report.heading("Galleries (the new images nearest each cluster's centre)")
+    report.gallery(
+        folder,
+        [
+            (f"galleries/cluster_{c}.jpg", f"cluster {c} ({n} images)")
+            for c, n in summary["per_cluster"].items()
+        ],
+        natural=True,
+    )
+    report.heading("Images")
+    ranks = placement.ranks
+    report.table(
+        ["image", "cluster", "distance", "rank"],
+        [
+            [image_id, int(c), f"{d:.4g}", int(r)]
+            for image_id, c, d, r in zip(
+                placement.ids, placement.labels, placement.distances, ranks, strict=True
+            )
+        ],
+    )
+    report.heading("Skipped files")
+    if placement.extraction.skipped:
+        report.table(["file", "reason"], [list(row) for row in placement.extraction.skipped])
+    else:
+        report.text("None: every file was read.")
+    report.files(folder)
+    return report.write(folder, {"model": summary["model"], "export": summary["export"]}, {})

@@ -32,13 +32,17 @@ code{background:#eee;padding:.1rem .3rem;border-radius:3px;overflow-wrap:anywher
 figure{margin:0 0 1rem;background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5rem}
 figure img{max-width:100%;height:auto;cursor:zoom-in;display:block;margin:auto}
 figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
-.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:.6rem}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));
+gap:.6rem}
 .thumbs{grid-template-columns:repeat(auto-fill,minmax(110px,1fr))}
 .thumbs img{width:100%;image-rendering:pixelated}
-table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;overflow-wrap:break-word}
+.sheets{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}
+.sheets figure{flex:0 1 auto;max-width:100%}
+.sheets img{width:auto;max-width:100%}
+table{border-collapse:collapse;background:#fff;width:max-content;min-width:100%;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
 th{background:#f0f0ec;cursor:pointer;user-select:none}
-.scroll{overflow-x:auto;max-height:28rem}
+.scroll{overflow-x:auto}
 #large{position:fixed;inset:0;background:rgba(0,0,0,.85);display:none;align-items:center;
 justify-content:center;cursor:zoom-out}
 #large img{max-width:96vw;max-height:96vh;background:#fff}
@@ -170,14 +174,20 @@ class Report:
         return self
 
     def gallery(
-        self, folder: Path, items: list[tuple[str, str]], *, thumbnails: bool = False
+        self,
+        folder: Path,
+        items: list[tuple[str, str]],
+        *,
+        thumbnails: bool = False,
+        natural: bool = False,
     ) -> Report:
         """Several images side by side: (relative path, caption); ``thumbnails`` packs small
-        images closer and draws them larger."""
+        images closer and draws them larger; ``natural`` shows each at its own size (contact
+        sheets of different widths keep one scale), narrower than the page when it has to."""
         figures = "".join(
             _figure(path, caption) for path, caption in items if (folder / path).is_file()
         )
-        kind = "gallery thumbs" if thumbnails else "gallery"
+        kind = "sheets" if natural else "gallery thumbs" if thumbnails else "gallery"
         self.parts.append(f'<div class="{kind}">{figures}</div>')
         return self
 
@@ -203,6 +213,20 @@ class Report:
         entries = "".join(f'<li><a href="{_e(href)}">{_e(text)}</a></li>' for href, text in items)
         self.parts.append(f'<ul class="links">{entries}</ul>')
         return self
+
+    def files(self, *folders: Path) -> Report:
+        """A section linking every output in ``folders`` (the output folder, and a staging
+        folder of files still to land in it), folders too, by name."""
+        entries = sorted(
+            {
+                p.name + ("/" if p.is_dir() else "")
+                for folder in folders
+                for p in Path(folder).iterdir()
+                if not p.name.startswith(".") and p.name != "report.html"
+            }
+        )
+        self.heading("Files")
+        return self.links([(name, name) for name in entries])
 
     def text(self, text: str) -> Report:
         self.parts.append(f"<p>{_e(text)}</p>")

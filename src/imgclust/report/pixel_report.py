@@ -97,8 +97,7 @@ def write_segment_report(
     )
     if sweep is not None:
         _choose_k_section(report, folder, sweep.to_rows(), sweep.best_k, sweep.rule)
-    report.heading("Files")
-    report.text(", ".join(summary.get("files", [])))
+    report.files(folder)
     parameters = {
         "n_clusters": summary["n_clusters"],
         "color_space": summary["color_space"],
@@ -115,6 +114,7 @@ def write_choose_k_report(
     report = Report("imgclust choose-k", source or "an array")
     report.facts([("chosen K", sweep.best_k), ("rule", sweep.rule)])
     _choose_k_section(report, Path(folder), sweep.to_rows(), sweep.best_k, sweep.rule)
+    report.files(folder)
     return report.write(folder, parameters, timings)
 
 
@@ -148,4 +148,5 @@ def write_edges_report(
             "boundaries.png",
             f"Boundaries of the {summary['segments_k']}-colour segmentation over the image",
         )
+    report.files(folder)
     return report.write(folder, parameters, timings)

@@ -99,6 +99,7 @@ def write_classify_report(summary: dict, folder: Path, *, sweep=None) -> Path:
         "iterations": summary["n_iter"],
         "transform": summary["transform"],
     }
+    report.files(folder)
     return report.write(folder, parameters, summary.get("timings", {}))
 
 
@@ -134,5 +135,6 @@ def write_evaluate_report(summary: dict, folder: Path) -> Path:
             for c, label in summary["majority_mapping"].items()
         ],
     )
+    report.files(folder)
     parameters = {"classes": summary["classes"], "reference": summary["reference"]}
     return report.write(folder, parameters, summary.get("timings", {}))

@@ -123,4 +123,5 @@ def write_semi_report(
         )
         if propagation.get("training"):
             parameters["propagate train"] = propagation["training"]["classifier"]
+    report.files(folder, *([into] if into is not None else []))
     return report.write(folder, parameters, timings, into=into)
