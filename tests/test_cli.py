@@ -134,15 +134,66 @@ def test_k_auto_writes_choice(runner, photo_jpeg, tmp_path):
 
 def test_choose_k_command(runner, photo_jpeg, tmp_path):
     out = tmp_path / "ck"
-    result = _run(runner, "choose-k", photo_jpeg, "--k", "2-8", "-o", out, "--json")
+    result = _run(
+        runner, "choose-k", photo_jpeg, "-k", "auto", "--k-range", "2-8", "-o", out, "--json"
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
     inertias = [row["inertia"] for row in summary["scores"]]
     assert inertias == sorted(inertias, reverse=True)  # more clusters, less inertia
     assert [row["k"] for row in summary["scores"]] == list(range(2, 9))
     assert sum(row["chosen"] for row in summary["scores"]) == 1
     written = {"choose_k.csv", "choose_k.png", "report.html", RECORD_NAME}
     assert written == {p.name for p in out.iterdir()}
+
+
+def test_choose_k_keeps_the_old_spelling_for_one_release(runner, photo_jpeg, tmp_path):
+    """``--k 2-5`` (earlier releases) still works, with a note on stderr; ``-k 3`` (a number
+    where choose-k chooses) is refused with a hint."""
+    out = tmp_path / "old"
+    result = _run(runner, "choose-k", photo_jpeg, "--k", "2-5", "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    assert "--k is deprecated" in result.stderr and "-k auto --k-range 2-5" in result.stderr
+    assert [row["k"] for row in json.loads(result.stdout)["scores"]] == [2, 3, 4, 5]
+    refused = _run(runner, "choose-k", photo_jpeg, "-k", "3", "-o", tmp_path / "n")
+    assert refused.exit_code == 2 and "--k-range" in refused.output
+    assert not (tmp_path / "n").exists()
+
+
+def test_segment_says_what_k_means_ran_and_offers_opencv_s_epsilon(runner, photo_jpeg, tmp_path):
+    runs = {}
+    for name, options in {"tol": ["--tol", "0.2"], "epsilon": ["--epsilon", "0.2"]}.items():
+        result = _run(runner, "segment", photo_jpeg, "-k", 6, *options, "-o", tmp_path / name,
+                      "--json", "--no-report")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads(result.stdout)
+    assert runs["tol"]["warnings"] and "--epsilon" in runs["tol"]["warnings"][0]
+    assert "warnings" not in runs["epsilon"]
+    assert "OpenCV" in runs["epsilon"]["fit"]["stop_rule"]
+    assert runs["epsilon"]["fit"]["refinement_iter"] > runs["tol"]["fit"]["refinement_iter"]
+    text = _run(runner, "segment", photo_jpeg, "-k", 6, "-o", tmp_path / "text").output
+    assert "restarts on" in text and "iterations" in text
+
+
+def test_segment_superpixels_and_the_rgb_scatter(runner, photo_jpeg, tmp_path):
+    out = tmp_path / "sp"
+    result = _run(runner, "segment", photo_jpeg, "-k", 4, "--superpixels", 400,
+                  "--scatter-space", "rgb", "-o", out, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["method"] == "superpixels" and summary["scatter_space"] == "rgb"
+    facts = summary["superpixels"]
+    assert facts["requested"] == 400 and 100 < facts["made"] <= 600
+    by = {row["method"]: row for row in facts["comparison"]}
+    assert by["superpixels"]["regions"] < by["pixels"]["regions"]
+    assert by["superpixels"]["inertia"] >= by["pixels"]["inertia"] * 0.99
+    for name in ("superpixels.png", "superpixels_vs_pixels.png", "colors3d.png"):
+        assert (out / name).is_file()
+    assert 'src="superpixels_vs_pixels.png"' in (out / "report.html").read_text()
+    plain = tmp_path / "plain"
+    assert _run(runner, "segment", photo_jpeg, "-k", 4, "-o", plain, "-q").exit_code == 0
+    assert not (plain / "superpixels.png").exists()
 
 
 def test_edges_command(runner, tmp_path):
@@ -154,7 +205,8 @@ def test_edges_command(runner, tmp_path):
     assert result.exit_code == 0, result.output
     edges = np.asarray(Image.open(out / "edges.png")) > 0
     assert edges[8:12, 10:30].any() and not edges[15:25, 15:25].any() and not edges[:5].any()
-    written = {"edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html"}
+    written = {"edges.png", "edges_overlay.png", "edges_preview.png", "boundaries.png",
+               "edges.json", "report.html"}  # fmt: skip
     assert written | {RECORD_NAME} == {p.name for p in out.iterdir()}
     fixed = _run(
         runner,
@@ -200,6 +252,29 @@ def test_demo(demo_run):
     links = re.findall(r'href="([^"]+)"', (demo / "report.html").read_text())
     pages = [link for link in links if link.endswith("report.html")]
     assert len(pages) == 5 and all((demo / link).is_file() for link in pages)
+    for page in pages:  # each page's "Run again" gives the command that makes that page
+        command = page.split("/")[0].split("-")[0].replace("choose", "choose-k")
+        assert f"imgclust {command} " in (demo / page).read_text(), page
+
+
+def test_choose_k_and_edges_show_bars_that_advance(photo, tmp_path):
+    from contextlib import contextmanager
+
+    from imgclust.pixels.jobs import run_choose_k, run_edges
+
+    calls = []
+
+    @contextmanager
+    def progress(message, total):
+        steps = []
+        calls.append((message, total, steps))
+        yield lambda n=1: steps.append(n)
+
+    run_choose_k(photo, tmp_path / "ck", k_values=[2, 3, 4, 5], progress=progress, report=False)
+    run_edges(photo, tmp_path / "e", n_clusters=3, progress=progress, report=False)
+    (_, k_total, k_steps), (_, e_total, e_steps) = calls
+    assert k_total == 4 and k_steps == [1, 1, 1, 1]
+    assert e_total == 4 and e_steps == [1, 1, 1, 1]
 
 
 def test_demo_report_opens_in_a_browser(demo_run, report_browser):

@@ -502,3 +502,98 @@ def test_the_default_groups_colour_and_texture(tmp_path):
         root, features="colorhist", n_clusters=4, labels="folders", cache=False
     )
     assert colour_only.evaluation["accuracy_majority"] < 1.0
+
+
+# --- what a newcomer is told: the merge tree, lopsided density clusters, progress -------
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_agglomerative_keeps_the_tree_its_clusters_were_cut_from(seed):
+    from scipy.cluster.hierarchy import fcluster, ward
+
+    from imgclust.cluster.methods import fit_method
+
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(c, 1.0, (40, 4)) for c in (0, 5, 10, 15)])
+    details: dict = {}
+    labels, _ = fit_method(X, "agglomerative", 4, seed, details=details)
+    Z = details["linkage"]
+    reference = ward(X)  # scipy's own Ward linkage of the same points
+    np.testing.assert_allclose(np.sort(Z[:, 2]), np.sort(reference[:, 2]), rtol=1e-9)
+    assert Z[-1, 3] == len(X)
+    cut = fcluster(Z, 4, criterion="maxclust")
+    assert adjusted_rand_score(cut, labels) == 1.0
+
+
+def test_dendrogram_colours_each_cluster_s_branches_and_nothing_above_the_cut():
+    from imgclust.cluster.methods import fit_method
+    from imgclust.report.collection_plots import _node_clusters, dendrogram_figure
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 0.5, (30, 2)) for c in (0, 6, 12)])
+    details: dict = {}
+    labels, _ = fit_method(X, "agglomerative", 3, 0, details=details)
+    nodes = _node_clusters(details["linkage"], labels)
+    assert (nodes[: len(X)] == labels).all()
+    assert (nodes[-2:] == -1).all() and (nodes[len(X) : -2] >= 0).all()  # K-1 merges above
+    figure = dendrogram_figure(details["linkage"], labels, leaves=12)
+    assert "90 images" in figure.axes[0].get_title()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dbscan_with_one_giant_cluster_says_so(colour_folder, seed):
+    result = cluster_images(
+        colour_folder, reduce="pca", method="dbscan", method_options={"eps": 1e6},
+        cache=False, random_state=seed,
+    )  # fmt: skip
+    assert result.n_clusters == 1
+    assert any("into one cluster" in w and "--eps" in w for w in result.warnings)
+    sensible = cluster_images(
+        colour_folder, reduce="pca", method="dbscan", cache=False, random_state=seed
+    )
+    assert sensible.warnings == []
+
+
+def _recording_progress(calls: list):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def progress(message: str, total: int):
+        steps: list[int] = []
+        calls.append((message, total, steps))
+        yield lambda n=1: steps.append(n)
+
+    return progress
+
+
+def test_tsne_and_umap_show_real_progress(monkeypatch):
+    from imgclust.collection import reduce
+    from imgclust.collection.reduce import reduce_features
+
+    monkeypatch.setattr(reduce, "_BAR_INTERVAL", 0)  # every epoch, however fast the run
+
+    features = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    for method in ("tsne", "umap"):
+        calls: list = []
+        reduce_features(features, method, progress=_recording_progress(calls))
+        (message, total, steps) = calls[-1]
+        assert method.replace("tsne", "t-SNE").upper() in message.upper()
+        assert total >= 250 and sum(steps) == total
+        # advanced as it ran, read from what the library prints, not once at the end
+        assert len(steps) >= 4 and steps[0] < total
+
+
+def test_progress_reader_counts_tqdm_and_tsne_lines():
+    from imgclust.collection.reduce import _counter, _ProgressReader
+
+    steps: list[int] = []
+    seen = _counter(lambda n=1: steps.append(n))
+    reader = _ProgressReader(r"(\d+)/\d+ \[", seen)
+    reader.write("Epochs completed:   0%| 0/200 [00:00]\rEpochs completed:  40%| 80/")
+    reader.write("200 [00:01]\rEpochs completed: 100%| 200/200 [00:02]\n")
+    assert steps == [80, 120]
+    lines: list[int] = []
+    tsne = _ProgressReader(r"\[t-SNE\] Iteration (\d+)", lines.append)
+    tsne.write("[t-SNE] Iteration 50: error = 1.2\n[t-SNE] KL divergence\n[t-SNE] Iteration 100:")
+    tsne.write("\n")
+    assert lines == [50, 100]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SkKMeans
@@ -182,3 +184,25 @@ def test_empty_cluster_is_relocated():
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         KMeans(**params).fit(np.arange(8, dtype=float).reshape(4, 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_epsilon_stops_when_no_centre_moves_more(seed):
+    """OpenCV's rule: the run stops at the first iteration where no centre moved more than
+    epsilon, and not before (each earlier iteration moved some centre further)."""
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(c, 1.0, (300, 3)) for c in (0, 4, 8, 12)])
+    weights = np.ones(len(X))
+    start = X[rng.choice(len(X), 4, replace=False)].copy()
+    epsilon = 0.05
+    fit = lloyd(X, weights, start, 300, 0.0, epsilon=epsilon)
+    path = [start] + [
+        lloyd(X, weights, start, i, 0.0, epsilon=0.0).centers for i in range(1, fit.n_iter + 1)
+    ]
+    moves = [np.sqrt(((b - a) ** 2).sum(axis=1)).max() for a, b in itertools.pairwise(path)]
+    assert moves[-1] <= epsilon
+    assert all(m > epsilon for m in moves[:-1])
+    assert np.allclose(fit.centers, path[-1])
+    # a looser epsilon never runs longer, and epsilon=0 runs to convergence
+    assert lloyd(X, weights, start, 300, 0.0, epsilon=1.0).n_iter <= fit.n_iter
+    assert lloyd(X, weights, start, 300, 0.0, epsilon=0.0).n_iter >= fit.n_iter

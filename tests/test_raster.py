@@ -532,6 +532,15 @@ def test_classify_and_evaluate_reports_in_headless_chromium(tmp_path, report_bro
         assert HOSTILE in page.inner_text("header")
         rows = page.locator("table.sortable").first.locator("tbody tr").count()
         assert rows == 4
+    with report_browser.open(
+        tmp_path / "c" / "report.html", "classify-report-1280.png", width=1280, min_images=2
+    ) as page:  # the scene and its classes are drawn large on a desktop, not as thumbnails
+        for name in ("quicklook.png", "classes.png"):
+            shown, natural = page.evaluate(
+                f"() => {{ const i = document.querySelector('img[src=\"{name}\"]');"
+                " return [i.getBoundingClientRect().width, i.naturalWidth]; }"
+            )
+            assert shown >= 0.9 * min(natural, 440), (name, shown, natural)
     with report_browser.open(tmp_path / "e" / "report.html", "evaluate-report.png") as page:
         facts = page.inner_text(".facts")
         assert "accuracy (majority)\n1.000" in facts

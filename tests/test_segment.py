@@ -243,3 +243,106 @@ def test_recolor_beyond_65535_clusters():
     )
     assert seg.recolor(fill=(1, 2, 3)).tolist() == [[[0, 0, 0], [9, 9, 9]], [[1, 2, 3], [5, 6, 7]]]
     assert seg.labels.tolist() == [[0, 1], [-1, k - 1]]
+
+
+def _noisy_halves(seed: int, shape=(90, 120)) -> tuple[np.ndarray, np.ndarray]:
+    """Two grey halves whose pixel colours overlap (noise larger than half their gap): the
+    image and which half each pixel is in."""
+    rng = np.random.default_rng(seed)
+    truth = np.zeros(shape, dtype=int)
+    truth[:, shape[1] // 2 :] = 1
+    grey = np.where(truth == 1, 150.0, 100.0) + rng.normal(0, 30, shape)
+    image = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    return image, truth
+
+
+def _agreement(labels: np.ndarray, truth: np.ndarray) -> float:
+    same = float(np.mean(labels == truth))
+    return max(same, 1 - same)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_superpixels_give_region_coherent_segments(seed):
+    image, truth = _noisy_halves(seed)
+    by_superpixel = segment(  # noise this strong needs squarer superpixels than the default
+        image, 2, superpixels=60, compactness=30, superpixel_side=None, random_state=seed
+    )
+    by_pixel = segment(image, 2, random_state=seed)
+    assert _agreement(by_superpixel.labels, truth) > 0.95
+    assert _agreement(by_pixel.labels, truth) < 0.85  # the noise splits pixels at random
+    assert by_superpixel.method == "superpixels" and by_superpixel.n_fit >= 20
+
+
+def test_superpixel_segmentation_facts(photo):
+    seg = segment(photo, 4, superpixels=80, random_state=0)
+    superpixels = seg.superpixel_map
+    # every superpixel takes one cluster
+    for s in np.unique(superpixels):
+        assert np.unique(seg.labels[superpixels == s]).size == 1
+    assert seg.n_fit == superpixels.max() + 1
+    # inertia is on every pixel, palette the mean colour of each cluster's pixels
+    features = rgb_to_features(photo.reshape(-1, 3), "lab")
+    distances = ((features - seg.centers[seg.labels.reshape(-1)]) ** 2).sum()
+    assert seg.inertia == pytest.approx(distances, rel=1e-9)
+    for k in range(4):
+        members = photo.reshape(-1, 3)[seg.labels.reshape(-1) == k]
+        np.testing.assert_allclose(seg.palette[k], members.mean(axis=0), atol=0.51)
+        assert seg.counts[k] == len(members)
+    # the same seed, the same segmentation
+    again = segment(photo, 4, superpixels=80, random_state=0)
+    np.testing.assert_array_equal(seg.label_map, again.label_map)
+
+
+def test_superpixels_on_a_reduced_image_and_with_a_mask(photo):
+    mask = np.ones(photo.shape[:2], dtype=bool)
+    mask[:, :40] = False
+    seg = segment(photo, 3, superpixels=50, superpixel_side=32, mask=mask, random_state=0)
+    assert seg.label_map.shape == photo.shape[:2]
+    assert (seg.labels[:, :40] == -1).all() and (seg.superpixel_map[:, :40] == -1).all()
+    assert (seg.labels[:, 40:] >= 0).all() and seg.counts.sum() == mask.sum()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(n_clusters=2, superpixels=0), "superpixels=0 must be an integer >= 1"),
+        (dict(n_clusters=2, superpixels=10, spatial=1.0), "do not combine"),
+        (dict(n_clusters=2, superpixels=10, compactness=0), "compactness=0"),
+        (dict(n_clusters=2, superpixels=10, superpixel_side=4), "superpixel_side=4"),
+        (dict(n_clusters=2, epsilon=-1.0), "epsilon=-1.0 must be a finite number"),
+    ],
+)
+def test_bad_superpixel_and_epsilon_parameters(photo, kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        segment(photo, **kwargs)
+
+
+def test_more_clusters_than_superpixels_is_refused(photo):
+    with pytest.raises(InvalidParameterError, match="ask for more superpixels or a smaller K"):
+        segment(photo, 12, superpixels=4, random_state=0)
+
+
+def test_fit_summary_says_what_ran(photo):
+    from skimage import data
+
+    large = data.astronaut()  # more distinct colours than the restarts run on
+    seg = segment(large, 6, n_init=5, random_state=0)
+    assert seg.n_fit == np.unique(large.reshape(-1, 3), axis=0).shape[0]
+    assert seg.summary_size > 0 and seg.summary_iter >= 1 and seg.n_iter >= 1
+    text = seg.fit_summary
+    assert text.startswith("5 restarts on a summary of")
+    assert f"{seg.summary_iter} iterations" in text and f"{seg.n_fit:,} distinct colours" in text
+    small = segment(photo[:20, :20], 3, n_init=2, random_state=0)  # few colours: no summary
+    assert small.summary_size == 0
+    assert small.fit_summary.startswith("2 restarts on all")
+
+
+def test_epsilon_is_opencv_s_absolute_rule(photo):
+    """A large --tol (relative) stops early; the same number as epsilon (absolute, in Lab
+    units) lets k-means run on, as in OpenCV."""
+    relative = segment(photo, 8, tol=0.2, random_state=0)
+    absolute = segment(photo, 8, epsilon=0.2, random_state=0)
+    assert relative.summary_size == absolute.summary_size == 0  # n_iter: the best restart's
+    assert absolute.n_iter > relative.n_iter
+    assert absolute.inertia < relative.inertia
+    assert absolute.params["epsilon"] == 0.2

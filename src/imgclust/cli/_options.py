@@ -167,7 +167,15 @@ kmeans_options = _compose(
         type=FiniteFloat(min=0),
         default=1e-4,
         show_default=True,
-        help="Relative tolerance on the movement of the centres.",
+        help="Stop when the centres' squared movement is at most TOL times the colours' "
+        "variance (scikit-learn's meaning).",
+    ),
+    click.option(
+        "--epsilon",
+        type=FiniteFloat(min=0),
+        default=None,
+        help="Stop instead when no centre moves more than EPSILON colour-space units "
+        "(OpenCV's TERM_CRITERIA_EPS).",
     ),
     seed_option,
 )

@@ -65,7 +65,8 @@ def command(
 ):
     """Canny edges of IMAGE, and the boundaries of its colour segments drawn over it.
 
-    Writes edges.png, edges_overlay.png, boundaries.png, edges.json and report.html.
+    Writes edges.png, edges_overlay.png, edges_preview.png, boundaries.png, edges.json and
+    report.html.
     """
     if (low is None) != (high is None):
         raise click.UsageError("give both --low and --high, or neither for automatic thresholds")

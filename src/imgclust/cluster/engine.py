@@ -39,6 +39,10 @@ class KMeansFit:
     labels: np.ndarray
     inertia: float
     n_iter: int
+    #: With restarts on a summary (:func:`imgclust.cluster.summary.fit_with_summary`): the
+    #: summary's size and the best restart's iterations there; ``n_iter`` is the refinement's.
+    summary_size: int = 0
+    summary_iter: int = 0
 
 
 def as_random_state(seed: int | np.random.RandomState | None) -> np.random.RandomState:
@@ -119,8 +123,12 @@ def _relocate_empty(X, centers, weights, min_dist) -> None:
     centers[empty] = X[farthest]
 
 
-def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
-    """Run Lloyd iterations from ``centers`` until no label changes or the shift is <= ``tol``."""
+def lloyd(
+    X, weights, centers, max_iter: int, tol: float, epsilon: float | None = None
+) -> KMeansFit:
+    """Run Lloyd iterations from ``centers`` until no label changes or the shift is <= ``tol``
+    (the summed squared movement of the centres, as scikit-learn). With ``epsilon``, stop
+    instead once no centre moves more than ``epsilon`` (OpenCV's ``TERM_CRITERIA_EPS``)."""
     n = X.shape[0]
     centers = centers.astype(np.float64, copy=True)
     labels = np.full(n, -1, dtype=np.int32)
@@ -135,9 +143,12 @@ def lloyd(X, weights, centers, max_iter: int, tol: float) -> KMeansFit:
         filled = cluster_weights > 0
         new_centers[filled] = sums[filled] / cluster_weights[filled, None]
         _relocate_empty(X, new_centers, cluster_weights, min_dist)
-        shift = float(np.sum((new_centers - centers) ** 2))
+        moves = np.sum((new_centers - centers) ** 2, axis=1)
         centers = new_centers
-        if shift <= tol:
+        if epsilon is not None:
+            if float(moves.max()) <= epsilon * epsilon:
+                break
+        elif float(moves.sum()) <= tol:
             break
     centers = centers.astype(X.dtype)
     # Final E-step so that labels and inertia belong to the centres that are returned.
@@ -193,11 +204,13 @@ def fit_kmeans(
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: int | np.random.RandomState | None = None,
+    epsilon: float | None = None,
 ) -> KMeansFit:
     """Weighted k-means on validated data; the run with the lowest inertia of ``n_init``.
 
     ``X`` must be C-contiguous float32 or float64 and ``weights`` float64 (as
-    :class:`imgclust.KMeans` ensures); ``tol`` is relative to the data's variance.
+    :class:`imgclust.KMeans` ensures); ``tol`` is relative to the data's variance;
+    ``epsilon``, if given, replaces it with OpenCV's rule (see :func:`lloyd`).
 
     The random draws of every restart are made first, in order, so that restarts can run on
     several threads (the loops release the GIL) and still give the result of running them one
@@ -206,12 +219,12 @@ def fit_kmeans(
     rng = as_random_state(random_state)
     absolute_tol = tolerance(X, weights, tol)
     if isinstance(init, np.ndarray):
-        return lloyd(X, weights, np.asarray(init, dtype=X.dtype), max_iter, absolute_tol)
+        return lloyd(X, weights, np.asarray(init, dtype=X.dtype), max_iter, absolute_tol, epsilon)
     draws = [_seeding_draws(X, weights, n_clusters, init, rng) for _ in range(n_init)]
 
     def restart(draw: np.ndarray) -> KMeansFit:
         centers = _seed_from_draws(X, weights, n_clusters, init, draw)
-        return lloyd(X, weights, centers, max_iter, absolute_tol)
+        return lloyd(X, weights, centers, max_iter, absolute_tol, epsilon)
 
     threads = _restart_threads(n_init, X, n_clusters)
     if threads == 1:

@@ -20,6 +20,7 @@ __all__ = [
     "ClusterMethod",
     "KSweepScores",
     "fit_method",
+    "linkage_matrix",
     "mean_silhouette",
     "renumber",
     "sweep_k",
@@ -53,10 +54,23 @@ def _minibatch(X, n_clusters, random_state, **_):
     return model.fit_predict(X), None
 
 
-def _agglomerative(X, n_clusters, random_state, **_):
+def _agglomerative(X, n_clusters, random_state, details=None, **_):
     from sklearn.cluster import AgglomerativeClustering
 
-    return AgglomerativeClustering(n_clusters, linkage="ward").fit_predict(X), None
+    model = AgglomerativeClustering(n_clusters, linkage="ward", compute_distances=True).fit(X)
+    if details is not None:
+        details["linkage"] = linkage_matrix(model.children_, model.distances_, len(X))
+    return model.labels_, None
+
+
+def linkage_matrix(children: np.ndarray, distances: np.ndarray, n_samples: int) -> np.ndarray:
+    """scipy's linkage matrix ``Z`` of a fitted agglomerative tree (scikit-learn's
+    ``children_`` and ``distances_``): the tree the labels were cut from, for
+    ``scipy.cluster.hierarchy.dendrogram``."""
+    counts = np.zeros(len(children))
+    for i, merge in enumerate(children):
+        counts[i] = sum(1 if child < n_samples else counts[child - n_samples] for child in merge)
+    return np.column_stack([children, distances, counts]).astype(np.float64)
 
 
 def _kmedoids(X, n_clusters, random_state, **_):
@@ -145,9 +159,18 @@ def renumber(labels: np.ndarray, medoids: np.ndarray | None = None):
 
 
 def fit_method(
-    X: np.ndarray, method: str, n_clusters: int | None, random_state: int, **options: Any
+    X: np.ndarray,
+    method: str,
+    n_clusters: int | None,
+    random_state: int,
+    details: dict | None = None,
+    **options: Any,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Cluster ``X``; returns renumbered labels and, for k-medoids, the medoid indices."""
+    """Cluster ``X``; returns renumbered labels and, for k-medoids, the medoid indices.
+
+    ``details``, a dict, receives what a method has beyond labels: ``"linkage"`` (scipy's
+    linkage matrix) for agglomerative.
+    """
     spec = get_method(method)
     if len(X) < 2:
         raise InvalidParameterError(
@@ -164,7 +187,7 @@ def fit_method(
                 if n_clusters > len(X)
                 else f"n_clusters={n_clusters} must be at least 1"
             )
-    labels, medoids = spec.run(X, n_clusters, random_state, **options)
+    labels, medoids = spec.run(X, n_clusters, random_state, details=details, **options)
     return renumber(labels, medoids)
 
 

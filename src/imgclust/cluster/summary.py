@@ -10,6 +10,8 @@ minimises exactly the full objective, so the summary only decides where the run 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from imgclust.cluster.engine import KMeansFit, as_random_state, fit_kmeans
@@ -73,6 +75,7 @@ def fit_with_summary(
     max_iter: int = 300,
     tol: float = 1e-4,
     random_state: int | None = None,
+    epsilon: float | None = None,
 ) -> KMeansFit:
     """Fit k-means on ``(X, weights)``: restarts on a summary, refinement on all samples.
 
@@ -95,7 +98,7 @@ def fit_with_summary(
         X = X.astype(np.float64)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     rng = as_random_state(random_state)
-    options = {"max_iter": max_iter, "tol": tol}
+    options = {"max_iter": max_iter, "tol": tol, "epsilon": epsilon}
     restart_X, restart_w = _restart_set(X, weights, n_clusters, rng)
     if restart_X is X:
         return fit_kmeans(
@@ -110,4 +113,5 @@ def fit_with_summary(
         random_state=rng,
         **options,
     )
-    return fit_kmeans(X, weights, n_clusters, init=seeding.centers, **options)
+    final = fit_kmeans(X, weights, n_clusters, init=seeding.centers, **options)
+    return replace(final, summary_size=int(restart_X.shape[0]), summary_iter=seeding.n_iter)

@@ -77,6 +77,10 @@ class ImageClustering:
     parameters : dict
     timings : dict
         Seconds spent reading, reducing and clustering.
+    warnings : list of str
+        What looks wrong about the result (e.g. a density method's one giant cluster).
+    linkage : (n - 1, 4) ndarray or None
+        Agglomerative: the merge tree the clusters were cut from, in scipy's linkage form.
     """
 
     source: ImageSource
@@ -95,6 +99,7 @@ class ImageClustering:
     parameters: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    linkage: np.ndarray | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -445,8 +450,9 @@ def cluster_images(
             k = sweep.best_k
         else:
             k = int(n_clusters)
+    details: dict = {}
     with progress(f"clustering ({method})", 1) as advance:
-        labels_, medoids = fit_method(X, method, k, random_state, **options)
+        labels_, medoids = fit_method(X, method, k, random_state, details=details, **options)
         advance()
     found = int(labels_.max(initial=-1) + 1)
     if found == 0:
@@ -492,6 +498,7 @@ def cluster_images(
     )
     if cluster is not None:
         result.parameters["dask"] = cluster
+    result.linkage = details.get("linkage")
     result.warnings.extend(_lopsided(labels_, method, reduce))
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)

@@ -31,7 +31,7 @@ __all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
 GROUP_OUTPUTS = (
     "assignments.csv", "skipped.csv", "centers.png", "galleries", "embedding.png",
     "evaluation.json", "confusion.csv", "confusion.png", "choose_k.csv", "choose_k.png",
-    "clusters", "clusters.json", "model", "report.html",
+    "dendrogram.png", "clusters", "clusters.json", "model", "report.html",
 )  # fmt: skip
 ASSIGN_OUTPUTS = ("assignments.csv", "skipped.csv", "galleries", "clusters", "report.html")
 
@@ -67,6 +67,8 @@ def run_group(
     """
     check_export_mode(export)
     without = ({"clusters"} if export == "none" else set()) | (set() if save else {"model"})
+    if options.get("method", "kmeans") != "agglomerative":
+        without.add("dendrogram.png")
     names = output_names(GROUP_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)

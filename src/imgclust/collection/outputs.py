@@ -296,6 +296,10 @@ def write_group_outputs(
         _evaluation(result, folder)
     if result.sweep is not None:
         _sweep(result, folder)
+    if result.linkage is not None:
+        from imgclust.report.collection_plots import dendrogram_figure
+
+        dendrogram_figure(result.linkage, result.labels).savefig(folder / "dendrogram.png")
     summary = result.summary()
     summary["centers_png"] = centres
     summary["exported"] = export_clusters(result, folder, export)

@@ -166,6 +166,10 @@ def reduce_features(
     return Reduction(method, embedding, mean, components, pre, **scaling)
 
 
+#: Seconds between the updates UMAP's tqdm prints for the progress bar.
+_BAR_INTERVAL = 0.2
+
+
 class _ProgressReader(io.TextIOBase):
     """A text stream that turns what a library prints about its progress into a count: each
     line (or carriage-return update) matching ``pattern`` calls ``seen`` with its number."""
@@ -258,7 +262,7 @@ def _umap(
             n_jobs=1,
             n_epochs=epochs,
             verbose=True,
-            tqdm_kwds={"file": reader, "mininterval": 0.2, "ascii": True},
+            tqdm_kwds={"file": reader, "mininterval": _BAR_INTERVAL, "ascii": True},
         )
         with redirect_stdout(reader):  # its other messages, not shown
             embedding = model.fit_transform(features)

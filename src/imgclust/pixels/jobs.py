@@ -25,6 +25,7 @@ from imgclust.report.pixel_outputs import (
     save_choose_k,
     save_edges,
     save_segmentation,
+    save_superpixel_comparison,
 )
 from imgclust.report.pixel_report import (
     write_choose_k_report,
@@ -39,10 +40,15 @@ Step = Callable[[str], AbstractContextManager]
 #: What each job may write at the top of its output folder (checked before any work).
 SEGMENT_OUTPUTS = (
     "segmented.png", "labels.png", "indexed.png", "palette.png", "palette.json",
-    "comparison.png", "colors3d.png", "choose_k.png", "choose_k.csv", "report.html",
+    "comparison.png", "colors3d.png", "choose_k.png", "choose_k.csv", "superpixels.png",
+    "superpixels_vs_pixels.png", "report.html",
 )  # fmt: skip
+SUPERPIXEL_OUTPUTS = ("superpixels.png", "superpixels_vs_pixels.png")
 CHOOSE_K_OUTPUTS = ("choose_k.png", "choose_k.csv", "report.html")
-EDGES_OUTPUTS = ("edges.png", "edges_overlay.png", "boundaries.png", "edges.json", "report.html")
+EDGES_OUTPUTS = (
+    "edges.png", "edges_overlay.png", "edges_preview.png", "boundaries.png", "edges.json",
+    "report.html",
+)  # fmt: skip
 
 
 def _no_progress(message: str) -> AbstractContextManager:
@@ -64,6 +70,7 @@ def run_segment(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     report: bool = True,
     step: Step = _no_progress,
+    scatter_space: str | None = None,
     **segment_options,
 ) -> dict:
     """Segment an image and write every output into ``output``.
@@ -81,9 +88,13 @@ def run_segment(
         Also write ``report.html``, a page with every figure and table.
     step : callable, optional
         Context manager factory that shows progress for a named step.
+    scatter_space : {"rgb", "lab", "hsv"}, optional
+        Space of the 3-D scatter ``colors3d.png`` (default: the clustering space).
     **segment_options
         Passed to :func:`imgclust.segment` (color_space, init, n_init, max_iter, tol,
-        random_state, spatial, sample_size).
+        epsilon, random_state, spatial, sample_size, superpixels, compactness,
+        superpixel_side). With ``superpixels``, plain pixel k-means also runs with the same
+        options, for ``superpixels_vs_pixels.png`` and the comparison in ``palette.json``.
 
     Returns
     -------
@@ -91,7 +102,9 @@ def run_segment(
         The content of ``palette.json`` plus ``output`` and ``timings``.
     """
     auto = n_clusters == "auto"
-    names = output_names(SEGMENT_OUTPUTS, report=report, without=() if auto else CHOOSE_K_OUTPUTS)
+    with_superpixels = segment_options.get("superpixels") is not None
+    without = (() if auto else CHOOSE_K_OUTPUTS) + (() if with_superpixels else SUPERPIXEL_OUTPUTS)
+    names = output_names(SEGMENT_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     timings: dict[str, float] = {}
     with step("reading the image"), _timed(timings, "read"):
@@ -104,19 +117,95 @@ def run_segment(
         n_clusters = sweep.best_k
     with step(f"clustering into {n_clusters} colours"), _timed(timings, "segment"):
         seg = segment(prepared.rgb, int(n_clusters), mask=prepared.include, **segment_options)
+    plain = None
+    extra = {}
+    warnings = _option_warnings(segment_options)
+    if warnings:
+        extra["warnings"] = warnings
+    if with_superpixels:
+        with step("clustering the pixels for comparison"):
+            plain, extra["superpixels"] = _compare_with_pixels(
+                seg, prepared, timings, segment_options
+            )
     staged = StagedOutputDir(output, overwrite=overwrite, names=names)
     with step("writing the outputs"), staged as stage:
         with _timed(timings, "write"):
-            extra = {}
             if sweep is not None:
-                extra = {"chosen_k": {"k": sweep.best_k, "rule": sweep.rule}}
+                extra["chosen_k"] = {"k": sweep.best_k, "rule": sweep.rule}
                 save_choose_k(sweep, stage.path)
+            if plain is not None:
+                save_superpixel_comparison(seg, plain, prepared, stage.path)
             summary = save_segmentation(
-                seg, prepared, stage.path, source=_source(image), extra=extra, preview=preview
+                seg,
+                prepared,
+                stage.path,
+                source=_source(image),
+                extra=extra,
+                preview=preview,
+                scatter_space=scatter_space,
             )
         if report:
             write_segment_report(summary, stage.path, sweep=sweep, timings=timings)
     return _finish(summary, output, report, timings=timings)
+
+
+#: A --tol at least this large is most likely OpenCV's epsilon carried over.
+LARGE_TOL = 0.1
+
+
+def _option_warnings(segment_options: dict) -> list[str]:
+    """Warnings about options that most likely do not mean what the user meant."""
+    tol = segment_options.get("tol", 0.0)
+    if segment_options.get("epsilon") is None and tol >= LARGE_TOL:
+        return [
+            f"tol={tol:g} is relative (scikit-learn's meaning: the centres' squared movement "
+            "against the colours' variance) and stops k-means after a few iterations; for "
+            f"OpenCV's absolute epsilon use epsilon={tol:g} (--epsilon) instead"
+        ]
+    return []
+
+
+def _compare_with_pixels(seg, prepared, timings: dict[str, float], segment_options: dict):
+    """Plain pixel k-means with the same options beside a superpixel segmentation: the run
+    and the facts of both (seconds, inertia on every pixel, regions, boundary share)."""
+    options = {
+        key: value
+        for key, value in segment_options.items()
+        if key not in ("superpixels", "compactness", "superpixel_side")
+    }
+    options["random_state"] = seg.random_state
+    with _timed(timings, "pixel_kmeans"):
+        plain = segment(prepared.rgb, seg.n_clusters, mask=prepared.include, **options)
+    with _timed(timings, "compare"):
+        rows = _comparison_rows(seg, plain, timings)
+    facts = {
+        "requested": seg.params["superpixels"],
+        "made": seg.n_fit,
+        "compactness": seg.params["compactness"],
+        "superpixel_side": seg.params["superpixel_side"],
+        "comparison": rows,
+    }
+    return plain, facts
+
+
+def _comparison_rows(seg, plain, timings: dict[str, float]) -> list[dict]:
+    from imgclust.pixels.superpixels import coherence  # scikit-image: import when used
+
+    rows = []
+    for name, result, seconds in (
+        ("superpixels", seg, timings["segment"]),
+        ("pixels", plain, timings["pixel_kmeans"]),
+    ):
+        rows.append(
+            {
+                "method": name,
+                "seconds": seconds,
+                "inertia": result.inertia,
+                "fitted_on": result.n_fit,
+                **coherence(result),
+            }
+        )
+    return rows
 
 
 def _read_with_preview(image, mask, max_pixels):

@@ -14,6 +14,7 @@ from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.pixels.colorspace import check_color_space, rgb_to_features, space_range
 from imgclust.pixels.distinct import distinct_colours
+from imgclust.pixels.superpixels import SLIC_SIDE, slic_superpixels, superpixel_stats
 
 __all__ = ["Segmentation", "label_dtype", "prepare_image", "segment"]
 
@@ -76,7 +77,8 @@ class Segmentation:
         Sum over the included pixels of the squared distance to their centre, in the
         clustering features.
     n_iter : int
-        Lloyd iterations of the final refinement.
+        Lloyd iterations of the final refinement on all ``n_fit`` points (see ``fit_summary``
+        for the restarts).
     color_space : str
     random_state : int
         The seed that was used (drawn at random and recorded when none was given).
@@ -86,6 +88,14 @@ class Segmentation:
         Distinct colours among the included pixels (distinct-colour route only).
     params : dict
         Every parameter of the run, for reports and for running it again.
+    n_fit : int
+        Points k-means was fitted on: the distinct colours, or the pixels of the sample.
+    summary_size : int
+        Points of the summary the restarts ran on (0 when they ran on all ``n_fit`` points).
+    summary_iter : int
+        Lloyd iterations of the best restart on the summary (0 without a summary).
+    superpixel_map : (H, W) int32 ndarray or None
+        With ``superpixels``: the superpixel of each pixel (``-1`` where excluded).
     """
 
     label_map: np.ndarray
@@ -99,10 +109,32 @@ class Segmentation:
     method: str
     n_distinct: int | None
     params: dict = field(default_factory=dict)
+    n_fit: int = 0
+    summary_size: int = 0
+    summary_iter: int = 0
+    superpixel_map: np.ndarray | None = None
 
     @property
     def n_clusters(self) -> int:
         return int(self.palette.shape[0])
+
+    @property
+    def fit_summary(self) -> str:
+        """What k-means ran, in words: restarts, where they ran, and the final refinement."""
+        n_init = self.params.get("n_init", 1)
+        points = {
+            "distinct-colours": "distinct colours",
+            "superpixels": "superpixels (mean colours weighted by size)",
+        }.get(self.method, "sampled pixels")
+        restarts = f"{n_init} restart{'s' if n_init != 1 else ''}"
+        if self.summary_size:
+            summary = "colours" if self.params.get("spatial", 0) == 0 else "points"
+            return (
+                f"{restarts} on a summary of {self.summary_size:,} {summary} (best: "
+                f"{self.summary_iter} iterations), then {self.n_iter} iteration"
+                f"{'s' if self.n_iter != 1 else ''} on all {self.n_fit:,} {points}"
+            )
+        return f"{restarts} on all {self.n_fit:,} {points} (best: {self.n_iter} iterations)"
 
     @property
     def fractions(self) -> np.ndarray:
@@ -238,7 +270,35 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and bool(np.isfinite(value))
 
 
-def _check_params(n_clusters, n_init, max_iter, tol, spatial, init) -> None:
+def _check_superpixel_params(superpixels, compactness, superpixel_side, spatial) -> None:
+    if superpixels is None:
+        return
+    checks = [
+        (
+            isinstance(superpixels, (int, np.integer)) and superpixels >= 1,
+            f"superpixels={superpixels!r} must be an integer >= 1 or None",
+        ),
+        (
+            _finite(compactness) and compactness > 0,
+            f"compactness={compactness!r} must be a finite number > 0",
+        ),
+        (
+            superpixel_side is None
+            or (isinstance(superpixel_side, (int, np.integer)) and superpixel_side >= 16),
+            f"superpixel_side={superpixel_side!r} must be an integer >= 16 or None",
+        ),
+        (
+            spatial == 0,
+            "superpixels and spatial features do not combine: superpixels already make the "
+            "segments coherent; leave spatial at 0",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InvalidParameterError(message)
+
+
+def _check_params(n_clusters, n_init, max_iter, tol, epsilon, spatial, init) -> None:
     checks = [
         (
             isinstance(n_clusters, (int, np.integer)) and n_clusters >= 1,
@@ -253,6 +313,10 @@ def _check_params(n_clusters, n_init, max_iter, tol, spatial, init) -> None:
             f"max_iter={max_iter!r} must be an integer >= 1",
         ),
         (_finite(tol) and tol >= 0, f"tol={tol!r} must be a finite number >= 0"),
+        (
+            epsilon is None or (_finite(epsilon) and epsilon >= 0),
+            f"epsilon={epsilon!r} must be a finite number >= 0 or None",
+        ),
         (_finite(spatial) and spatial >= 0, f"spatial={spatial!r} must be a finite number >= 0"),
         (
             init in ("k-means++", "random"),
@@ -283,11 +347,15 @@ def segment(
     n_init: int = 8,
     max_iter: int = 300,
     tol: float = 1e-4,
+    epsilon: float | None = None,
     random_state: int | None = None,
     spatial: float = 0.0,
     mask: np.ndarray | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    superpixels: int | None = None,
+    compactness: float = 10.0,
+    superpixel_side: int | None = SLIC_SIDE,
 ) -> Segmentation:
     """Segment an image into ``n_clusters`` colours with k-means.
 
@@ -297,6 +365,10 @@ def segment(
     images, ``spatial`` > 0) it fits on a seeded random sample of ``sample_size`` pixels and
     assigns every pixel to its nearest centre. Restarts run on a small summary of the data and
     the best is refined on all of it (see :mod:`imgclust.cluster.summary`).
+
+    With ``superpixels``, scikit-image's SLIC first cuts the image into about that many
+    superpixels; k-means runs on their mean colours weighted by their sizes, and every
+    superpixel takes its cluster: segments that follow regions rather than single pixels.
 
     Parameters
     ----------
@@ -315,7 +387,12 @@ def segment(
     max_iter : int, default=300
         Most Lloyd iterations per run.
     tol : float, default=1e-4
-        Relative tolerance on the movement of the centres, as in scikit-learn.
+        Relative tolerance on the movement of the centres, as in scikit-learn: a run stops
+        when the summed squared movement of the centres is at most ``tol`` times the mean
+        variance of the features.
+    epsilon : float or None, default=None
+        OpenCV's stop rule (``TERM_CRITERIA_EPS``) in place of ``tol``: a run stops when no
+        centre moves more than ``epsilon``, in the units of ``color_space``.
     random_state : int or None, default=None
         Seed; the same seed gives the same result. ``None`` draws one, reported in the result.
     spatial : float, default=0
@@ -329,6 +406,14 @@ def segment(
         Pixels to fit on when the distinct-colour route does not apply.
     max_pixels : int or None
         Refuse image files larger than this many pixels.
+    superpixels : int or None, default=None
+        About how many SLIC superpixels to cluster instead of pixels (see
+        :func:`imgclust.pixels.superpixels.slic_superpixels`).
+    compactness : float, default=10
+        SLIC's balance of colour and space (higher: squarer superpixels).
+    superpixel_side : int or None, default=1024
+        Longer side of the reduced image SLIC runs on; ``None`` runs it on every pixel (about
+        25 times slower on a 12-megapixel photo).
 
     Returns
     -------
@@ -354,7 +439,8 @@ def segment(
     [0.5, 0.5]
     """
     space = check_color_space(color_space)
-    _check_params(n_clusters, n_init, max_iter, tol, spatial, init)
+    _check_params(n_clusters, n_init, max_iter, tol, epsilon, spatial, init)
+    _check_superpixel_params(superpixels, compactness, superpixel_side, spatial)
     seed = _resolve_seed(random_state)
     prepared = prepare_image(image, mask, max_pixels=max_pixels)
     n_clusters = int(n_clusters)
@@ -363,15 +449,6 @@ def segment(
             f"n_clusters={n_clusters} is more than the {prepared.n_included} pixels to cluster; "
             "choose a smaller K"
         )
-    fit_options = dict(
-        init=init, n_init=int(n_init), max_iter=int(max_iter), tol=float(tol), random_state=seed
-    )
-    if prepared.rgb.dtype == np.uint8 and spatial == 0:
-        result = _segment_distinct(prepared, n_clusters, space, fit_options)
-    else:
-        result = _segment_sampled(
-            prepared, n_clusters, space, float(spatial), int(sample_size), fit_options
-        )
     params = dict(
         n_clusters=n_clusters,
         color_space=space,
@@ -379,10 +456,32 @@ def segment(
         n_init=int(n_init),
         max_iter=int(max_iter),
         tol=float(tol),
+        epsilon=None if epsilon is None else float(epsilon),
         random_state=seed,
         spatial=float(spatial),
         sample_size=int(sample_size),
     )
+    fit_options = {
+        key: params[key] for key in ("init", "n_init", "max_iter", "tol", "epsilon", "random_state")
+    }
+    if superpixels is not None:
+        params.update(
+            superpixels=int(superpixels),
+            compactness=float(compactness),
+            superpixel_side=None if superpixel_side is None else int(superpixel_side),
+        )
+        slic_options = dict(
+            n_segments=params["superpixels"],
+            compactness=params["compactness"],
+            max_side=params["superpixel_side"],
+        )
+        result = _segment_superpixels(prepared, n_clusters, space, slic_options, fit_options)
+    elif prepared.rgb.dtype == np.uint8 and spatial == 0:
+        result = _segment_distinct(prepared, n_clusters, space, fit_options)
+    else:
+        result = _segment_sampled(
+            prepared, n_clusters, space, float(spatial), int(sample_size), fit_options
+        )
     return Segmentation(**result, color_space=space, random_state=seed, params=params)
 
 
@@ -416,9 +515,58 @@ def _segment_distinct(
         counts=counts.astype(np.int64),
         centers=km.centers,
         inertia=float(km.inertia),
-        n_iter=int(km.n_iter),
         method="distinct-colours",
         n_distinct=len(distinct),
+        **_fit_facts(km, len(distinct)),
+    )
+
+
+def _segment_superpixels(
+    prepared: PreparedImage, n_clusters: int, space: str, slic_options: dict, fit_options: dict
+) -> dict:
+    superpixel_map = slic_superpixels(prepared.rgb, include=prepared.include, **slic_options)
+    stats = superpixel_stats(prepared.rgb, superpixel_map, space)
+    n_superpixels = stats.sizes.shape[0]
+    n_distinct = np.unique(stats.means, axis=0).shape[0]
+    if n_clusters > n_distinct:
+        raise InvalidParameterError(
+            f"n_clusters={n_clusters} is more than the {n_distinct} superpixels of distinct "
+            f"colour ({n_superpixels} were made); ask for more superpixels or a smaller K"
+        )
+    km = fit_with_summary(stats.means, stats.sizes, n_clusters, **fit_options)
+    dtype = label_dtype(n_clusters)
+    table = np.full(n_superpixels + 1, np.iinfo(dtype).max, dtype=dtype)  # -1: last entry
+    table[:n_superpixels] = km.labels
+    label_map = table[superpixel_map]
+    counts = np.bincount(km.labels, weights=stats.sizes, minlength=n_clusters)
+    sums = np.column_stack(
+        [
+            *(
+                np.bincount(km.labels, weights=stats.rgb_sums[:, c], minlength=n_clusters)
+                for c in range(3)
+            ),
+            counts,
+        ]
+    )
+    return dict(
+        label_map=label_map,
+        palette=_mean_colours_from_sums(sums, prepared.rgb.dtype),
+        counts=counts.astype(np.int64),
+        centers=km.centers,
+        inertia=stats.scatter + float(km.inertia),
+        method="superpixels",
+        n_distinct=None,
+        superpixel_map=superpixel_map,
+        **_fit_facts(km, n_superpixels),
+    )
+
+
+def _fit_facts(km, n_fit: int) -> dict:
+    return dict(
+        n_iter=int(km.n_iter),
+        n_fit=int(n_fit),
+        summary_size=int(km.summary_size),
+        summary_iter=int(km.summary_iter),
     )
 
 
@@ -489,9 +637,9 @@ def _segment_sampled(
         counts=counts.astype(np.int64),
         centers=km.centers,
         inertia=inertia,
-        n_iter=int(km.n_iter),
         method="sample",
         n_distinct=None,
+        **_fit_facts(km, sample.shape[0]),
     )
 
 

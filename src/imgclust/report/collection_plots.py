@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from imgclust.report.plots import _figure
 
-__all__ = ["contact_sheet", "embedding_figure", "sweep_figure"]
+__all__ = ["contact_sheet", "dendrogram_figure", "embedding_figure", "sweep_figure"]
 
 
 def contact_sheet(
@@ -134,5 +134,62 @@ def sweep_figure(sweep):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"K={sweep.best_k}: {sweep.rule}")
+    fig.tight_layout()
+    return fig
+
+
+def _node_clusters(linkage: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cluster of every node of the tree (leaves, then one per merge): the one cluster all
+    its leaves are in, or -1 for a merge above the cut."""
+    n = len(labels)
+    clusters = np.concatenate([labels, np.full(len(linkage), -1)]).astype(np.int64)
+    for i, (a, b) in enumerate(linkage[:, :2].astype(np.int64)):
+        if clusters[a] == clusters[b] and clusters[a] >= 0:
+            clusters[n + i] = clusters[a]
+    return clusters
+
+
+def dendrogram_figure(linkage: np.ndarray, labels: np.ndarray, *, leaves: int = 40):
+    """scipy's dendrogram of the merge tree, its last ``leaves`` branches drawn (each labelled
+    with its cluster and its number of images), branches in the colours of the clusters (as in
+    the 2-D map), merges above the cut in black and the cut as a dashed line."""
+    from matplotlib.colors import to_hex
+    from scipy.cluster.hierarchy import dendrogram
+
+    n = len(labels)
+    k = int(labels.max(initial=-1)) + 1
+    colours = [to_hex(c) for c in _cluster_colours(k)]
+    node_cluster = _node_clusters(linkage, labels)
+    counts = np.concatenate([np.ones(n), linkage[:, 3]])
+
+    def link_colour(node: int) -> str:
+        cluster = node_cluster[node]
+        return colours[cluster] if cluster >= 0 else "#222222"
+
+    def leaf_label(node: int) -> str:
+        cluster = node_cluster[node]
+        return f"{cluster} ({int(counts[node])})" if cluster >= 0 else f"({int(counts[node])})"
+
+    fig = _figure(12, 5)
+    ax = fig.subplots()
+    p = max(min(leaves, n), k)
+    dendrogram(
+        linkage,
+        truncate_mode="lastp" if n > p else None,
+        p=p,
+        ax=ax,
+        link_color_func=link_colour,
+        leaf_label_func=leaf_label,
+        leaf_rotation=90,
+        leaf_font_size=8,
+        show_contracted=True,
+    )
+    if 2 <= k <= len(linkage):
+        cut = (linkage[-k, 2] + linkage[-k + 1, 2]) / 2
+        ax.axhline(cut, color="#d62728", linestyle="--", linewidth=1, label=f"cut into K={k}")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylabel("Ward merge distance")
+    ax.set_xlabel("cluster (images) of each branch")
+    ax.set_title(f"Agglomerative clustering of {n:,} images: the last {p} branches")
     fig.tight_layout()
     return fig

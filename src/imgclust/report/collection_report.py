@@ -42,6 +42,13 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
         "centers.png",
         f"Cluster centres: the {summary.get('centers_png') or 'image nearest each centre'}",
     )
+    if (folder / "dendrogram.png").exists():
+        report.figure(
+            folder,
+            "dendrogram.png",
+            "The merge tree of agglomerative clustering (scipy's dendrogram of the same Ward "
+            "linkage): branches in their cluster's colour, the cut into K dashed",
+        )
     report.table(
         ["cluster", "size", "image nearest the centre"],
         [[c["cluster"], c["size"], c["representative"]] for c in summary["clusters"]],

@@ -18,10 +18,16 @@ from PIL import Image
 from imgclust import __version__
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import json_text
-from imgclust.pixels.colorspace import rgb_to_features
+from imgclust.pixels.colorspace import check_color_space, rgb_to_features
 from imgclust.report import plots
 
-__all__ = ["PREVIEW_SIDE", "save_choose_k", "save_edges", "save_segmentation"]
+__all__ = [
+    "PREVIEW_SIDE",
+    "save_choose_k",
+    "save_edges",
+    "save_segmentation",
+    "save_superpixel_comparison",
+]
 
 #: zlib settings for the full-size RGB PNGs: flat colour regions compress well already at
 #: level 1, and level 6 takes several times longer on a 12-megapixel image.
@@ -96,8 +102,9 @@ def _save_png(image: Image.Image | np.ndarray, path: Path, **options) -> None:
     image.save(path, format="PNG", **save_options)
 
 
-def _scatter_sample(seg, prepared, seed: int):
-    """About ``SCATTER_SAMPLE`` random clustered pixels: their features and labels."""
+def _scatter_sample(seg, prepared, seed: int, space: str):
+    """About ``SCATTER_SAMPLE`` random clustered pixels: their features in ``space`` and their
+    labels."""
     flat_labels = seg.label_map.reshape(-1)
     if flat_labels.size > SCATTER_SAMPLE:
         rng = np.random.default_rng(seed)
@@ -105,8 +112,28 @@ def _scatter_sample(seg, prepared, seed: int):
     else:
         index = np.arange(flat_labels.size)
     index = index[flat_labels[index] != seg.excluded_label]
-    features = rgb_to_features(prepared.rgb.reshape(-1, 3)[index], seg.color_space)
+    features = rgb_to_features(prepared.rgb.reshape(-1, 3)[index], space)
     return features, flat_labels[index].astype(np.intp)
+
+
+def _scatter_centres(seg, space: str) -> np.ndarray:
+    """The centres drawn in ``space``: the fitted ones in the clustering space, else the
+    clusters' mean colours converted."""
+    if space == seg.color_space:
+        return seg.centers
+    return rgb_to_features(seg.palette, space)
+
+
+def _stop_rule(params: dict) -> str:
+    """When a k-means run stopped, as a clause: "each run stopped when ..."."""
+    if params.get("epsilon") is not None:
+        rule = f"no centre moved more than {params['epsilon']:g} (OpenCV's epsilon)"
+    else:
+        rule = (
+            f"the centres' squared movement was at most {params.get('tol', 1e-4):g} x the "
+            "features' variance (scikit-learn's tol)"
+        )
+    return f"{rule} or after {params.get('max_iter', 300)} iterations"
 
 
 def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
@@ -128,6 +155,15 @@ def _palette_json(seg, prepared, source: str | None, extra: dict) -> dict:
         "color_space": seg.color_space,
         "seed": seg.random_state,
         "n_iter": seg.n_iter,
+        "fit": {
+            "description": seg.fit_summary,
+            "restarts": seg.params.get("n_init"),
+            "fitted_on": seg.n_fit,
+            "summary_size": seg.summary_size,
+            "summary_iter": seg.summary_iter,
+            "refinement_iter": seg.n_iter,
+            "stop_rule": _stop_rule(seg.params),
+        },
         "method": seg.method,
         "n_distinct_colors": seg.n_distinct,
         "image": {
@@ -151,6 +187,7 @@ def save_segmentation(
     source: str | None = None,
     extra: dict | None = None,
     preview: Image.Image | None = None,
+    scatter_space: str | None = None,
 ) -> dict:
     """Write every output of a segmentation into ``folder`` and return the summary.
 
@@ -168,6 +205,8 @@ def save_segmentation(
     preview : PIL.Image.Image, optional
         The original already shrunk to :data:`PREVIEW_SIDE` for ``comparison.png``, e.g. from
         the decoded file (faster than from ``prepared``); only when every pixel was clustered.
+    scatter_space : {"rgb", "lab", "hsv"}, optional
+        Space of ``colors3d.png``; default the clustering space (where the centres were fitted).
 
     Returns
     -------
@@ -191,13 +230,16 @@ def save_segmentation(
         plots.side_by_side(preview, recoloured, max_side=PREVIEW_SIDE).save(
             folder / "comparison.png", **FAST_PNG
         )
-        features, labels = _scatter_sample(seg, prepared, seg.random_state)
-        plots.colors3d_figure(features, labels, seg.palette, seg.centers, seg.color_space).savefig(
+        space = check_color_space(scatter_space or seg.color_space)
+        features, labels = _scatter_sample(seg, prepared, seg.random_state, space)
+        centres = _scatter_centres(seg, space)
+        plots.colors3d_figure(features, labels, seg.palette, centres, space).savefig(
             folder / "colors3d.png", pil_kwargs=FAST_PNG
         )
         for job in jobs:
             job.result()
     summary = _palette_json(seg, prepared, source, dict(extra or {}))
+    summary["scatter_space"] = space
     written = sorted(p.name for p in folder.iterdir() if p.name[0] != ".")  # not the lock
     summary["files"] = [*written, "palette.json"]
     if indexed is not None:
@@ -206,6 +248,29 @@ def save_segmentation(
             summary["original_bytes"] = Path(source).stat().st_size
     (folder / "palette.json").write_text(json_text(summary))
     return summary
+
+
+def save_superpixel_comparison(seg, plain, prepared, folder: str | os.PathLike) -> None:
+    """``superpixels.png`` (the superpixels' outlines over the image) and
+    ``superpixels_vs_pixels.png`` (the superpixel segmentation beside plain pixel k-means)."""
+    from skimage.segmentation import find_boundaries
+
+    folder = Path(folder)
+    preview = np.asarray(plots.thumbnail(_rgb_uint8(prepared), PREVIEW_SIDE * 2))
+    height, width = preview.shape[:2]
+    rows = np.arange(height) * seg.superpixel_map.shape[0] // height
+    cols = np.arange(width) * seg.superpixel_map.shape[1] // width
+    small_map = seg.superpixel_map[rows[:, None], cols[None, :]]
+    outlined = preview.copy()
+    outlined[find_boundaries(small_map, mode="inner")] = (255, 255, 0)
+    _save_png(outlined, folder / "superpixels.png", **FAST_PNG)
+    k = seg.n_clusters
+    plots.side_by_side(
+        _recoloured_image(seg, None),
+        _recoloured_image(plain, None),
+        titles=(f"{seg.n_fit} superpixels, K={k}", f"every pixel, K={k}"),
+        max_side=PREVIEW_SIDE,
+    ).save(folder / "superpixels_vs_pixels.png", **FAST_PNG)
 
 
 def save_choose_k(sweep, folder: str | os.PathLike) -> None:
@@ -224,6 +289,7 @@ def save_edges(result, prepared, folder: str | os.PathLike, seg=None) -> dict:
     rgb = _rgb_uint8(prepared)
     _save_png((result.edges * np.uint8(255)).astype(np.uint8), folder / "edges.png", **FAST_PNG)
     _save_png(plots.edges_overlay(rgb, result.edges), folder / "edges_overlay.png", **FAST_PNG)
+    plots.edges_preview(rgb, result.edges).save(folder / "edges_preview.png", **FAST_PNG)
     summary = {
         "sigma": result.sigma,
         "low_threshold": result.low,

@@ -31,10 +31,16 @@ def _segment_facts(summary: dict) -> list[tuple[str, object]]:
         if summary.get("n_distinct_colors")
         else ("method", summary["method"]),
         ("inertia", f"{summary['inertia']:.4g}"),
-        ("iterations", summary["n_iter"]),
     ]
+    fit = summary.get("fit")
+    if fit and fit["summary_size"]:
+        iterations = f"{fit['summary_iter']} + {fit['refinement_iter']}"
+    else:
+        iterations = str(summary["n_iter"])
+    facts.append(("iterations", iterations))
     if "chosen_k" in summary:
         facts.append(("K chosen by", summary["chosen_k"]["rule"]))
+    facts.extend(("warning", text) for text in summary.get("warnings", []))
     if "indexed_png_bytes" in summary:
         size = _size(summary["indexed_png_bytes"])
         if "original_bytes" in summary:
@@ -72,6 +78,9 @@ def write_segment_report(
     folder = Path(folder)
     report = Report("imgclust segment", summary["image"]["path"] or "an array")
     report.facts(_segment_facts(summary))
+    if "fit" in summary:
+        fit = summary["fit"]
+        report.text(f"K-means: {fit['description']}; each run stopped when {fit['stop_rule']}.")
     report.heading("Original and segmented")
     report.figure(folder, "comparison.png", "The original (left) beside the segmented image")
     report.heading("Palette")
@@ -89,12 +98,11 @@ def write_segment_report(
             for c in summary["clusters"]
         ],
     )
+    if "superpixels" in summary:
+        _superpixel_section(report, folder, summary["superpixels"])
     report.heading("The pixels in colour space")
-    report.figure(
-        folder,
-        "colors3d.png",
-        f"A sample of the pixels in {summary['color_space'].upper()}, coloured by cluster",
-    )
+    space = summary.get("scatter_space", summary["color_space"]).upper()
+    report.figure(folder, "colors3d.png", f"A sample of the pixels in {space}, coloured by cluster")
     if sweep is not None:
         _choose_k_section(report, folder, sweep.to_rows(), sweep.best_k, sweep.rule)
     report.files(folder)
@@ -105,6 +113,35 @@ def write_segment_report(
         **summary.get("params", {}),
     }
     return report.write(folder, parameters, timings or {})
+
+
+def _superpixel_section(report: Report, folder: Path, facts: dict) -> None:
+    report.heading("Superpixels against every pixel")
+    report.text(
+        f"SLIC cut the image into {facts['made']} superpixels (asked: {facts['requested']}, "
+        f"compactness {facts['compactness']:g}); k-means ran on their mean colours weighted by "
+        "their sizes and each superpixel took its cluster. Plain k-means on every pixel ran "
+        "with the same options for comparison. Inertia is measured on every pixel in both; "
+        "fewer regions and a smaller boundary share mean more region-like segments."
+    )
+    report.figure(
+        folder, "superpixels_vs_pixels.png", "Superpixel segmentation (left), every pixel (right)"
+    )
+    report.figure(folder, "superpixels.png", "The superpixels' outlines over the image")
+    report.table(
+        ["clustered", "seconds", "points fitted", "inertia", "regions", "boundary share"],
+        [
+            [
+                row["method"],
+                f"{row['seconds']:.2f}",
+                f"{row['fitted_on']:,}",
+                f"{row['inertia']:.4g}",
+                f"{row['regions']:,}",
+                f"{row['boundary_share']:.2%}",
+            ]
+            for row in facts["comparison"]
+        ],
+    )
 
 
 def write_choose_k_report(
@@ -134,12 +171,11 @@ def write_edges_report(
         ]
     )
     report.heading("Canny edges")
-    report.gallery(
+    report.figure(
         folder,
-        [
-            ("edges_overlay.png", "The edges drawn over the image"),
-            ("edges.png", "The edges alone"),
-        ],
+        "edges_preview.png",
+        "The edges over the image and alone, shrunk so that every edge stays visible (the "
+        "full-size edges.png and edges_overlay.png are under Files)",
     )
     if "segments_k" in summary:
         report.heading("Segment boundaries")

@@ -14,6 +14,7 @@ __all__ = [
     "choose_k_figure",
     "colors3d_figure",
     "edges_overlay",
+    "edges_preview",
     "palette_image",
     "side_by_side",
     "thumbnail",
@@ -81,6 +82,31 @@ def edges_overlay(image: np.ndarray, edges: np.ndarray, colour=(255, 0, 0)) -> n
     out = image[:, :, :3].copy()
     out[edges] = colour
     return out
+
+
+def pooled_edges(edges: np.ndarray, max_side: int) -> np.ndarray:
+    """An edge map shrunk so its longer side is at most ``max_side``, each small pixel set when
+    any pixel of its block is an edge: one-pixel edges stay visible at any size (a browser's
+    averaging makes a 12-megapixel edge map look black)."""
+    height, width = edges.shape
+    factor = max(1, -(-max(height, width) // max_side))
+    rows, cols = -(-height // factor), -(-width // factor)
+    padded = np.zeros((rows * factor, cols * factor), dtype=bool)
+    padded[:height, :width] = edges
+    return padded.reshape(rows, factor, cols, factor).any(axis=(1, 3))
+
+
+def edges_preview(image: np.ndarray, edges: np.ndarray, max_side: int = 800) -> Image.Image:
+    """The edges over the image and the edges alone, side by side, at most ``max_side`` each,
+    with no edge lost to the shrinking (see :func:`pooled_edges`)."""
+    small_edges = pooled_edges(edges, max_side)
+    size = (small_edges.shape[1], small_edges.shape[0])
+    small_image = np.asarray(
+        Image.fromarray(image[:, :, :3]).resize(size, Image.Resampling.LANCZOS, reducing_gap=1.5)
+    )
+    overlay = edges_overlay(small_image, small_edges)
+    alone = (small_edges * np.uint8(255)).astype(np.uint8)
+    return side_by_side(overlay, alone, titles=("edges over the image", "edges"), max_side=max_side)
 
 
 def _figure(width: float, height: float):
