@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imgclust.report.html import Report
+from imgclust.report.html import Report, per_label_rows
 
 __all__ = ["write_assign_report", "write_group_report"]
 
@@ -66,10 +66,7 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
         per_label = result.evaluation.get("per_label", {})
         report.table(
             ["label", "precision", "recall"],
-            [
-                [name, f"{v['precision']:.3f}", f"{v['recall']:.3f}"]
-                for name, v in per_label.items()
-            ],
+            per_label_rows(per_label),
         )
     report.heading("Galleries (members nearest each centre)")
     report.gallery(

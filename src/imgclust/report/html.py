@@ -129,11 +129,41 @@ def _parameters_section(parameters: dict) -> str:
     return f'<h2>Parameters</h2><div class="scroll"><table><tbody>{rows}</tbody></table></div>'
 
 
-def _figure(relative: str, caption: str) -> str:
+def _figure(relative: str, caption: str, width: str = "") -> str:
+    style = f' style="width:{width}"' if width else ""
     return (
-        f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy">'
+        f'<figure><img src="{_e(relative)}" alt="{_e(caption)}" loading="lazy"{style}>'
         f"<figcaption>{_e(caption)}</figcaption></figure>"
     )
+
+
+#: The width a figure's image can take in ``main`` (its maximum width, less its padding and
+#: the figure's padding and border), for CSS.
+_IMAGE_ROOM = "(min(100vw, 1100px) - 3rem - 2px)"
+
+
+def _one_scale_widths(folder: Path, paths: list[str]) -> list[str]:
+    """CSS widths that show images at their natural size where the widest fits the page, and
+    all at the one scale that makes the widest fit where it does not (a phone)."""
+    from PIL import Image
+
+    natural = []
+    for path in paths:
+        with Image.open(folder / path) as image:  # reads the header only
+            natural.append(image.width)
+    widest = max(natural, default=1)
+    return [f"min({w}px, calc({_IMAGE_ROOM} * {w / widest:.4f}))" for w in natural]
+
+
+def per_label_rows(per_label: dict) -> list[list[str]]:
+    """Rows of a per-label table (label, precision, recall after the majority mapping); a label
+    that no cluster was mapped to has no precision, and says so instead of ``nan``."""
+    rows = []
+    for label, scores in per_label.items():
+        precision = scores["precision"]
+        shown = "no cluster mapped to it" if precision != precision else f"{precision:.3f}"
+        rows.append([label, shown, f"{scores['recall']:.3f}"])
+    return rows
 
 
 @dataclass
@@ -184,8 +214,15 @@ class Report:
         """Several images side by side: (relative path, caption); ``thumbnails`` packs small
         images closer and draws them larger; ``natural`` shows each at its own size (contact
         sheets of different widths keep one scale), narrower than the page when it has to."""
+        present = [(path, caption) for path, caption in items if (folder / path).is_file()]
+        widths = (
+            _one_scale_widths(folder, [path for path, _ in present])
+            if natural
+            else [""] * len(present)
+        )
         figures = "".join(
-            _figure(path, caption) for path, caption in items if (folder / path).is_file()
+            _figure(path, caption, width)
+            for (path, caption), width in zip(present, widths, strict=True)
         )
         kind = "sheets" if natural else "gallery thumbs" if thumbnails else "gallery"
         self.parts.append(f'<div class="{kind}">{figures}</div>')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imgclust.report.html import Report, Swatch
+from imgclust.report.html import Report, Swatch, per_label_rows
 
 __all__ = ["write_classify_report", "write_evaluate_report"]
 
@@ -121,10 +121,7 @@ def write_evaluate_report(summary: dict, folder: Path) -> Path:
     report.heading("Each reference label")
     report.table(
         ["label", "precision", "recall"],
-        [
-            [label, f"{v['precision']:.3f}", f"{v['recall']:.3f}"]
-            for label, v in summary["per_label"].items()
-        ],
+        per_label_rows(summary["per_label"]),
     )
     report.heading("Class to label")
     one_to_one = summary["one_to_one_mapping"]
