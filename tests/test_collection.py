@@ -458,17 +458,28 @@ def test_saved_model_gives_training_images_their_clusters(tmp_path, colour_folde
 # --- the default features --------------------------------------------------------------
 
 
-def test_auto_features_are_pixels_for_small_grey_images_and_colour_texture_for_photos(tmp_path):
-    from imgclust.collection.group import auto_features
+def test_auto_features_are_hog_for_small_grey_images_and_colour_texture_for_photos(tmp_path):
+    from imgclust.collection.group import _make_extractor, auto_features
 
     digits = open_source(dataset="digits")
-    assert auto_features(digits)[0] == "pixels"
+    assert auto_features(digits)[0] == "hog"
+    extractor = _make_extractor("auto", digits, {})
+    # the 8x8 digits are brought to 16 pixels: 4-pixel cells need room
+    assert extractor.settings() == {
+        "size": 16,
+        "orientations": 12,
+        "pixels_per_cell": 4,
+        "cells_per_block": 2,
+        "root": True,
+    }
     grey = tmp_path / "grey"
     grey.mkdir()
     for i in range(6):  # small grey icons saved as RGB files
         value = np.full((24, 24, 3), 40 * i, np.uint8)
         Image.fromarray(value).save(grey / f"{i}.png")
-    assert auto_features(open_source(grey))[0] == "pixels"
+    assert auto_features(open_source(grey))[0] == "hog"
+    assert _make_extractor("auto", open_source(grey), {}).settings()["size"] == 24  # its own
+    assert _make_extractor("auto", open_source(grey), {"size": 20}).settings()["size"] == 20
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
@@ -578,7 +589,7 @@ def test_tsne_and_umap_show_real_progress(monkeypatch):
         reduce_features(features, method, progress=_recording_progress(calls))
         (message, total, steps) = calls[-1]
         assert method.replace("tsne", "t-SNE").upper() in message.upper()
-        assert total >= 250 and sum(steps) == total
+        assert total >= 200 and sum(steps) == total
         # advanced as it ran, read from what the library prints, not once at the end
         assert len(steps) >= 4 and steps[0] < total
 

@@ -56,7 +56,7 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
             "--features",
             default="auto",
             show_default=True,
-            help="auto (pixels for small grey images like the digits, colortexture for "
+            help="auto (hog for small grey images like the digits, colortexture for "
             "photos), pixels, colorhist, colortexture, hog, or embed:MODEL.onnx (an image "
             "model run with ONNX Runtime).",
         ),
@@ -95,7 +95,7 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
             default=default_reduce,
             show_default=True,
             help="Reduction before clustering (t-SNE and UMAP after a PCA to 50); auto: PCA "
-            "for model embeddings, t-SNE otherwise.",
+            "for model embeddings, else t-SNE up to 3,000 images and UMAP past that.",
         ),
         click.option(
             "--scale",

@@ -9,9 +9,12 @@ that cannot be read or decoded is recorded with the reason and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,7 +75,7 @@ class FeatureCache:
         self.folder = Path(root) / "features" / f"{extractor.name}-{extractor.key()}"
         self._index: dict[bytes, tuple[np.ndarray, int]] = {}
         self._new_keys: list[bytes] = []
-        self._new_rows: list[np.ndarray] = []
+        self._new_rows: list[int] = []
         if self.folder.is_dir():
             for keys_file in sorted(self.folder.glob("*.keys.npy")):
                 self._load_shard(keys_file)
@@ -97,24 +100,91 @@ class FeatureCache:
         hit = self._index.get(key)
         return None if hit is None else np.asarray(hit[0][hit[1]])
 
-    def add(self, key: bytes, vector: np.ndarray) -> None:
-        """Remember a new vector; :meth:`save` writes them."""
+    def add(self, key: bytes, row: int) -> None:
+        """Remember that row ``row`` of the feature matrix is new; :meth:`save` writes it."""
         self._new_keys.append(key)
-        self._new_rows.append(vector)
+        self._new_rows.append(row)
 
-    def save(self) -> None:
-        """Write the vectors added in this run as one new shard."""
+    def save(self, features: np.ndarray) -> None:
+        """Write the new rows of ``features`` (the run's feature matrix) as one new shard,
+        block by block (the matrix may be a memory-mapped file larger than memory)."""
         if not self._new_keys:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
         keys = np.frombuffer(b"".join(self._new_keys), dtype=np.uint8).reshape(-1, _KEY_BYTES)
-        for kind, array in (("features", np.stack(self._new_rows)), ("keys", keys)):
-            temporary = self.folder / f".{name}.{kind}.npy.tmp"
-            with open(temporary, "wb") as handle:
-                np.save(handle, array)
-            os.replace(temporary, self.folder / f"{name}.{kind}.npy")
+        rows = np.asarray(self._new_rows)
+        temporary = self.folder / f".{name}.features.npy.tmp"
+        shard = np.lib.format.open_memmap(
+            temporary, mode="w+", dtype=np.float32, shape=(len(rows), features.shape[1])
+        )
+        for start in range(0, len(rows), _SAVE_BLOCK):
+            shard[start : start + _SAVE_BLOCK] = features[rows[start : start + _SAVE_BLOCK]]
+        shard.flush()
+        del shard
+        os.replace(temporary, self.folder / f"{name}.features.npy")
+        temporary = self.folder / f".{name}.keys.npy.tmp"
+        with open(temporary, "wb") as handle:
+            np.save(handle, keys)
+        os.replace(temporary, self.folder / f"{name}.keys.npy")
         self._new_keys, self._new_rows = [], []
+
+
+_SAVE_BLOCK = 65536
+#: A feature matrix larger than this lives in a memory-mapped file instead of memory.
+MEMORY_BYTES = 256 * 2**20
+
+
+class FeatureMatrix:
+    """The rows of a run's feature matrix, filled in order as images are read.
+
+    Room for every image is made when the first row arrives: in memory up to
+    :data:`MEMORY_BYTES`, else in a memory-mapped file in ``folder`` (the system's temporary
+    folder by default) that is unlinked at once, so the disk space goes back with the array
+    and nothing is left behind, even by a killed run (POSIX; elsewhere the file is removed when
+    the array is freed).
+    """
+
+    def __init__(self, capacity: int, folder: str | os.PathLike | None = None) -> None:
+        self.capacity = capacity
+        self.folder = folder
+        self.array: np.ndarray | None = None
+        self.count = 0
+
+    def append(self, vector: np.ndarray) -> int:
+        """Store ``vector`` as the next row; its row number."""
+        if self.array is None:
+            self.array = allocate_rows((self.capacity, len(vector)), self.folder)
+        self.array[self.count] = vector
+        self.count += 1
+        return self.count - 1
+
+    def result(self) -> np.ndarray:
+        """The filled rows."""
+        if self.array is None:
+            return np.empty((0, 0), dtype=np.float32)
+        return self.array[: self.count]
+
+
+def allocate_rows(shape: tuple[int, int], folder: str | os.PathLike | None = None) -> np.ndarray:
+    """An uninitialised float32 array of ``shape``: in memory up to :data:`MEMORY_BYTES`,
+    else memory-mapped in an unlinked temporary file in ``folder`` (see :class:`FeatureMatrix`).
+    """
+    if shape[0] * shape[1] * 4 <= MEMORY_BYTES:
+        return np.empty(shape, dtype=np.float32)
+    descriptor, path = tempfile.mkstemp(prefix="imgclust-features-", suffix=".f32", dir=folder)
+    os.close(descriptor)
+    array = np.memmap(path, dtype=np.float32, mode="w+", shape=shape)
+    try:
+        os.unlink(path)
+    except OSError:  # Windows: a mapped file cannot be removed until it is unmapped
+        weakref.finalize(array, _remove_quietly, path)
+    return array
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @dataclass
@@ -174,6 +244,7 @@ def extract_features(
     chunk_size: int = 256,
     progress: ProgressFactory = no_progress,
     client=None,
+    spill_folder: str | os.PathLike | None = None,
 ) -> Extraction:
     """Features of every readable image of ``source``; unreadable ones are skipped.
 
@@ -193,13 +264,15 @@ def extract_features(
         :mod:`imgclust.distributed`); the files must be readable by every worker at the same
         path. Every image is decoded there (the cache is not consulted: the workers would have
         to read each file to hash it anyway); new vectors are added to the cache.
+    spill_folder : path, optional
+        Where a feature matrix too large for memory is kept (see :class:`FeatureMatrix`).
 
     Raises
     ------
     InvalidParameterError
         No image could be read.
     """
-    vectors: list[np.ndarray] = []
+    matrix = FeatureMatrix(len(source), spill_folder)
     kept: list[int] = []
     skipped: list[tuple[int, str]] = []
     hits = 0
@@ -213,20 +286,23 @@ def extract_features(
         else:
             finished = _chunks_on_cluster(source, extractor, cache, chunks, client, skipped)
         for indices, (chunk_vectors, chunk_hits) in zip(chunks, finished, strict=True):
-            for index, vector in chunk_vectors:
+            for index, vector, key in chunk_vectors:
                 kept.append(index)
-                vectors.append(vector)
+                row = matrix.append(vector)
+                if key is not None and cache is not None:
+                    cache.add(key, row)
             hits += chunk_hits
             advance(len(indices))
+    features = matrix.result()
     if cache is not None:
-        cache.save()
+        cache.save(features)
     named = [(source.ids[index], why) for index, why in skipped]
-    if not vectors:
+    if not kept:
         reasons = "; ".join(f"{name}: {why}" for name, why in named[:3])
         raise InvalidParameterError(
             f"{source.name}: none of the {len(source)} images could be read ({reasons})"
         )
-    return Extraction(np.stack(vectors), np.asarray(kept), named, hits)
+    return Extraction(features, np.asarray(kept), named, hits)
 
 
 def _chunks_here(source, extractor, cache, chunks, workers, skipped):
@@ -259,11 +335,8 @@ def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
     parts = [(_absolute(source.subset(indices)), indices.start) for indices in chunks]
     for keys, found, failed in map_in_order(client, _extract_remote, parts, extractor=extractor):
         skipped.extend(failed)
-        if cache is not None:
-            for key, (_, vector) in zip(keys, found, strict=True):
-                if cache.get(key) is None:
-                    cache.add(key, vector)
-        yield found, 0
+        fresh = [None if cache is not None and cache.get(key) is not None else key for key in keys]
+        yield [(i, v, key) for (i, v), key in zip(found, fresh, strict=True)], 0
 
 
 def _absolute(source: ImageSource) -> ImageSource:
@@ -280,16 +353,17 @@ def _extract_remote(part, *, extractor):
     results = [_read_one(source, extractor, None, i) for i in indices]
     failed: list[tuple[int, str]] = []
     found, _ = _finish_chunk(extractor, None, indices, results, failed)
-    keys = [results[i][0] for i, _ in found]
+    keys = [key for _, _, key in found]
     return (
         keys,
-        [(offset + i, vector) for i, vector in found],
+        [(offset + i, vector) for i, vector, _ in found],
         [(offset + i, why) for i, why in failed],
     )
 
 
 def _finish_chunk(extractor, cache, indices, results, skipped):
-    """Run the extractor's batch step on the decoded images of one chunk, in source order."""
+    """Run the extractor's batch step on the decoded images of one chunk, in source order:
+    ``([(index, vector, key of a new vector or None)], cache hits)``."""
     fresh = [(i, r[2]) for i, r in zip(indices, results, strict=True) if r[2] is not None]
     finished: dict[int, np.ndarray] = {}
     if fresh:
@@ -302,10 +376,7 @@ def _finish_chunk(extractor, cache, indices, results, skipped):
             continue
         if cached is not None:
             hits += 1
-            out.append((index, cached))
+            out.append((index, cached, None))
         else:
-            vector = finished[index]
-            if cache is not None:
-                cache.add(key, vector)
-            out.append((index, vector))
+            out.append((index, finished[index], key))  # new: its key goes to the cache
     return out, hits

@@ -229,12 +229,22 @@ class HogFeatures(FeatureExtractor):
         The image is resized to ``size`` x ``size`` first.
     orientations, pixels_per_cell, cells_per_block
         As :func:`skimage.feature.hog` (9, 8, 2 by default: 1,764 features at size 64).
+    root : bool, default=False
+        The square root of each value (the Hellinger mapping of RootSIFT): Euclidean distances
+        between the vectors then compare histograms by the Hellinger kernel, so that a few
+        strong gradients no longer outweigh the rest. On 10,000 MNIST digits (4-pixel cells,
+        12 orientations, UMAP and k-means) the adjusted Rand index goes from 0.79 to 0.94.
     """
 
     name = "hog"
 
     def __init__(
-        self, size: int = 64, orientations: int = 9, pixels_per_cell: int = 8, cells_per_block=2
+        self,
+        size: int = 64,
+        orientations: int = 9,
+        pixels_per_cell: int = 8,
+        cells_per_block: int = 2,
+        root: bool = False,
     ) -> None:
         if size < pixels_per_cell * cells_per_block:
             raise InvalidParameterError(
@@ -246,23 +256,88 @@ class HogFeatures(FeatureExtractor):
         self.orientations = int(orientations)
         self.pixels_per_cell = int(pixels_per_cell)
         self.cells_per_block = int(cells_per_block)
+        self.root = bool(root)
         self.draft_size = self.size
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "size": self.size,
             "orientations": self.orientations,
             "pixels_per_cell": self.pixels_per_cell,
             "cells_per_block": self.cells_per_block,
         }
+        if self.root:  # absent when off: the caches of plain HOG keep their names
+            settings["root"] = True
+        return settings
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        from skimage.feature import hog
+        return np.asarray(_square(image, self.size, "L"), dtype=np.float32) * np.float32(1 / 255)
 
-        grey = np.asarray(_square(image, self.size, "L"), dtype=np.float32) * np.float32(1 / 255)
-        cell = (self.pixels_per_cell, self.pixels_per_cell)
-        block = (self.cells_per_block, self.cells_per_block)
-        return hog(grey, self.orientations, cell, block, feature_vector=True).astype(np.float32)
+    def finish(self, batch: np.ndarray) -> np.ndarray:
+        values = hog_batch(batch, self.orientations, self.pixels_per_cell, self.cells_per_block)
+        return np.sqrt(values) if self.root else values
+
+
+def hog_batch(
+    images: np.ndarray, orientations: int = 9, pixels_per_cell: int = 8, cells_per_block: int = 2
+) -> np.ndarray:
+    """:func:`skimage.feature.hog` (L2-Hys blocks, feature vectors) of a stack of grey images.
+
+    The same arithmetic as scikit-image's (its gradients, its orientation bins, the histograms
+    in float64, L2-Hys in float64 stored as float32), on the whole stack at once: scikit-image
+    normalises each block in a Python loop, 80% of its time on a 28x28 image (0.34 ms an
+    image); here 10,000 such images take about 0.3 s. Equal to scikit-image's within float32
+    rounding (tested).
+
+    Parameters
+    ----------
+    images : (n, H, W) float32 ndarray
+    orientations, pixels_per_cell, cells_per_block : int
+        Square cells and blocks.
+
+    Returns
+    -------
+    (n, n_features) float32 ndarray
+    """
+    images = np.asarray(images, dtype=np.float32)
+    n, height, width = images.shape
+    cell, block = pixels_per_cell, cells_per_block
+    rows, cols = height // cell, width // cell
+    g_row = np.zeros_like(images)
+    g_col = np.zeros_like(images)
+    g_row[:, 1:-1, :] = images[:, 2:, :] - images[:, :-2, :]
+    g_col[:, :, 1:-1] = images[:, :, 2:] - images[:, :, :-2]
+    g_row, g_col = g_row.astype(np.float64), g_col.astype(np.float64)
+    magnitude = np.hypot(g_col, g_row)[:, : rows * cell, : cols * cell]
+    angle = (np.rad2deg(np.arctan2(g_row, g_col)) % 180)[:, : rows * cell, : cols * cell]
+    # A pixel is in bin i when width * i <= angle < width * (i + 1), as scikit-image compares;
+    # an angle that rounds to 180 is in none.
+    upper = (180.0 / orientations) * np.arange(1, orientations + 1)
+    bins = np.searchsorted(upper, angle, side="right")
+    weights = np.where(bins < orientations, magnitude, 0.0)
+    bins = np.minimum(bins, orientations - 1)
+    cell_index = (
+        np.arange(n)[:, None, None] * rows + (np.arange(rows * cell) // cell)[None, :, None]
+    ) * cols + (np.arange(cols * cell) // cell)[None, None, :]
+    flat = (cell_index * orientations + bins).ravel()
+    histograms = np.bincount(flat, weights.ravel(), minlength=n * rows * cols * orientations)
+    histograms = histograms.reshape(n, rows, cols, orientations) / (cell * cell)
+    blocks_r, blocks_c = rows - block + 1, cols - block + 1
+    stacked = np.stack(
+        [
+            np.stack(
+                [histograms[:, r : r + blocks_r, c : c + blocks_c] for c in range(block)], axis=3
+            )
+            for r in range(block)
+        ],
+        axis=3,
+    )  # (n, blocks_r, blocks_c, block, block, orientations)
+    eps2 = 1e-5**2
+    axes = (3, 4, 5)
+    normed = stacked / np.sqrt(np.sum(stacked**2, axis=axes, keepdims=True) + eps2)
+    normed = np.minimum(normed, 0.2)
+    normed = normed / np.sqrt(np.sum(normed**2, axis=axes, keepdims=True) + eps2)
+    return normed.astype(np.float32).reshape(n, -1)
 
 
 class OnnxEmbedding(FeatureExtractor):
