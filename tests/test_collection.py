@@ -589,7 +589,7 @@ def test_tsne_and_umap_show_real_progress(monkeypatch):
         reduce_features(features, method, progress=_recording_progress(calls))
         (message, total, steps) = calls[-1]
         assert method.replace("tsne", "t-SNE").upper() in message.upper()
-        assert total >= 200 and sum(steps) == total
+        assert total >= 100 and sum(steps) == total
         # advanced as it ran, read from what the library prints, not once at the end
         assert len(steps) >= 4 and steps[0] < total
 

@@ -144,6 +144,46 @@ def test_group_on_the_cluster_is_the_local_result(client, tmp_path):
     assert np.array_equal(local.distances, remote.distances)
 
 
+def test_a_large_extraction_spreads_over_the_workers_into_the_same_matrix(
+    client, tmp_path, monkeypatch
+):
+    """Many chunks, the feature matrix on disk and the cache: every worker takes chunks, and
+    the rows, their order and the cache's content are those of a run here."""
+    from imgclust.collection import extract
+    from imgclust.collection.extract import FeatureCache, extract_features
+    from imgclust.collection.features import HogFeatures
+    from imgclust.collection.sources import open_source
+
+    rng = np.random.default_rng(1)
+    for i in range(400):
+        grey = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+        Image.fromarray(grey).save(tmp_path / f"{i:04d}.png")
+    (tmp_path / "0100.png").write_text("not an image")
+    source = open_source(tmp_path)
+    extractor = HogFeatures(size=16, pixels_per_cell=4, orientations=12, root=True)
+    monkeypatch.setattr(extract, "MEMORY_BYTES", 4096)
+    local = extract_features(source, extractor, chunk_size=20)
+    with distributed.get_task_stream(client) as tasks:
+        remote = extract_features(
+            source,
+            extractor,
+            chunk_size=20,
+            client=client,
+            cache=FeatureCache(tmp_path.parent / "cache", extractor),
+        )
+    workers = {task["worker"] for task in tasks.data if "_extract" in str(task["key"])}
+    assert len(workers) == 2
+    assert isinstance(remote.features, np.memmap)
+    np.testing.assert_array_equal(remote.features, local.features)
+    np.testing.assert_array_equal(remote.kept, local.kept)
+    assert remote.skipped == local.skipped and len(local.features) == 399
+    cached = extract_features(
+        source, extractor, cache=FeatureCache(tmp_path.parent / "cache", extractor)
+    )
+    assert cached.cache_hits == 399
+    np.testing.assert_array_equal(cached.features, local.features)
+
+
 def test_group_command_takes_the_scheduler_from_the_environment(client, tmp_path, monkeypatch):
     (tmp_path / "images").mkdir()
     _image_folder(tmp_path / "images")

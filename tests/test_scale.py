@@ -14,7 +14,7 @@ from imgclust import cluster_images
 from imgclust.collection import extract, reduce
 from imgclust.collection.extract import FeatureCache, extract_features
 from imgclust.collection.features import HogFeatures, hog_batch
-from imgclust.collection.group import AUTO_TSNE_MAX, auto_reduction
+from imgclust.collection.group import AUTO_TSNE_MAX, AUTO_UMAP_MAX, auto_reduction
 from imgclust.collection.sources import open_source
 
 
@@ -136,6 +136,7 @@ def test_auto_reduction_by_size_and_features():
     assert auto_reduction("hog", AUTO_TSNE_MAX) == "tsne"
     assert auto_reduction("hog", AUTO_TSNE_MAX + 1) == "umap"
     assert auto_reduction("colortexture", 50_000) == "umap"
+    assert auto_reduction("hog", AUTO_UMAP_MAX + 1) == "pca"
 
 
 def test_small_grey_collections_group_by_stroke_shape(tmp_path):
@@ -187,3 +188,23 @@ def test_no_feature_file_is_left_in_the_temporary_folder(tmp_path, monkeypatch):
     result = cluster_images(folder, n_clusters=2, reduce="pca", cache=False)
     assert isinstance(result.extraction.features, np.memmap)
     assert os.listdir(spill) == []
+
+
+def test_kmeans_past_its_sample_size_restarts_on_a_sample_and_converges_on_all(monkeypatch):
+    from imgclust.cluster import methods
+    from imgclust.cluster.kmeans import KMeans
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0, 10, (6, 3))
+    X = (centres[rng.integers(0, 6, 6000)] + rng.normal(size=(6000, 3))).astype(np.float32)
+    full, _ = methods.fit_method(X, "kmeans", 6, 0)
+    monkeypatch.setattr(methods, "KMEANS_SAMPLE_ROWS", 600)
+    sampled, _ = methods.fit_method(X, "kmeans", 6, 0)
+    again, _ = methods.fit_method(X, "kmeans", 6, 0)
+    np.testing.assert_array_equal(sampled, again)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(full, sampled) > 0.99
+    # Lloyd ran on every row: the centres are the means of their members
+    model = KMeans(6, init=np.stack([X[sampled == c].mean(0) for c in range(6)]), n_init=1)
+    np.testing.assert_array_equal(model.fit(X).labels_, sampled)

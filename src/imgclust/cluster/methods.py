@@ -40,9 +40,21 @@ class ClusterMethod:
     summary: str
 
 
+#: Past this many rows, k-means runs its restarts on a seeded sample of this many rows, then
+#: Lloyd's iterations on every row from the best of them: the restarts stop growing with the
+#: collection (as ``segment`` runs them on a summary of the colours).
+KMEANS_SAMPLE_ROWS = 100_000
+
+
 def _kmeans(X, n_clusters, random_state, n_init=10, **_):
     from imgclust.cluster.kmeans import KMeans
 
+    if len(X) > KMEANS_SAMPLE_ROWS:
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(len(X), KMEANS_SAMPLE_ROWS, replace=False))
+        start = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(X[sample])
+        model = KMeans(n_clusters, init=start.cluster_centers_, n_init=1).fit(X)
+        return model.labels_, None
     model = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit(X)
     return model.labels_, None
 

@@ -409,7 +409,7 @@ def cluster_images(
     reduce : {"auto", "tsne", "pca", "umap", "none"}, default="auto"
         t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50. ``"auto"``
         (:func:`auto_reduction`): a PCA for the embeddings of an image model, t-SNE up to
-        3,000 images, UMAP past that.
+        3,000 images, UMAP up to 200,000, a PCA past that.
     dims : int, optional
     tsne_iterations : int, optional
         See :func:`~imgclust.collection.reduce.reduce_features`.
@@ -544,40 +544,34 @@ def cluster_images(
 
 #: Collections larger than this are mapped by UMAP rather than t-SNE by ``reduce="auto"``.
 AUTO_TSNE_MAX = 3000
+#: Collections larger than this are reduced by a PCA only by ``reduce="auto"``: UMAP's
+#: neighbour graph and its optimisation grow with the collection (memory and time).
+AUTO_UMAP_MAX = 200_000
 
 
 def auto_reduction(features: str, n_images: int) -> str:
     """The reduction ``reduce="auto"`` takes: PCA for the embeddings of an image model (they
     group better without a map: measured in ``docs/design.md``); for other features t-SNE up
-    to :data:`AUTO_TSNE_MAX` images, UMAP past it (t-SNE's cost grows faster than UMAP's:
-    measured in ``benchmarks/bench_scale.py``)."""
-    if features == "embed":
+    to :data:`AUTO_TSNE_MAX` images, UMAP up to :data:`AUTO_UMAP_MAX` (t-SNE's cost grows
+    faster than UMAP's: measured in ``benchmarks/bench_scale.py``), a PCA past that (its fit
+    on a sample, the projection by blocks: bounded memory whatever the size)."""
+    if features == "embed" or n_images > AUTO_UMAP_MAX:
         return "pca"
     return "tsne" if n_images <= AUTO_TSNE_MAX else "umap"
 
 
 def _reduce(features, method, dims, random_state, iterations, scale, progress) -> Reduction:
-    if method in ("tsne", "umap"):  # their own bars, by iteration and by epoch
-        return reduce_features(
-            features,
-            method,
-            dims=dims,
-            random_state=random_state,
-            tsne_iterations=iterations,
-            scale=scale,
-            progress=progress,
-        )
-    with progress(f"reducing ({method})", 1) as advance:
-        reduction = reduce_features(
-            features,
-            method,
-            dims=dims,
-            random_state=random_state,
-            tsne_iterations=iterations,
-            scale=scale,
-        )
-        advance()
-    return reduction
+    """The reduction, with its own bars: the PCA by block of rows, t-SNE by iteration, UMAP by
+    epoch."""
+    return reduce_features(
+        features,
+        method,
+        dims=dims,
+        random_state=random_state,
+        tsne_iterations=iterations,
+        scale=scale,
+        progress=progress,
+    )
 
 
 #: A density method's result is reported as lopsided past these shares of the images.

@@ -75,9 +75,9 @@ def run_group(
     result = cluster_images(images, exclude=[output], progress=progress, **options)
     with (
         StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
-        progress("writing outputs", 1) as advance,
+        progress("writing outputs", len(result.labels) + 1) as advance,
     ):
-        summary = write_group_outputs(result, stage.path, export=export)
+        summary = write_group_outputs(result, stage.path, export=export, advance=advance)
         if save:
             save_model(result, stage.path / "model")
         if report:
@@ -146,9 +146,11 @@ def run_assign(
     }
     with (
         StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
-        progress("writing outputs", 1) as advance,
+        progress("writing outputs", len(placement.ids) + 1) as advance,
     ):
-        summary["exported"] = write_assign_outputs(placement, stage.path, export=export)
+        summary["exported"] = write_assign_outputs(
+            placement, stage.path, export=export, advance=advance
+        )
         if report:
             from imgclust.report.collection_report import write_assign_report
 

@@ -59,11 +59,13 @@ def check_export_mode(mode: str) -> None:
         )
 
 
-def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
+def export_clusters(result: ImageClustering, folder: Path, mode: str, advance=None) -> int:
     """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed (an
-    image removed since it was read is left out)."""
+    image removed since it was read is left out). ``advance(n)`` as images are placed."""
     check_export_mode(mode)
+    advance = advance or (lambda n=1: None)
     if mode == "none":
+        advance(len(result.extraction.kept))
         return 0
     root = (folder / "clusters").resolve()
     source = result.source
@@ -71,6 +73,8 @@ def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
     for cluster in sorted(set(result.labels.tolist())):
         (root / _cluster_folder(cluster)).mkdir(parents=True)
     for row, index in enumerate(result.extraction.kept):
+        if row % _ADVANCE_EVERY == 0:
+            advance(min(_ADVANCE_EVERY, len(result.extraction.kept) - row))
         target_dir = root / _cluster_folder(int(result.labels[row]))
         name = safe_file_name(source.ids[index], int(result.ranks[row]))
         if source.paths is None:
@@ -83,6 +87,9 @@ def export_clusters(result: ImageClustering, folder: Path, mode: str) -> int:
             continue  # removed or changed since it was read: one file is not worth the run
         placed += 1
     return placed
+
+
+_ADVANCE_EVERY = 256
 
 
 def _place(source, index: int, target: Path, mode: str) -> None:
@@ -245,7 +252,9 @@ class Placement:
         return ranks
 
 
-def write_assign_outputs(placement: Placement, folder: Path, *, export: str = "hardlink") -> int:
+def write_assign_outputs(
+    placement: Placement, folder: Path, *, export: str = "hardlink", advance=None
+) -> int:
     """``assignments.csv``, ``skipped.csv``, ``galleries/`` and ``clusters/<n>/`` of an
     ``assign`` run; returns how many images were exported."""
     ranks = placement.ranks
@@ -260,7 +269,7 @@ def write_assign_outputs(placement: Placement, folder: Path, *, export: str = "h
     view = _RankedView(placement, ranks)
     if len(placement.labels):
         _galleries(view, folder)
-    return export_clusters(view, folder, export)
+    return export_clusters(view, folder, export, advance)
 
 
 @dataclass
@@ -275,11 +284,12 @@ class _RankedView:
 
 
 def write_group_outputs(
-    result: ImageClustering, folder: str | os.PathLike, *, export: str = "hardlink"
+    result: ImageClustering, folder: str | os.PathLike, *, export: str = "hardlink", advance=None
 ) -> dict:
     """Write every output of ``group`` into ``folder`` (an existing, empty staging folder).
 
-    Returns the summary written to ``clusters.json``, with ``exported`` added.
+    Returns the summary written to ``clusters.json``, with ``exported`` added. ``advance(n)``
+    as the images are exported (one step an image).
     """
     from imgclust.report.collection_plots import embedding_figure
 
@@ -302,7 +312,7 @@ def write_group_outputs(
         dendrogram_figure(result.linkage, result.labels).savefig(folder / "dendrogram.png")
     summary = result.summary()
     summary["centers_png"] = centres
-    summary["exported"] = export_clusters(result, folder, export)
+    summary["exported"] = export_clusters(result, folder, export, advance)
     summary["export"] = export
     (folder / "clusters.json").write_text(json_text(summary, default=str))
     return summary

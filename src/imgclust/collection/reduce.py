@@ -78,15 +78,19 @@ _BLOCK = 65536
 _PCA_FIT_ROWS = 20_000
 
 
-def project(features, scale_mean=None, scale_std=None, pca_mean=None, pca_components=None):
+def project(
+    features, scale_mean=None, scale_std=None, pca_mean=None, pca_components=None, advance=None
+):
     """``features`` standardised (when ``scale_std`` is given) and projected on the PCA (when
     ``pca_components`` is given), as float32, a block of rows at a time (the result is in a
-    memory-mapped file when it is large: :class:`~imgclust.collection.extract.FeatureMatrix`).
-    """
+    memory-mapped file when it is large: :class:`~imgclust.collection.extract.FeatureMatrix`);
+    ``advance(rows)`` after each block."""
     from imgclust.collection.extract import allocate_rows
 
     X = np.asarray(features)
     if scale_std is None and pca_components is None:
+        if advance is not None:
+            advance(len(X))
         return X.astype(np.float32, copy=False)
     dims = X.shape[1] if pca_components is None else len(pca_components)
     out = allocate_rows((len(X), dims))
@@ -97,6 +101,8 @@ def project(features, scale_mean=None, scale_std=None, pca_mean=None, pca_compon
         if pca_components is not None:
             block = (block - pca_mean) @ pca_components.T
         out[start : start + _BLOCK] = block
+        if advance is not None:
+            advance(len(block))
     return out
 
 
@@ -173,21 +179,26 @@ def reduce_features(
     if dims is not None and dims < 1:
         raise InvalidParameterError(f"dims={dims} must be at least 1")
     features = np.asarray(features)
-    scale_mean = scale_std = None
-    if scale == "standard":
-        scale_mean, scale_std = _standardise(features)
-    scaling = {"scale_mean": scale_mean, "scale_std": scale_std}
-    if method == "none":
-        scaled = project(features, scale_mean, scale_std)
-        return Reduction("none", scaled, None, None, scaled, **scaling)
-    if method == "pca":
-        mean, components = _pca(features, dims or _PRE_PCA, random_state, **scaling)
-        projected = project(features, pca_mean=mean, pca_components=components, **scaling)
-        return Reduction("pca", projected, mean, components, projected, **scaling)
+    n = len(features)
     mean = components = None
-    if features.shape[1] > _PRE_PCA and features.shape[0] > _PRE_PCA:
-        mean, components = _pca(features, _PRE_PCA, random_state, **scaling)
-    pre = project(features, pca_mean=mean, pca_components=components, **scaling)
+    scale_mean = scale_std = None
+    pca_dims = (dims or _PRE_PCA) if method == "pca" else _PRE_PCA
+    with_pca = method == "pca" or (
+        method != "none" and features.shape[1] > _PRE_PCA and n > _PRE_PCA
+    )
+    title = "PCA" if with_pca else "scaling"
+    with progress(f"{title} of {n:,} images", 2 * n) as advance:
+        if scale == "standard":
+            scale_mean, scale_std = _standardise(features)
+        scaling = {"scale_mean": scale_mean, "scale_std": scale_std}
+        if with_pca:
+            mean, components = _pca(features, pca_dims, random_state, **scaling)
+        advance(n)  # the fit, then the projection block by block
+        pre = project(
+            features, pca_mean=mean, pca_components=components, advance=advance, **scaling
+        )
+    if method in ("none", "pca"):
+        return Reduction(method, pre, mean, components, pre, **scaling)
     if method == "tsne":
         embedding = _tsne(pre, dims or 2, random_state, tsne_iterations, progress)
     else:
@@ -272,13 +283,21 @@ def _tsne(
 #: cluster packed together (``min_dist=0``), 15 neighbours.
 _UMAP_NEIGHBOURS = 15
 _UMAP_MIN_DIST = 0.0
-#: Passes of UMAP's optimisation. umap-learn takes 500 up to 10,000 points and 200 past;
-#: on 10,000 MNIST digits (HOG features, k-means, 3 seeds) 50, 100 and 200 epochs all gave an
-#: adjusted Rand index of 0.935-0.942, at 1.1, 1.9 and 3.7 s.
-_UMAP_EPOCHS = 200
-#: Up to this many points the neighbours are found exactly (scikit-learn, in seconds); past it
-#: by umap-learn's approximate NN-descent, whose cost grows close to linearly.
-_EXACT_NEIGHBOURS_MAX = 50_000
+#: Passes of UMAP's optimisation: 100 up to 10,000 images, 50 past (umap-learn takes 500 and
+#: 200). Fewer passes lost nothing measurable and the passes are most of UMAP's time: on 10,000
+#: MNIST digits (HOG, k-means, 3 seeds) 50, 100 and 200 epochs gave an adjusted Rand index of
+#: 0.938-0.940, 0.939-0.940 and 0.938-0.942 (1.1, 1.9 and 3.7 s); on 30,000 made digits
+#: (``bench_scale.py``, 2 seeds) 50 epochs 0.911, 100 epochs 0.833, 200 epochs 0.833-0.852.
+_UMAP_EPOCHS = (100, 50)
+_UMAP_FEW_EPOCHS_FROM = 10_000
+#: Up to this many points the neighbours are found exactly (scikit-learn, by blocks: 16 s for
+#: 100,000 points on 2 cores); past it by umap-learn's approximate NN-descent.
+_EXACT_NEIGHBOURS_MAX = 100_000
+
+
+def umap_epochs(n: int) -> int:
+    """The number of UMAP epochs for ``n`` points (see :data:`_UMAP_EPOCHS`)."""
+    return _UMAP_EPOCHS[0] if n <= _UMAP_FEW_EPOCHS_FROM else _UMAP_EPOCHS[1]
 
 
 def nearest_neighbours(
@@ -345,7 +364,8 @@ def _umap(
     if n <= _EXACT_NEIGHBOURS_MAX:
         indices, distances = nearest_neighbours(features, neighbours, progress)
         known = (indices, distances, None)
-    with progress(f"UMAP of {n:,} images", _UMAP_EPOCHS) as advance:
+    epochs = umap_epochs(n)
+    with progress(f"UMAP of {n:,} images", epochs) as advance:
         seen = _counter(advance)
         reader = _ProgressReader(r"(\d+)/\d+ \[", seen)  # tqdm's "80/200 ["
         model = umap.UMAP(
@@ -354,7 +374,7 @@ def _umap(
             min_dist=_UMAP_MIN_DIST,
             random_state=random_state,
             n_jobs=1,
-            n_epochs=_UMAP_EPOCHS,
+            n_epochs=epochs,
             precomputed_knn=known or (None, None, None),
             verbose=True,
             tqdm_kwds={"file": reader, "mininterval": _BAR_INTERVAL, "ascii": True},
@@ -365,5 +385,5 @@ def _umap(
             # neighbours found here serve the map only; new images are placed by ``assign``
             warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
             embedding = model.fit_transform(features)
-        seen(_UMAP_EPOCHS)
+        seen(epochs)
     return np.asarray(embedding, dtype=np.float32)
