@@ -72,7 +72,7 @@ class Reduction:
 
 
 #: Rows handled at a time by the scaling and the projection (bounded memory).
-_BLOCK = 65536
+_BLOCK = 8192
 #: The PCA is fitted on at most this many rows (a seeded sample past it), then every row is
 #: projected block by block: the time and memory of the fit stop growing with the collection.
 _PCA_FIT_ROWS = 20_000
