@@ -14,7 +14,7 @@ from imgclust import cluster_images
 from imgclust.collection import extract, reduce
 from imgclust.collection.extract import FeatureCache, extract_features
 from imgclust.collection.features import HogFeatures, hog_batch
-from imgclust.collection.group import AUTO_TSNE_MAX, AUTO_UMAP_MAX, auto_reduction
+from imgclust.collection.group import AUTO_TSNE_MAX, auto_reduction
 from imgclust.collection.sources import open_source
 
 
@@ -136,7 +136,7 @@ def test_auto_reduction_by_size_and_features():
     assert auto_reduction("hog", AUTO_TSNE_MAX) == "tsne"
     assert auto_reduction("hog", AUTO_TSNE_MAX + 1) == "umap"
     assert auto_reduction("colortexture", 50_000) == "umap"
-    assert auto_reduction("hog", AUTO_UMAP_MAX + 1) == "pca"
+    assert auto_reduction("hog", 10**6) == "umap"
 
 
 def test_small_grey_collections_group_by_stroke_shape(tmp_path):
@@ -208,3 +208,39 @@ def test_kmeans_past_its_sample_size_restarts_on_a_sample_and_converges_on_all(m
     # Lloyd ran on every row: the centres are the means of their members
     model = KMeans(6, init=np.stack([X[sampled == c].mean(0) for c in range(6)]), n_init=1)
     np.testing.assert_array_equal(model.fit(X).labels_, sampled)
+
+
+def test_past_its_landmarks_umap_maps_a_sample_and_places_the_rest_beside_their_neighbours(
+    monkeypatch,
+):
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(6)
+    centres = rng.normal(0, 8, (4, 10))
+    truth = rng.integers(0, 4, 1200)
+    X = (centres[truth] + rng.normal(size=(1200, 10))).astype(np.float32)
+    monkeypatch.setattr(reduce, "UMAP_LANDMARKS", 300)
+    calls: list = []
+    result = reduce.reduce_features(X, "umap", random_state=0, progress=_recording(calls))
+    again = reduce.reduce_features(X, "umap", random_state=0)
+    np.testing.assert_array_equal(result.embedding, again.embedding)
+    assert result.embedding.shape == (1200, 2) and np.isfinite(result.embedding).all()
+    assert any("UMAP of 300 images" in message for message, _, _ in calls)
+    assert any("placing the rest of 900 images" in message for message, _, _ in calls)
+    from sklearn.metrics import adjusted_rand_score
+
+    from imgclust.cluster.methods import fit_method
+
+    labels, _ = fit_method(result.embedding, "kmeans", 4, 0)
+    assert adjusted_rand_score(truth, labels) > 0.95
+
+
+def _recording(calls):
+    import contextlib
+
+    @contextlib.contextmanager
+    def progress(message, total=None):
+        steps: list = []
+        calls.append((message, total, steps))
+        yield lambda n=1: steps.append(n)
+
+    return progress

@@ -95,7 +95,7 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
             default=default_reduce,
             show_default=True,
             help="Reduction before clustering (t-SNE and UMAP after a PCA to 50); auto: PCA "
-            "for model embeddings, else t-SNE up to 3,000 images, UMAP up to 200,000, PCA past.",
+            "for model embeddings, else t-SNE up to 3,000 images and UMAP past that.",
         ),
         click.option(
             "--scale",

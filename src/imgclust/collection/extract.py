@@ -325,7 +325,7 @@ def _chunks_here(source, extractor, cache, chunks, workers, skipped):
         for position, indices in enumerate(chunks):
             results = [item for future in pending for item in future.result()]
             pending = read(chunks[position + 1]) if position + 1 < len(chunks) else []
-            yield _finish_chunk(extractor, cache, indices, results, skipped)
+            yield _finish_chunk(extractor, indices, results, skipped)
 
 
 def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
@@ -352,7 +352,7 @@ def _extract_remote(part, *, extractor):
     indices = range(len(source))
     results = [_read_one(source, extractor, None, i) for i in indices]
     failed: list[tuple[int, str]] = []
-    found, _ = _finish_chunk(extractor, None, indices, results, failed)
+    found, _ = _finish_chunk(extractor, indices, results, failed)
     keys = [key for _, _, key in found]
     return (
         keys,
@@ -361,7 +361,7 @@ def _extract_remote(part, *, extractor):
     )
 
 
-def _finish_chunk(extractor, cache, indices, results, skipped):
+def _finish_chunk(extractor, indices, results, skipped):
     """Run the extractor's batch step on the decoded images of one chunk, in source order:
     ``([(index, vector, key of a new vector or None)], cache hits)``."""
     fresh = [(i, r[2]) for i, r in zip(indices, results, strict=True) if r[2] is not None]

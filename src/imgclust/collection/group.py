@@ -409,7 +409,7 @@ def cluster_images(
     reduce : {"auto", "tsne", "pca", "umap", "none"}, default="auto"
         t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50. ``"auto"``
         (:func:`auto_reduction`): a PCA for the embeddings of an image model, t-SNE up to
-        3,000 images, UMAP up to 200,000, a PCA past that.
+        3,000 images, UMAP past that (on 50,000 landmarks past 50,000 images).
     dims : int, optional
     tsne_iterations : int, optional
         See :func:`~imgclust.collection.reduce.reduce_features`.
@@ -544,18 +544,16 @@ def cluster_images(
 
 #: Collections larger than this are mapped by UMAP rather than t-SNE by ``reduce="auto"``.
 AUTO_TSNE_MAX = 3000
-#: Collections larger than this are reduced by a PCA only by ``reduce="auto"``: UMAP's
-#: neighbour graph and its optimisation grow with the collection (memory and time).
-AUTO_UMAP_MAX = 200_000
 
 
 def auto_reduction(features: str, n_images: int) -> str:
     """The reduction ``reduce="auto"`` takes: PCA for the embeddings of an image model (they
     group better without a map: measured in ``docs/design.md``); for other features t-SNE up
-    to :data:`AUTO_TSNE_MAX` images, UMAP up to :data:`AUTO_UMAP_MAX` (t-SNE's cost grows
-    faster than UMAP's: measured in ``benchmarks/bench_scale.py``), a PCA past that (its fit
-    on a sample, the projection by blocks: bounded memory whatever the size)."""
-    if features == "embed" or n_images > AUTO_UMAP_MAX:
+    to :data:`AUTO_TSNE_MAX` images, UMAP past it (t-SNE's cost grows faster than UMAP's:
+    measured in ``benchmarks/bench_scale.py``; past
+    :data:`~imgclust.collection.reduce.UMAP_LANDMARKS` images UMAP maps a sample of that many
+    and places the rest, so its cost and memory stop growing but for the placement)."""
+    if features == "embed":
         return "pca"
     return "tsne" if n_images <= AUTO_TSNE_MAX else "umap"
 

@@ -290,9 +290,12 @@ _UMAP_MIN_DIST = 0.0
 #: (``bench_scale.py``, 2 seeds) 50 epochs 0.911, 100 epochs 0.833, 200 epochs 0.833-0.852.
 _UMAP_EPOCHS = (100, 50)
 _UMAP_FEW_EPOCHS_FROM = 10_000
-#: Up to this many points the neighbours are found exactly (scikit-learn, by blocks: 16 s for
-#: 100,000 points on 2 cores); past it by umap-learn's approximate NN-descent.
-_EXACT_NEIGHBOURS_MAX = 100_000
+#: Past this many images UMAP maps a seeded sample of this many (landmarks), and every other
+#: image is placed at the mean position of its nearest landmarks (in the PCA space the map was
+#: made from): the map's cost stops growing, the placement grows linearly. The neighbours of
+#: the landmarks are found exactly (4 s for 50,000 on 2 cores; 16 s for 100,000).
+UMAP_LANDMARKS = 50_000
+_PLACEMENT_NEIGHBOURS = 5
 
 
 def umap_epochs(n: int) -> int:
@@ -301,21 +304,27 @@ def umap_epochs(n: int) -> int:
 
 
 def nearest_neighbours(
-    features: np.ndarray, k: int, progress: ProgressFactory = no_progress
+    features: np.ndarray,
+    k: int,
+    progress: ProgressFactory = no_progress,
+    queries: np.ndarray | None = None,
+    title: str = "neighbours",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``k`` nearest neighbours of every row among the rows (itself first):
+    """Exact ``k`` nearest neighbours among the rows of ``features`` of every row of
+    ``queries`` (default: of ``features`` itself, each row first among its own):
     ``(indices, distances)``, in blocks of rows so memory stays bounded."""
     from sklearn.neighbors import NearestNeighbors
 
-    n = len(features)
+    queries = features if queries is None else queries
+    n = len(queries)
     search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(features)
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float32)
     block = 4096
-    with progress(f"neighbours of {n:,} images", n) as advance:
+    with progress(f"{title} of {n:,} images", n) as advance:
         for start in range(0, n, block):
             rows = slice(start, min(start + block, n))
-            d, i = search.kneighbors(features[rows])
+            d, i = search.kneighbors(np.asarray(queries[rows], dtype=np.float32))
             indices[rows], distances[rows] = i, d
             advance(rows.stop - rows.start)
     return indices, distances
@@ -346,6 +355,40 @@ def _cache_umap_kernels() -> None:
             continue
 
 
+def _place_on_landmarks(
+    features: np.ndarray, landmarks: np.ndarray, mapped: np.ndarray, progress
+) -> np.ndarray:
+    """The map of every row: the landmarks where UMAP put them, every other row at the mean
+    position of its :data:`_PLACEMENT_NEIGHBOURS` nearest landmarks."""
+    others = np.ones(len(features), dtype=bool)
+    others[landmarks] = False
+    rest = np.flatnonzero(others)
+    indices, _ = nearest_neighbours(
+        np.asarray(features[landmarks]),
+        _PLACEMENT_NEIGHBOURS,
+        progress,
+        queries=_Rows(features, rest),
+        title="placing the rest",
+    )
+    embedding = np.empty((len(features), mapped.shape[1]), dtype=np.float32)
+    embedding[landmarks] = mapped
+    embedding[rest] = mapped[indices].mean(axis=1)
+    return embedding
+
+
+class _Rows:
+    """Rows ``rows`` of ``array``, read a block at a time (``len`` and slicing only)."""
+
+    def __init__(self, array: np.ndarray, rows: np.ndarray) -> None:
+        self.array, self.rows = array, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, block: slice) -> np.ndarray:
+        return np.asarray(self.array[self.rows[block]])
+
+
 def _umap(
     features: np.ndarray, dims: int, random_state: int, progress: ProgressFactory = no_progress
 ) -> np.ndarray:
@@ -359,13 +402,16 @@ def _umap(
     n = len(features)
     if n < 4:
         raise InvalidParameterError(f"UMAP needs at least 4 images (got {n}); use --reduce pca")
-    neighbours = min(_UMAP_NEIGHBOURS, n - 1)
-    known = None
-    if n <= _EXACT_NEIGHBOURS_MAX:
-        indices, distances = nearest_neighbours(features, neighbours, progress)
-        known = (indices, distances, None)
-    epochs = umap_epochs(n)
-    with progress(f"UMAP of {n:,} images", epochs) as advance:
+    landmarks = None
+    if n > UMAP_LANDMARKS:
+        rng = np.random.default_rng(random_state)
+        landmarks = np.sort(rng.choice(n, UMAP_LANDMARKS, replace=False))
+    mapped = features if landmarks is None else np.asarray(features[landmarks])
+    m = len(mapped)
+    neighbours = min(_UMAP_NEIGHBOURS, m - 1)
+    indices, distances = nearest_neighbours(mapped, neighbours, progress)
+    epochs = umap_epochs(m)
+    with progress(f"UMAP of {m:,} images", epochs) as advance:
         seen = _counter(advance)
         reader = _ProgressReader(r"(\d+)/\d+ \[", seen)  # tqdm's "80/200 ["
         model = umap.UMAP(
@@ -375,7 +421,7 @@ def _umap(
             random_state=random_state,
             n_jobs=1,
             n_epochs=epochs,
-            precomputed_knn=known or (None, None, None),
+            precomputed_knn=(indices, distances, None),
             verbose=True,
             tqdm_kwds={"file": reader, "mininterval": _BAR_INTERVAL, "ascii": True},
         )
@@ -384,6 +430,8 @@ def _umap(
             warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
             # neighbours found here serve the map only; new images are placed by ``assign``
             warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
-            embedding = model.fit_transform(features)
+            embedding = model.fit_transform(mapped)
         seen(epochs)
+    if landmarks is not None:
+        embedding = _place_on_landmarks(features, landmarks, embedding, progress)
     return np.asarray(embedding, dtype=np.float32)
