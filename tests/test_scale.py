@@ -244,3 +244,28 @@ def _recording(calls):
         yield lambda n=1: steps.append(n)
 
     return progress
+
+
+def test_the_command_line_sets_hog_cells_and_root(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["group", "--dataset", "digits", "--features", "hog", "--size", "16", "--hog-cell",
+         "4", "--hog-root", "--reduce", "pca", "-k", "10", "--no-cache", "-q", "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    settings = json.loads((out / "clusters.json").read_text())["parameters"]["feature_settings"]
+    assert settings == {
+        "name": "hog",
+        "size": 16,
+        "orientations": 9,
+        "pixels_per_cell": 4,
+        "cells_per_block": 2,
+        "root": True,
+    }

@@ -65,6 +65,17 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
         ),
         click.option("--grey", is_flag=True, default=None, help="Pixels in grey levels, not RGB."),
         click.option(
+            "--hog-cell",
+            type=click.IntRange(min=1),
+            help="HOG cell side in pixels (8; the auto features of small grey images: 4).",
+        ),
+        click.option(
+            "--hog-root",
+            is_flag=True,
+            default=None,
+            help="Square-root the HOG values (as the auto features of small grey images do).",
+        ),
+        click.option(
             "--embed-preset",
             type=click.Choice(["auto", *PRESETS]),
             help="Model input preprocessing: imagenet (RGB, ImageNet mean and std), caffe (BGR, "
@@ -141,6 +152,8 @@ def collection_arguments(options: dict) -> tuple[str | None, dict]:
     feature_options = {
         "size": options.pop("size"),
         "grey": options.pop("grey"),
+        "pixels_per_cell": options.pop("hog_cell"),
+        "root": options.pop("hog_root"),
         "input_size": options.pop("embed_size"),
         "mean": _floats(options.pop("embed_mean"), "--embed-mean"),
         "std": _floats(options.pop("embed_std"), "--embed-std"),
