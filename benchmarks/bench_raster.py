@@ -13,7 +13,9 @@ classified GeoTIFF with the same K:
 - imgclust: the ``imgclust classify`` command (fit on a seeded sample of ``--sample`` valid
   pixels, standardised bands, block by block, all its outputs and its report);
 - GRASS GIS: ``r.external`` links the bands, ``i.cluster`` (sampling interval chosen for about
-  ``--sample`` pixels) then ``i.maxlik``, ``r.out.gdal``;
+  ``--sample`` pixels, at most 100,000: with more, i.cluster 8.2 merges its classes down to one
+  within a few iterations, e.g. 1 class from the 378,081 pixels of the small scene against 6 from
+  94,213 or 15,000) then ``i.maxlik``, ``r.out.gdal``;
 - Spectral Python: ``spectral.kmeans`` on the in-memory standardised array (every pixel; it
   has no sampling), default 20 iterations;
 - scikit-learn: ``KMeans(n_init=1)`` fitted on the same number of sampled standardised pixels
@@ -22,8 +24,11 @@ classified GeoTIFF with the same K:
 Each method runs in its own process; peak memory is that process's (and its children's) peak
 resident set size. Throughput is megapixels per second of wall time. On the small scene the
 inertia (within-class sum of squares over every valid pixel, in the standardised space, each
-class around its own mean) is compared with scikit-learn's. Peers whose in-memory array would
-not fit comfortably (``--max-memory-gb``) are skipped on the large scene.
+class around its own mean) is compared with scikit-learn's. On both scenes each method's number
+of classes in its map and the agreement of its map with scikit-learn's (adjusted Rand index;
+every 7th pixel on the large scene) are in the table, so that a method that classified nothing
+cannot pass for a fast one. Peers whose in-memory array would not fit comfortably
+(``--max-memory-gb``) are skipped on the large scene.
 """
 
 from __future__ import annotations
@@ -113,12 +118,16 @@ def run_spectral(paths, k, sample, out):
     _write_classes(labels.reshape(-1), profile, f"{out}/classes.tif")
 
 
+#: The most sample points given to i.cluster (see the module's docstring).
+GRASS_SAMPLE_MAX = 100_000
+
+
 def run_grass(paths, k, sample, out):
     import rasterio
 
     with rasterio.open(paths[0]) as src:
         n_pixels, count = src.width * src.height, src.count
-    interval = max(1, int(np.sqrt(n_pixels / sample)))
+    interval = max(1, int(np.ceil(np.sqrt(n_pixels / min(sample, GRASS_SAMPLE_MAX)))))
     if len(paths) == 1:
         names = [f"b.{i}" for i in range(1, count + 1)]
         link = f"r.external input={paths[0]} output=b -o --quiet"
@@ -199,6 +208,26 @@ def _within_class_ss(paths: list[str], classes: str) -> float:
     return total
 
 
+def _class_map(classes: str, step: int) -> np.ndarray:
+    """Every ``step``-th pixel of a classified GeoTIFF's first band."""
+    import rasterio
+
+    with rasterio.open(classes) as src:
+        return src.read(1).reshape(-1)[::step]
+
+
+def _agreement(maps: dict, reference: str | None) -> dict:
+    """``{method: (classes found, ARI against the reference's map)}``."""
+    from sklearn.metrics import adjusted_rand_score
+
+    found = {}
+    for method, labels in maps.items():
+        count = len(np.unique(labels[labels != 0]))
+        ari = adjusted_rand_score(maps[reference], labels) if reference in maps else None
+        found[method] = (count, ari)
+    return found
+
+
 def _tile_scene(folder: Path, tiles: int) -> Path:
     import rasterio
 
@@ -237,31 +266,40 @@ def _scene_table(name: str, paths: list[str], k: int, sample: int, n_pixels: int
     print(f"\n### {name}: {n_pixels / 1e6:.1f} MP, {len(BANDS)} bands, K={k}, sample {sample:,}\n")
     print(
         "| method | time (s) | MP/s | peer time / imgclust time | peak RSS (MB) "
-        "| inertia / scikit-learn's |"
+        "| inertia / scikit-learn's | classes | ARI vs scikit-learn |"
     )
-    print("|---|---|---|---|---|---|")
-    results, inertia = {}, {}
+    print("|---|---|---|---|---|---|---|---|")
+    results, inertia, maps = {}, {}, {}
+    step = 1 if n_pixels < 5_000_000 else 7
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for method in METHODS:
             if not available[method]:
-                print(f"| {method} | not installed | | | | |", flush=True)
+                print(f"| {method} | not installed | | | | | | |", flush=True)
                 continue
             if need_gb.get(method, 0) > args.max_memory_gb:
-                print(f"| {method} | skipped: needs about {need_gb[method]:.0f} GB in memory |||||")
+                print(
+                    f"| {method} | skipped: needs about {need_gb[method]:.0f} GB in memory |||||||"
+                )
                 continue
             out = f"{tmp}/{len(results)}"
             results[method] = _measure(method, paths, k, sample, out)
+            if not results[method]["failed"]:
+                maps[method] = _class_map(f"{out}/classes.tif", step)
             if args.inertia and not results[method]["failed"]:
                 inertia[method] = _within_class_ss(paths, f"{out}/classes.tif")
         ours = results["imgclust"]["seconds"]
         reference = inertia.get("scikit-learn KMeans(n_init=1)")
+        agreement = _agreement(maps, "scikit-learn KMeans(n_init=1)")
         for method, r in results.items():
+            count, ari = agreement.get(method, (None, None))
+            counted = "" if count is None else str(count)
+            agreed = "" if ari is None else f"{ari:.3f}"
             ratio = f"{r['seconds'] / ours:.1f}x" if method != "imgclust" else "1.0x"
             rel = f"{inertia[method] / reference:.4f}" if reference and method in inertia else ""
             status = " (failed)" if r["failed"] else ""
             print(
                 f"| {method}{status} | {r['seconds']:.2f} | {n_pixels / 1e6 / r['seconds']:.2f} "
-                f"| {ratio} | {r['peak_mb']:.0f} | {rel} |",
+                f"| {ratio} | {r['peak_mb']:.0f} | {rel} | {counted} | {agreed} |",
                 flush=True,
             )
 
