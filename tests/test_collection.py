@@ -480,6 +480,8 @@ def test_auto_features_are_hog_for_small_grey_images_and_colour_texture_for_phot
     assert auto_features(open_source(grey))[0] == "hog"
     assert _make_extractor("auto", open_source(grey), {}).settings()["size"] == 24  # its own
     assert _make_extractor("auto", open_source(grey), {"size": 20}).settings()["size"] == 20
+    # an option given, even a false one, wins over the auto choice; None means "not given"
+    assert _make_extractor("auto", digits, {"root": False, "size": None}).root is False
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):

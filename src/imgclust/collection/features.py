@@ -233,7 +233,8 @@ class HogFeatures(FeatureExtractor):
         The square root of each value (the Hellinger mapping of RootSIFT): Euclidean distances
         between the vectors then compare histograms by the Hellinger kernel, so that a few
         strong gradients no longer outweigh the rest. On 10,000 MNIST digits (4-pixel cells,
-        12 orientations, UMAP and k-means) the adjusted Rand index goes from 0.79 to 0.94.
+        9 orientations, UMAP and k-means, 3 seeds) the adjusted Rand index goes from 0.78-0.80
+        to 0.94.
     """
 
     name = "hog"
@@ -286,8 +287,8 @@ def hog_batch(
     The same arithmetic as scikit-image's (its gradients, its orientation bins, the histograms
     in float64, L2-Hys in float64 stored as float32), on the whole stack at once: scikit-image
     normalises each block in a Python loop, 80% of its time on a 28x28 image (0.34 ms an
-    image); here 10,000 such images take about 0.3 s. Equal to scikit-image's within float32
-    rounding (tested).
+    image); here 10,000 such images take about 0.5 s in chunks of 256, against 3.5 s. Equal to
+    scikit-image's within float32 rounding (tested).
 
     Parameters
     ----------
