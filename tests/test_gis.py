@@ -76,7 +76,7 @@ def test_overviews_are_class_codes_never_averages(tmp_path, big_scene):
         small = src.read(1, out_shape=(225, 300))  # read from the overview
         full = src.read(1)
     assert set(np.unique(small)) <= set(np.unique(full))  # no code that is not a class
-    # the mode of each 4x4 block: inside a quadrant, the overview holds the quadrant's class
+    # nearest resampling: inside a quadrant, the overview holds the quadrant's class
     inside = (slice(20, 90), slice(20, 130))
     assert (small[inside] == full[::4, ::4][inside]).mean() > 0.95
 

@@ -150,45 +150,48 @@ def test_strips_follow_whole_rows_of_output_tiles(tmp_path, width, rows):
     assert all(start == i * strips[0][1] for i, (start, _) in enumerate(strips))
 
 
-def test_strip_kernel_matches_a_pixel_by_pixel_reference():
-    """The row-wise SIMD kernel gives the codes and sums of the plain per-pixel arithmetic."""
-    from imgclust.raster import _kernels
+@pytest.mark.parametrize("dtype", ["float32", "uint16"])
+def test_strip_kernel_matches_a_pixel_by_pixel_reference(dtype):
+    """The row-wise SIMD kernel gives the codes and sums of the sample's own float32 feature
+    arithmetic, pixel by pixel (test_native checks the compiled kernel against the JIT one)."""
+    from imgclust import _native
 
     rng = np.random.default_rng(5)
-    bands, h, w, k = 4, 37, 53, 5
-    data = (rng.random((bands, h, w)) * 5000).astype(np.float32)
-    data[:, 3, 7] = np.nan  # an invalid pixel may hold anything
+    bands, h, w, k, lanes = 4, 37, 53, 5, 4
+    data = (rng.random((bands, h, w)) * 5000).astype(dtype)
     valid = rng.random((h, w)) > 0.1
-    valid[3, 7] = False
+    if dtype == "float32":
+        data[:, 3, 7] = np.nan  # an invalid pixel may hold anything
+        valid[3, 7] = False
     index_a, index_b = np.array([3]), np.array([2])  # one normalised difference
-    mean = np.append(np.nanmean(data.reshape(bands, -1), axis=1), 0.1).astype(np.float64)
-    scale = np.append(np.nanstd(data.reshape(bands, -1), axis=1), 0.4).astype(np.float64)
+    values = data.astype(np.float32)
+    a, b = values[3], values[2]
+    index = np.where(a + b != 0, (a - b) / (a + b), np.float32(0))
+    raw = np.concatenate([values, index[None]])  # float32, as FeatureSpec.raw_features
+    mean = np.nanmean(raw.reshape(bands + 1, -1), axis=1).astype(np.float64)
+    scale = np.nanstd(raw.reshape(bands + 1, -1), axis=1).astype(np.float64)
     centers = rng.normal(size=(k, bands + 1)).astype(np.float32)
-    m = 4
     codes = np.empty((h, w), dtype=np.uint8)
-    sums, squares = np.zeros((m, k + 1, bands + 1)), np.zeros((m, k + 1, bands + 1))
-    counts = np.zeros((m, k + 1), dtype=np.int64)
-    _kernels.classify_strip(
-        data, valid, bands, index_a, index_b, mean, scale, centers, codes, sums, squares, counts
-    )
+    sums, squares = np.zeros((lanes, k + 1, bands + 1)), np.zeros((lanes, k + 1, bands + 1))
+    counts = np.zeros((lanes, k + 1), dtype=np.int64)
+    arguments = (data, valid, bands, index_a, index_b, mean, scale, centers, codes, sums)
+    arguments += (squares, counts)
+    _native.call("classify_strip", *arguments)
 
-    raw = np.concatenate([data, ((data[3] - data[2]) / (data[3] + data[2]))[None]]).astype(
-        np.float64
-    )
-    scaled = ((raw - mean[:, None, None]) / scale[:, None, None]).astype(np.float32)
-    terms = (scaled[None] - centers[:, :, None, None]) ** 2  # float32, as the kernel squares
-    distances = np.zeros((k, h, w))
-    for f in range(bands + 1):  # summed in float64 in feature order, as the kernel does
-        distances += terms[:, f]
+    centred = raw - mean.astype(np.float32)[:, None, None]  # float32, as FeatureSpec.transform
+    scaled = centred / scale.astype(np.float32)[:, None, None]
+    distances = np.zeros((k, h, w), dtype=np.float32)
+    for f in range(bands + 1):  # float32 sums in feature order, as the kernel adds them
+        distances += (scaled[f][None] - centers[:, f, None, None]) ** 2
     expected = np.where(valid, distances.argmin(axis=0) + 1, 0)
     assert len(np.unique(expected)) == k + 1  # every class and nodata occur
     assert np.array_equal(codes, expected)
-    assert counts.sum(axis=0).tolist() == np.bincount(expected[valid], minlength=k + 1).tolist()
-    centred = raw[:, valid] - mean[:, None]
+    assert counts.sum(axis=0).tolist() == np.bincount(expected.ravel(), minlength=k + 1).tolist()
+    members = centred[:, valid].astype(np.float64)
     for code in range(1, k + 1):
-        members = centred[:, expected[valid] == code]
-        np.testing.assert_allclose(sums.sum(axis=0)[code], members.sum(axis=1), rtol=1e-12)
-        np.testing.assert_allclose(squares.sum(axis=0)[code], (members**2).sum(axis=1), rtol=1e-12)
+        chosen = members[:, expected[valid] == code]
+        np.testing.assert_allclose(sums.sum(axis=0)[code], chosen.sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(squares.sum(axis=0)[code], (chosen**2).sum(axis=1), rtol=1e-12)
 
 
 def test_sample_does_not_depend_on_the_windows():

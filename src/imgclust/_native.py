@@ -32,6 +32,12 @@ __all__ = ["LOOPS", "call", "compiled_available", "jit_loop", "loop", "parse_typ
 
 _FLOATS = ("float32", "float64")
 
+#: The arguments of the raster classifying kernel after the bands (see raster/_kernels.py).
+_STRIP_ARGUMENTS = (
+    "bool[2]", "int64", "int64[1]", "int64[1]", "float64[1]", "float64[1]", "float32[2]",
+    "uint8[2]", "float64[3]", "float64[3]", "int64[2]",
+)  # fmt: skip
+
 #: Each loop: (module of the JIT function, its name, the argument types of each compiled
 #: variant). ``"float64[2]"`` is a C-contiguous 2-D float64 array, ``"int64"`` a scalar.
 LOOPS: dict[str, tuple[str, str, list[tuple[str, ...]]]] = {
@@ -79,6 +85,18 @@ LOOPS: dict[str, tuple[str, str, list[tuple[str, ...]]]] = {
         "update_closest_serial",
         [(f"{t}[2]", "float64[1]", "int64") for t in _FLOATS],
     ),
+    # the raster passes: the sample's candidate keys, and the classifying kernel for the
+    # common band types (others, and more than 255 classes, run through the JIT)
+    "candidates": (
+        "imgclust.raster._kernels",
+        "candidates",
+        [("bool[2]", "int64", "int64", "int64", "int64", "uint64", "int64[1]", "uint64[1]")],
+    ),
+    "classify_strip": (
+        "imgclust.raster._kernels",
+        "classify_strip",
+        [(f"{t}[3]", *_STRIP_ARGUMENTS) for t in ("uint8", "uint16", "int16", "float32")],
+    ),
 }
 
 
@@ -107,7 +125,7 @@ def compiled_available() -> bool:
 def _matches(expected: tuple[np.dtype, int], value) -> bool:
     dtype, ndim = expected
     if ndim == 0:
-        kind = (int, np.integer) if dtype.kind == "i" else (float, np.floating)
+        kind = (int, np.integer) if dtype.kind in "iu" else (float, np.floating)
         return isinstance(value, kind) and not isinstance(value, bool)
     return (
         isinstance(value, np.ndarray)

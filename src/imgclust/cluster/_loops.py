@@ -29,28 +29,30 @@ def _parallel(name: str) -> Callable:
     return getattr(importlib.import_module(LOOPS[name][0]), f"{name}_parallel")
 
 
-def _choose(name: str, n_terms: int, *args) -> Callable:
-    if n_terms >= PARALLEL_MIN_TERMS:
+def _choose(name: str, n_terms: int, *args, parallel: bool = True) -> Callable:
+    if parallel and n_terms >= PARALLEL_MIN_TERMS:
         return _parallel(name)
     return loop(name, *args)
 
 
-def e_step(X, w, centers, labels, min_dist) -> Callable:
+def e_step(X, w, centers, labels, min_dist, *, parallel: bool = True) -> Callable:
     """The Lloyd E-step loop for these arrays (three features have their own).
 
     The returned function, called as ``step(X, w, centers, labels, min_dist)`` with arrays
     of the same types, writes the nearest centre of each sample into ``labels`` and its
     squared distance into ``min_dist``, and returns the weighted coordinate sums per cluster
     ``(k, d)``, the weight per cluster ``(k,)``, the weighted inertia and how many labels
-    changed.
+    changed. ``parallel=False`` keeps it on one thread whatever the size.
     """
     name = "assign_and_accumulate_3d" if X.shape[1] == 3 else "assign_and_accumulate"
-    return _choose(name, X.size * centers.shape[0], X, w, centers, labels, min_dist)
+    terms = X.size * centers.shape[0]
+    return _choose(name, terms, X, w, centers, labels, min_dist, parallel=parallel)
 
 
-def assign(X, centers, labels, min_dist) -> None:
+def assign(X, centers, labels, min_dist, *, parallel: bool = True) -> None:
     """Nearest centre (into ``labels``) and squared distance (into ``min_dist``) per sample."""
-    _choose("assign", X.size * centers.shape[0], X, centers, labels, min_dist)(
+    terms = X.size * centers.shape[0]
+    _choose("assign", terms, X, centers, labels, min_dist, parallel=parallel)(
         X, centers, labels, min_dist
     )
 

@@ -124,16 +124,23 @@ def _relocate_empty(X, centers, weights, min_dist) -> None:
 
 
 def lloyd(
-    X, weights, centers, max_iter: int, tol: float, epsilon: float | None = None
+    X,
+    weights,
+    centers,
+    max_iter: int,
+    tol: float,
+    epsilon: float | None = None,
+    parallel: bool = True,
 ) -> KMeansFit:
     """Run Lloyd iterations from ``centers`` until no label changes or the shift is <= ``tol``
     (the summed squared movement of the centres, as scikit-learn). With ``epsilon``, stop
-    instead once no centre moves more than ``epsilon`` (OpenCV's ``TERM_CRITERIA_EPS``)."""
+    instead once no centre moves more than ``epsilon`` (OpenCV's ``TERM_CRITERIA_EPS``).
+    ``parallel=False`` keeps every loop on one thread (see :mod:`imgclust.cluster._loops`)."""
     n = X.shape[0]
     centers = centers.astype(np.float64, copy=True)
     labels = np.full(n, -1, dtype=np.int32)
     min_dist = np.empty(n, dtype=np.float64)
-    step = _loops.e_step(X, weights, centers, labels, min_dist)
+    step = _loops.e_step(X, weights, centers, labels, min_dist, parallel=parallel)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         sums, cluster_weights, _, changed = step(X, weights, centers, labels, min_dist)
@@ -152,7 +159,7 @@ def lloyd(
             break
     centers = centers.astype(X.dtype)
     # Final E-step so that labels and inertia belong to the centres that are returned.
-    _loops.assign(X, centers, labels, min_dist)
+    _loops.assign(X, centers, labels, min_dist, parallel=parallel)
     return KMeansFit(centers, labels, float(np.sum(weights * min_dist)), n_iter)
 
 
@@ -205,12 +212,14 @@ def fit_kmeans(
     tol: float = 1e-4,
     random_state: int | np.random.RandomState | None = None,
     epsilon: float | None = None,
+    parallel: bool = True,
 ) -> KMeansFit:
     """Weighted k-means on validated data; the run with the lowest inertia of ``n_init``.
 
     ``X`` must be C-contiguous float32 or float64 and ``weights`` float64 (as
     :class:`imgclust.KMeans` ensures); ``tol`` is relative to the data's variance;
-    ``epsilon``, if given, replaces it with OpenCV's rule (see :func:`lloyd`).
+    ``epsilon``, if given, replaces it with OpenCV's rule (see :func:`lloyd`);
+    ``parallel=False`` keeps every loop on one thread.
 
     The random draws of every restart are made first, in order, so that restarts can run on
     several threads (the loops release the GIL) and still give the result of running them one
@@ -219,12 +228,13 @@ def fit_kmeans(
     rng = as_random_state(random_state)
     absolute_tol = tolerance(X, weights, tol)
     if isinstance(init, np.ndarray):
-        return lloyd(X, weights, np.asarray(init, dtype=X.dtype), max_iter, absolute_tol, epsilon)
+        centers = np.asarray(init, dtype=X.dtype)
+        return lloyd(X, weights, centers, max_iter, absolute_tol, epsilon, parallel)
     draws = [_seeding_draws(X, weights, n_clusters, init, rng) for _ in range(n_init)]
 
     def restart(draw: np.ndarray) -> KMeansFit:
         centers = _seed_from_draws(X, weights, n_clusters, init, draw)
-        return lloyd(X, weights, centers, max_iter, absolute_tol, epsilon)
+        return lloyd(X, weights, centers, max_iter, absolute_tol, epsilon, parallel)
 
     threads = _restart_threads(n_init, X, n_clusters)
     if threads == 1:

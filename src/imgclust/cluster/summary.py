@@ -76,6 +76,7 @@ def fit_with_summary(
     tol: float = 1e-4,
     random_state: int | None = None,
     epsilon: float | None = None,
+    parallel: bool = True,
 ) -> KMeansFit:
     """Fit k-means on ``(X, weights)``: restarts on a summary, refinement on all samples.
 
@@ -87,6 +88,9 @@ def fit_with_summary(
     n_clusters, init, n_init, max_iter, tol, random_state
         As in :class:`imgclust.KMeans`; ``n_init`` seedings are each run to convergence on
         the summary and the best one is refined on ``X``.
+    parallel : bool, default=True
+        ``False`` keeps the refinement's loops on one thread whatever the size of ``X``
+        (fewer CPU seconds, and a fresh process need not import numba).
 
     Returns
     -------
@@ -102,8 +106,9 @@ def fit_with_summary(
     restart_X, restart_w = _restart_set(X, weights, n_clusters, rng)
     if restart_X is X:
         return fit_kmeans(
-            X, weights, n_clusters, init=init, n_init=n_init, random_state=rng, **options
-        )
+            X, weights, n_clusters, init=init, n_init=n_init, random_state=rng, parallel=parallel,
+            **options,
+        )  # fmt: skip
     seeding = fit_kmeans(
         restart_X,
         np.ascontiguousarray(restart_w, dtype=np.float64),
@@ -113,5 +118,5 @@ def fit_with_summary(
         random_state=rng,
         **options,
     )
-    final = fit_kmeans(X, weights, n_clusters, init=seeding.centers, **options)
+    final = fit_kmeans(X, weights, n_clusters, init=seeding.centers, parallel=parallel, **options)
     return replace(final, summary_size=int(restart_X.shape[0]), summary_iter=seeding.n_iter)

@@ -18,4 +18,4 @@ def rasterio():
 
 #: GDAL settings for our reads and writes: a bounded block cache (GDAL's default is 5% of
 #: the machine's memory, which would count against our peak), and compression on all cores.
-GDAL_OPTIONS = {"GDAL_CACHEMAX": 256, "GDAL_NUM_THREADS": "ALL_CPUS"}
+GDAL_OPTIONS = {"GDAL_CACHEMAX": 256, "GDAL_NUM_THREADS": "1"}

@@ -7,8 +7,9 @@ overviews, a QGIS style and, on request, a Cloud Optimized GeoTIFF.
   them with the raster.
 - Band statistics go into the file's own metadata (``STATISTICS_*``), so that a viewer need
   not scan the scene before it can draw it.
-- Overviews are internal and made with ``mode`` resampling: a class code is never averaged
-  with its neighbours' into a code of another class.
+- Overviews are internal and made with ``nearest`` resampling (gdaladdo's default): a class
+  code is never averaged with its neighbours' into a code of another class. ``mode`` would
+  smooth them but took 1.6 CPU s against 0.3 on a 45-megapixel map, a sixth of ``classify``.
 - ``classes.qml`` is a paletted QGIS style; QGIS applies a ``.qml`` with the raster's name as
   its default style when the layer is added.
 - A Cloud Optimized GeoTIFF is GDAL's COG driver's copy of the classified file (tiles, then
@@ -67,16 +68,16 @@ def overview_factors(width: int, height: int, smallest: int = 256) -> list[int]:
 
 
 def build_overviews(path: str | Path) -> list[int]:
-    """Build internal overviews of a class raster by ``mode`` resampling (a block's most
-    common code: never an average of codes); returns the factors."""
+    """Build internal overviews of a class raster by ``nearest`` resampling (a code of the
+    block, never an average of codes), deflate level 1 as the full map; returns the factors."""
     from imgclust.raster._rasterio import rasterio
 
     rio = rasterio()
-    with rio.open(path, "r+") as dst:
+    with rio.Env(ZLEVEL_OVERVIEW=1), rio.open(path, "r+") as dst:
         factors = overview_factors(dst.width, dst.height)
         if factors:
-            dst.build_overviews(factors, rio.enums.Resampling.mode)
-            dst.update_tags(ns="rio_overview", resampling="mode")
+            dst.build_overviews(factors, rio.enums.Resampling.nearest)
+            dst.update_tags(ns="rio_overview", resampling="nearest")
     return factors
 
 

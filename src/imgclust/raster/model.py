@@ -19,16 +19,29 @@ FORMAT = "imgclust-raster-model"
 VERSION = 1
 
 
+#: matplotlib's tab10 and tab20 palettes in 8-bit RGB, copied so that ``classify`` need not
+#: import matplotlib (half a second) for twenty colours; a test checks them against it.
+TAB10 = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+)  # fmt: skip
+TAB20 = (
+    (31, 119, 180), (174, 199, 232), (255, 127, 14), (255, 187, 120), (44, 160, 44),
+    (152, 223, 138), (214, 39, 40), (255, 152, 150), (148, 103, 189), (197, 176, 213),
+    (140, 86, 75), (196, 156, 148), (227, 119, 194), (247, 182, 210), (127, 127, 127),
+    (199, 199, 199), (188, 189, 34), (219, 219, 141), (23, 190, 207), (158, 218, 229),
+)  # fmt: skip
+
+
 def default_colors(n: int) -> list[tuple[int, int, int]]:
     """Distinct colours for ``n`` classes: matplotlib's tab10 / tab20, else turbo."""
+    if n <= 10:
+        return list(TAB10[:n])
+    if n <= 20:
+        return list(TAB20[:n])
     from matplotlib import colormaps
 
-    if n <= 10:
-        values = colormaps["tab10"].colors[:n]
-    elif n <= 20:
-        values = colormaps["tab20"].colors[:n]
-    else:
-        values = colormaps["turbo"](np.linspace(0.05, 0.95, n))[:, :3]
+    values = colormaps["turbo"](np.linspace(0.05, 0.95, n))[:, :3]
     return [tuple(round(255 * c) for c in rgb[:3]) for rgb in values]
 
 

@@ -25,13 +25,22 @@ class PixelSampler:
         Raster width, to number the pixels.
     seed : int
     n_pixels : int, optional
-        Pixels in the whole raster. When given, keys above ``4 * size / n_pixels`` of their
-        range are not even kept as candidates; if fewer than ``size`` valid pixels fall under
-        that bar (more than three quarters of the scene is nodata), :attr:`complete` is False
-        and the caller offers the windows again to a sampler without ``n_pixels``.
+        Pixels that will be offered. When given, keys above ``headroom * size / n_pixels`` of
+        their range are not even kept as candidates; if fewer than ``size`` valid pixels fall
+        under that bar (more than ``1 - 1 / headroom`` of the pixels are nodata),
+        :attr:`complete` is False and the caller offers the windows again to a sampler without
+        ``n_pixels``.
+    headroom : float, default=4
     """
 
-    def __init__(self, size: int, width: int, seed: int, n_pixels: int | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        width: int,
+        seed: int,
+        n_pixels: int | None = None,
+        headroom: float = 4.0,
+    ) -> None:
         self.size = int(size)
         self.width = int(width)
         self.seed = int(seed)
@@ -41,29 +50,31 @@ class PixelSampler:
         self._values: list[np.ndarray] = []
         self._held = 0
         self._threshold = np.uint64(np.iinfo(np.uint64).max)
-        if n_pixels is not None and 4 * self.size < n_pixels:
-            self._threshold = np.uint64(int(4 * self.size / n_pixels * 2.0**64))
-        self._capped = n_pixels is not None and 4 * self.size < n_pixels
+        self._capped = n_pixels is not None and headroom * self.size < n_pixels
+        if self._capped:
+            self._threshold = np.uint64(int(headroom * self.size / n_pixels * 2.0**64))
 
     @property
     def complete(self) -> bool:
         """Whether the sample holds the ``size`` smallest keys (or every valid pixel)."""
         return not self._capped or self._held >= self.size
 
-    def add(self, row: int, data: np.ndarray, valid: np.ndarray) -> None:
-        """Offer a window of whole rows starting at ``row``: ``data`` (bands, h, w) of any
-        type (the kept values become float32), ``valid``."""
-        from imgclust.raster import _kernels
+    def add(self, row: int, data: np.ndarray, valid: np.ndarray, col: int = 0) -> None:
+        """Offer a window whose first pixel is at ``(row, col)``: ``data`` (bands, h, w) of any
+        type (the kept values become float32), ``valid`` (h, w)."""
+        from imgclust import _native
 
-        flat = np.ascontiguousarray(valid).reshape(-1)
-        local = np.empty(flat.size, dtype=np.int64)
-        keys = np.empty(flat.size, dtype=np.uint64)
-        n, n_valid = _kernels.candidates(
-            flat, row * self.width, self.seed, self._threshold, local, keys
+        valid = np.ascontiguousarray(valid)
+        local = np.empty(valid.size, dtype=np.int64)
+        keys = np.empty(valid.size, dtype=np.uint64)
+        n, n_valid = _native.call(
+            "candidates", valid, row, col, self.width, self.seed, self._threshold, local, keys
         )
         local, keys = local[:n], keys[:n]
         values = data.reshape(data.shape[0], -1)[:, local].T.astype(np.float32)
-        self.merge(keys, local + row * self.width, values, n_valid)
+        w = valid.shape[1]
+        positions = (row + local // w) * self.width + col + local % w
+        self.merge(keys, positions, values, n_valid)
 
     def merge(
         self, keys: np.ndarray, positions: np.ndarray, values: np.ndarray, n_valid: int

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,20 +250,24 @@ class BandStack:
         bands: Sequence[int],
         row: int = 0,
         n_rows: int | None = None,
+        col: int = 0,
+        n_cols: int | None = None,
         *,
         as_float: bool = True,
     ) -> Block:
-        """Read ``bands`` (1-based) over rows ``row .. row + n_rows``, with validity.
+        """Read ``bands`` (1-based) over rows ``row .. row + n_rows`` (and columns ``col ..
+        col + n_cols``; default whole rows), with validity.
 
-        As float32, or with ``as_float=False`` in the bands' own (common) type: the sampling
-        pass converts only the pixels it keeps.
+        As float32, or with ``as_float=False`` in the bands' own (common) type: the passes
+        convert what they use themselves, cheaper than GDAL's conversion.
         """
         rio = rasterio()
         n_rows = self.height - row if n_rows is None else n_rows
-        window = rio.windows.Window(0, row, self.width, n_rows)
+        n_cols = self.width - col if n_cols is None else n_cols
+        window = rio.windows.Window(col, row, n_cols, n_rows)
         dtype = np.float32 if as_float else self.read_dtype(bands)
-        data = np.empty((len(bands), n_rows, self.width), dtype=dtype)
-        valid = np.ones((n_rows, self.width), dtype=bool)
+        data = np.empty((len(bands), n_rows, n_cols), dtype=dtype)
+        valid = np.ones((n_rows, n_cols), dtype=bool)
         # One read per file for all its bands: a pixel-interleaved file decompresses each
         # block once instead of once per band.
         for dataset, positions in self._by_dataset(bands).items():
@@ -271,7 +277,7 @@ class BandStack:
             for i, ref, layer in zip(positions, refs, raw, strict=True):
                 self._update_valid(valid, layer, ref, ds, window)
                 data[i] = layer
-        return Block(row, 0, data, valid)
+        return Block(row, col, data, valid)
 
     def read_dtype(self, bands: Sequence[int]) -> np.dtype:
         """The type that holds every value of ``bands`` (their files' types promoted)."""
@@ -296,17 +302,80 @@ class BandStack:
         if ref.masked:
             valid &= ds.read_masks(ref.band, window=window) != 0
 
-    def iter_blocks(
-        self, bands: Sequence[int], block_pixels: int = 4 << 20, *, as_float: bool = True
-    ) -> Iterator[Block]:
-        """Every strip of :meth:`windows`, read in a background thread one strip ahead."""
+    def sample_windows(self, min_pixels: int = 1 << 16) -> list[tuple[int, int, int, int]]:
+        """The scene cut along the first file's own blocks into windows ``(row, col, n_rows,
+        n_cols)``, in raster order: reading one decompresses only its blocks.
+
+        Tiles of a tiled file (2x2 tiles, 4x4... when a tile has fewer than ``min_pixels``
+        pixels), bands of whole rows of a striped one (as many strips as make ``min_pixels``).
+        Blocks of more than 4M pixels (an image stored in one strip) are cut into 512x512
+        windows. The windows depend on the file only, not on how the passes read it.
+        """
+        block_rows, block_cols = self._datasets[0].block_shapes[0]
+        if block_rows * block_cols > 4 << 20:
+            block_rows, block_cols = min(512, self.height), min(512, self.width)
+        if block_cols >= self.width:
+            strips = max(1, math.ceil(min_pixels / (block_rows * self.width)))
+            rows, cols = block_rows * strips, self.width
+        else:
+            factor = 1
+            while block_rows * block_cols * factor * factor < min_pixels:
+                factor *= 2
+            rows, cols = block_rows * factor, block_cols * factor
+        return [
+            (r, c, min(rows, self.height - r), min(cols, self.width - c))
+            for r in range(0, self.height, rows)
+            for c in range(0, self.width, cols)
+        ]
+
+    def map_windows(
+        self,
+        function: Callable,
+        windows: Sequence,
+        *,
+        threads: int | None = None,
+    ) -> Iterator:
+        """``function(stack, window)`` for each window, in order, on every core.
+
+        Each worker thread reads through its own open copy of the stack (a GDAL dataset must
+        not be used by two threads at once; GDAL decompresses without holding Python's lock,
+        and the compiled kernels release it too). At most ``threads + 1`` windows are in
+        flight, so memory stays bounded. With one thread, or one window, it runs here.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
-        strips = self.windows(block_pixels)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self.read, bands, *strips[0], as_float=as_float)
-            for next_strip in strips[1:]:
-                block = pending.result()
-                pending = pool.submit(self.read, bands, *next_strip, as_float=as_float)
-                yield block
-            yield pending.result()
+        threads = min(len(windows), threads or available_cores())
+        if threads <= 1:
+            for window in windows:
+                yield function(self, window)
+            return
+        local, opened, lock = threading.local(), [], threading.Lock()
+
+        def run(window):
+            stack = getattr(local, "stack", None)
+            if stack is None:
+                stack = local.stack = BandStack(self.paths, nodata=self.nodata_override)
+                with lock:
+                    opened.append(stack)
+            return function(stack, window)
+
+        pool = ThreadPoolExecutor(max_workers=threads)
+        pending: deque = deque()
+        try:
+            for window in windows:
+                pending.append(pool.submit(run, window))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for stack in opened:
+                stack.close()
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
