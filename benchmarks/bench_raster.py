@@ -3,12 +3,12 @@
 Run from the repository root (peers: ``pip install ".[bench]"`` and the Debian package
 ``grass-core``)::
 
-    python benchmarks/bench_raster.py [--k 6] [--tiles 17] [--sample 1000000]
+    python benchmarks/bench_raster.py [--k 6] [--tiles 11 17] [--noisy] [--repeats 3]
 
-Two scenes: the seven Landsat 8 bands of ``../shared/data/landsat8`` (one file per band,
-0.38 MP), and a scene of at least 100 megapixels written by tiling them into one 7-band
-GeoTIFF (``--tiles`` times in each direction). Every method goes from the files on disk to a
-classified GeoTIFF with the same K:
+Scenes: the seven Landsat 8 bands of ``../shared/data/landsat8`` (one file per band,
+0.38 MP), and for each ``--tiles`` value a large scene written by tiling them into one 7-band
+GeoTIFF (that many times in each direction: 11 makes 45.7 MP, 17 makes 109.3 MP). Every
+method goes from the files on disk to a classified GeoTIFF with the same K:
 
 - imgclust: the ``imgclust classify`` command (fit on a seeded sample of ``--sample`` valid
   pixels, standardised bands, block by block, all its outputs and its report);
@@ -22,7 +22,17 @@ classified GeoTIFF with the same K:
   of the in-memory array, then ``predict`` on every pixel;
 - the plain scikit-learn pipeline a user writes for a scene larger than memory: a windowed
   rasterio read for a seeded sample, ``StandardScaler``, ``KMeans(n_init=1)``, ``predict``
-  window by window into a tiled deflate GeoTIFF.
+  window by window into a tiled deflate GeoTIFF;
+- the agreement check (not timed against imgclust): scikit-learn's ``KMeans(n_init=8)``
+  fitted on exactly the pixels imgclust samples, with imgclust's scaling, predicting every
+  pixel. The ARI column compares each map with this one: for imgclust it is the agreement
+  with scikit-learn at the same seed and sample.
+
+Each peer is measured in pairs with imgclust (imgclust, then the peer, ``--repeats`` times);
+the table gives medians, and each ratio is the median of the pairs' ratios, so that load on
+the machine hits both sides of a ratio alike. Under each large scene's table is the floor:
+one decompression of the scene with rasterio (GDAL's defaults) plus one write of the class map
+(tiled, deflate level 1, as imgclust writes it), measured in the benchmark's own process.
 
 ``--noisy`` builds the large scene from mirrored tiles with noise, so that no values repeat
 (the plain tiling repeats one 0.38 MP scene, which flatters whatever profits from repeated
@@ -150,6 +160,35 @@ def run_plain_windowed(paths, k, sample, out):
                       window=window)  # fmt: skip
 
 
+def run_sklearn_same_sample(paths, k, sample, out):
+    """The agreement check: scikit-learn's ``KMeans(n_init=8)`` fitted on the very pixels
+    imgclust samples (its seeded windows and keys) with imgclust's scaling, then ``predict``
+    window by window. Its map against imgclust's is the ARI at the same seed and sample."""
+    import rasterio
+    from rasterio.windows import Window
+    from sklearn.cluster import KMeans
+
+    from imgclust._progress import no_progress
+    from imgclust.raster import classify
+    from imgclust.raster.stack import BandStack
+
+    with rasterio.Env(**classify.GDAL_OPTIONS), BandStack(paths) as stack:
+        spec = classify._feature_spec(stack, None, (), "standard")
+        values, n_valid = classify._draw_sample(stack, spec, sample, 0, no_progress)
+        X = classify._sample_features(spec, values, n_valid)
+        km = KMeans(k, n_init=8, random_state=0).fit(X)
+        profile = classify._output_profile(stack, k)
+        os.makedirs(out)
+        with rasterio.open(f"{out}/classes.tif", "w", **profile) as dst:
+            for row, n_rows in stack.windows():
+                block = stack.read(spec.read_bands, row, n_rows)
+                pixels = block.data.reshape(block.data.shape[0], -1).T
+                labels = km.predict(spec.transform(spec.raw_features(pixels))) + 1
+                labels[~block.valid.reshape(-1)] = 0
+                window = Window(0, row, stack.width, n_rows)
+                dst.write(labels.astype(np.uint8).reshape(n_rows, -1), 1, window=window)
+
+
 def run_spectral(paths, k, sample, out):
     import spectral
 
@@ -160,6 +199,8 @@ def run_spectral(paths, k, sample, out):
     os.makedirs(out)
     _write_classes(labels.reshape(-1), profile, f"{out}/classes.tif")
 
+
+SAME_SAMPLE = "scikit-learn KMeans(n_init=8) on imgclust's sample (check)"
 
 #: The most sample points given to i.cluster (see the module's docstring).
 GRASS_SAMPLE_MAX = 100_000
@@ -205,7 +246,10 @@ METHODS = {
     "Spectral Python kmeans": run_spectral,
     "scikit-learn KMeans(n_init=1)": run_sklearn,
     "plain scikit-learn pipeline, windowed": run_plain_windowed,
+    SAME_SAMPLE: run_sklearn_same_sample,
 }
+#: Peers timed against imgclust in pairs; the same-sample run is the agreement check.
+PEERS = [m for m in METHODS if m not in ("imgclust", SAME_SAMPLE)]
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -326,6 +370,67 @@ def _write_noisy_tiles(dst, band: int, values: np.ndarray, tiles: int, seed: int
         dst.write(np.hstack(row), band, window=Window(0, r * height, width * tiles, height))
 
 
+def _floor(paths: list[str], classes: str, workdir: str) -> dict:
+    """The floor: decompress every band of the scene once with rasterio (windows of 512 whole
+    rows, GDAL's defaults) and write imgclust's class map once as imgclust writes it (tiled,
+    deflate level 1), in this process; the map is read into memory first, untimed."""
+    import resource
+
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(classes) as src:
+        codes, profile = src.read(1), src.profile
+    profile.update(compress="deflate", zlevel=1, tiled=True, blockxsize=512, blockysize=512)
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    start, start_cpu = time.perf_counter(), cpu()
+    for path in paths:
+        with rasterio.open(path) as src:
+            for top in range(0, src.height, 512):
+                src.read(window=Window(0, top, src.width, min(512, src.height - top)))
+    read = {"seconds": time.perf_counter() - start, "cpu": cpu() - start_cpu}
+    start, start_cpu = time.perf_counter(), cpu()
+    with rasterio.open(f"{workdir}/floor.tif", "w", **profile) as dst:
+        for top in range(0, codes.shape[0], 512):
+            rows = codes[top : top + 512]
+            dst.write(rows, 1, window=Window(0, top, codes.shape[1], rows.shape[0]))
+    write = {"seconds": time.perf_counter() - start, "cpu": cpu() - start_cpu}
+    return {"read": read, "write": write}
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def _run_pairs(paths, k, sample, tmp, args, skip: dict) -> tuple[dict, dict]:
+    """imgclust and each peer back to back, ``--repeats`` times; every run's figures."""
+    runs: dict[str, list[dict]] = {m: [] for m in METHODS}
+    pairs: dict[str, list[tuple[dict, dict]]] = {m: [] for m in PEERS}
+    outputs: dict[str, str] = {}
+    for repeat in range(args.repeats):
+        for peer in PEERS:
+            if peer in skip:
+                continue
+            pair = []
+            for method in ("imgclust", peer):
+                out = f"{tmp}/{len(outputs)}-{repeat}"
+                result = _measure(method, paths, k, sample, out)
+                runs[method].append(result)
+                pair.append(result)
+                if not result["failed"]:
+                    outputs[method] = out
+            pairs[peer].append(tuple(pair))
+    out = f"{tmp}/same-sample"
+    runs[SAME_SAMPLE].append(_measure(SAME_SAMPLE, paths, k, sample, out))
+    if not runs[SAME_SAMPLE][0]["failed"]:
+        outputs[SAME_SAMPLE] = out
+    return {m: r for m, r in runs.items() if r}, {"pairs": pairs, "outputs": outputs}
+
+
 def _scene_table(name: str, paths: list[str], k: int, sample: int, n_pixels: int, args) -> None:
     available = _available()
     # in-memory arrays: float32 with standardised copies; Spectral Python works in float64
@@ -333,46 +438,81 @@ def _scene_table(name: str, paths: list[str], k: int, sample: int, n_pixels: int
         "scikit-learn KMeans(n_init=1)": n_pixels * len(BANDS) * 4 * 3 / 1e9,
         "Spectral Python kmeans": n_pixels * len(BANDS) * 8 * 4 / 1e9,
     }
+    skip = {m: "not installed" for m in METHODS if not available[m]}
+    for method, gb in need_gb.items():
+        if gb > args.max_memory_gb and method not in skip:
+            skip[method] = f"skipped: needs about {gb:.0f} GB in memory"
     print(f"\n### {name}: {n_pixels / 1e6:.1f} MP, {len(BANDS)} bands, K={k}, sample {sample:,}\n")
     print(
+        f"Medians of {args.repeats} run(s); each peer ran right after an imgclust run, and its "
+        "ratios are the medians of those pairs' ratios.\n"
+    )
+    print(
         "| method | time (s) | CPU (s) | MP/s | peer time / imgclust's | peer CPU / imgclust's "
-        "| peak RSS (MB) | inertia / scikit-learn's | classes | ARI vs scikit-learn |"
+        "| peak RSS (MB) | inertia / scikit-learn's | classes | ARI vs same-sample scikit-learn |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    results, inertia, maps = {}, {}, {}
     step = 1 if n_pixels < 5_000_000 else 7
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        for method in METHODS:
-            if not available[method]:
-                print(f"| {method} | not installed |||||||||", flush=True)
-                continue
-            if need_gb.get(method, 0) > args.max_memory_gb:
-                needs = f"skipped: needs about {need_gb[method]:.0f} GB in memory"
-                print(f"| {method} | {needs} |||||||||")
-                continue
-            out = f"{tmp}/{len(results)}"
-            results[method] = _measure(method, paths, k, sample, out)
-            if not results[method]["failed"]:
-                maps[method] = _class_map(f"{out}/classes.tif", step)
-            if args.inertia and not results[method]["failed"]:
-                inertia[method] = _within_class_ss(paths, f"{out}/classes.tif")
-        ours, ours_cpu = results["imgclust"]["seconds"], results["imgclust"]["cpu"]
+        runs, extra = _run_pairs(paths, k, sample, tmp, args, skip)
+        outputs = extra["outputs"]
+        maps = {m: _class_map(f"{o}/classes.tif", step) for m, o in outputs.items()}
+        inertia = {}
+        if args.inertia:
+            inertia = {m: _within_class_ss(paths, f"{o}/classes.tif") for m, o in outputs.items()}
+        agreement = _agreement(maps, SAME_SAMPLE)
         reference = inertia.get("scikit-learn KMeans(n_init=1)")
-        agreement = _agreement(maps, "scikit-learn KMeans(n_init=1)")
-        for method, r in results.items():
-            count, ari = agreement.get(method, (None, None))
-            counted = "" if count is None else str(count)
-            agreed = "" if ari is None else f"{ari:.3f}"
-            ratio = f"{r['seconds'] / ours:.2f}x" if method != "imgclust" else "1.0x"
-            cpu_ratio = f"{r['cpu'] / ours_cpu:.2f}x" if method != "imgclust" else "1.0x"
-            rel = f"{inertia[method] / reference:.4f}" if reference and method in inertia else ""
-            status = " (failed)" if r["failed"] else ""
-            print(
-                f"| {method}{status} | {r['seconds']:.2f} | {r['cpu']:.2f} "
-                f"| {n_pixels / 1e6 / r['seconds']:.2f} | {ratio} | {cpu_ratio} "
-                f"| {r['peak_mb']:.0f} | {rel} | {counted} | {agreed} |",
-                flush=True,
-            )
+        for method in METHODS:
+            if method in skip:
+                print(f"| {method} | {skip[method]} |||||||||")
+                continue
+            _print_row(method, runs[method], extra["pairs"].get(method), n_pixels, agreement,
+                       inertia, reference)  # fmt: skip
+        if "imgclust" in outputs:
+            floor = _floor(paths, f"{outputs['imgclust']}/classes.tif", tmp)
+            _print_floor(floor, runs["imgclust"])
+
+
+def _print_row(method, results, pairs, n_pixels, agreement, inertia, reference) -> None:
+    ok = [r for r in results if not r["failed"]]
+    status = " (failed)" if len(ok) < len(results) else ""
+    if not ok:
+        print(f"| {method} (failed) |||||||||")
+        return
+    seconds, cpu = _median([r["seconds"] for r in ok]), _median([r["cpu"] for r in ok])
+    peak = max(r["peak_mb"] for r in ok)
+    ratio = cpu_ratio = "1.0x"
+    if pairs:
+        good = [(a, b) for a, b in pairs if not a["failed"] and not b["failed"]]
+        ratio = f"{_median([b['seconds'] / a['seconds'] for a, b in good]):.2f}x"
+        cpu_ratio = f"{_median([b['cpu'] / a['cpu'] for a, b in good]):.2f}x"
+    elif method != "imgclust":
+        ratio = cpu_ratio = ""
+    count, ari = agreement.get(method, (None, None))
+    counted = "" if count is None else str(count)
+    agreed = "" if ari is None else f"{ari:.3f}"
+    rel = f"{inertia[method] / reference:.4f}" if reference and method in inertia else ""
+    print(
+        f"| {method}{status} | {seconds:.2f} | {cpu:.2f} | {n_pixels / 1e6 / seconds:.2f} "
+        f"| {ratio} | {cpu_ratio} | {peak:.0f} | {rel} | {counted} | {agreed} |",
+        flush=True,
+    )
+
+
+def _print_floor(floor: dict, ours: list[dict]) -> None:
+    read, write = floor["read"], floor["write"]
+    seconds = read["seconds"] + write["seconds"]
+    cpu = read["cpu"] + write["cpu"]
+    ok = [r for r in ours if not r["failed"]]
+    our_seconds, our_cpu = _median([r["seconds"] for r in ok]), _median([r["cpu"] for r in ok])
+    print(
+        f"\nFloor: one rasterio decompression of the scene {read['seconds']:.2f} s "
+        f"({read['cpu']:.2f} CPU s) + one write of the class map {write['seconds']:.2f} s "
+        f"({write['cpu']:.2f} CPU s) = {seconds:.2f} s, {cpu:.2f} CPU s; imgclust's whole "
+        f"command takes {our_seconds / seconds:.2f}x that in wall time, "
+        f"{our_cpu / cpu:.2f}x in CPU seconds.",
+        flush=True,
+    )
 
 
 def _available() -> dict:
@@ -384,6 +524,7 @@ def _available() -> dict:
         "Spectral Python kmeans": importlib.util.find_spec("spectral") is not None,
         "scikit-learn KMeans(n_init=1)": True,
         "plain scikit-learn pipeline, windowed": True,
+        SAME_SAMPLE: True,
     }
 
 
@@ -391,7 +532,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--sample", type=int, default=1_000_000)
-    parser.add_argument("--tiles", type=int, default=17, help="tiles per side of the big scene")
+    parser.add_argument(
+        "--tiles", type=int, nargs="+", default=[17], help="tiles per side of each big scene"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="imgclust-peer pairs per peer")
     parser.add_argument("--max-memory-gb", type=float, default=12.0)
     parser.add_argument("--workdir", default=None, help="where the big scene is written")
     parser.add_argument("--skip-large", action="store_true")
@@ -417,26 +561,27 @@ def main() -> None:
     if args.skip_large:
         return
     args.inertia = False
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        start = time.perf_counter()
-        big = _tile_scene(Path(tmp), args.tiles, noisy=args.noisy)
-        os.sync()  # the scene's write-back would otherwise land on the first method measured
-        print(
-            f"\n(wrote {big.name}, {big.stat().st_size / 1e9:.2f} GB, in "
-            f"{time.perf_counter() - start:.0f} s)"
-        )
-        n_big = n_small * args.tiles**2
-        _scene_table(
-            f"Landsat 8 tiled {args.tiles}x{args.tiles}"
-            + (", mirrored, with noise" if args.noisy else "")
-            + ", one 7-band file",
-            [str(big)],
-            args.k,
-            args.sample,
-            n_big,
-            args,
-        )
-    print(json.dumps({"k": args.k, "sample": args.sample, "tiles": args.tiles}))
+    for tiles in args.tiles:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            start = time.perf_counter()
+            big = _tile_scene(Path(tmp), tiles, noisy=args.noisy)
+            os.sync()  # the scene's write-back would otherwise land on the first method measured
+            print(
+                f"\n(wrote {big.name}, {big.stat().st_size / 1e9:.2f} GB, in "
+                f"{time.perf_counter() - start:.0f} s)"
+            )
+            _scene_table(
+                f"Landsat 8 tiled {tiles}x{tiles}"
+                + (", mirrored, with noise" if args.noisy else "")
+                + ", one 7-band file",
+                [str(big)],
+                args.k,
+                args.sample,
+                n_small * tiles**2,
+                args,
+            )
+    settings = {"k": args.k, "sample": args.sample, "tiles": args.tiles, "repeats": args.repeats}
+    print(json.dumps({**settings, "noisy": args.noisy}))
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ def client():
 
 @pytest.fixture
 def many_strips(monkeypatch):
-    """Strips of a few rows, so that a small scene is many tasks."""
+    """Strips of a few rows, and sampling windows of a few strips of the file, so that a small
+    scene is many tasks of both passes."""
     monkeypatch.setattr(classify_module, "DEFAULT_BLOCK_PIXELS", 2_000)
+    monkeypatch.setattr(classify_module, "SAMPLE_WINDOW_PIXELS", 2_000)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,8 @@ def test_classify_on_the_cluster_is_the_local_result(client, scene, tmp_path, ma
     remote = classify_raster(
         scene, tmp_path / "remote", 4, random_state=3, sample_size=5_000, scheduler=client
     )
-    assert len(classify_module.BandStack(scene).windows(2_000)) > 20  # really many tasks
+    with classify_module.BandStack(scene) as stack:  # really many tasks
+        assert len(stack.windows(2_000)) > 20 and len(stack.sample_windows(2_000)) > 20
     _assert_same_classification(local, remote)
     assert remote.summary["dask"]["workers"] == 2 and "dask" not in local.summary
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio", reason="the raster extra (rasterio) is not installed")
+
 from click.testing import CliRunner  # noqa: E402
 from rasterio.crs import CRS  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
+from imgclust._progress import no_progress  # noqa: E402
 from imgclust.cli import cli  # noqa: E402
 from imgclust.cluster.evaluation import adjusted_rand_from_table, nmi_from_table  # noqa: E402
 from imgclust.errors import ImageReadError, InvalidParameterError, OutputExistsError  # noqa: E402
@@ -495,6 +498,71 @@ def test_mostly_nodata_scene_still_gets_the_full_sample(tmp_path):
     result = classify_raster(path, tmp_path / "o", 2, sample_size=300, random_state=0)
     assert result.model.sample_size == 300
     assert result.summary["valid_pixels"] == 60 * 8 - 7 * 8  # less the planted corner
+
+
+def _tiled_scene(tmp_path, nodata_share=0.0):
+    """A 320x320 scene in 32x32 deflate tiles (100 tiles), planted quadrants; optionally the
+    left part nodata."""
+    bands, _, _ = _planted(height=320, width=320, seed=4)
+    bands[:, :, : int(320 * nodata_share)] = NODATA
+    tiles = {"tiled": True, "blockxsize": 32, "blockysize": 32, "compress": "deflate"}
+    return _write(tmp_path / "tiled.tif", bands, **tiles), bands
+
+
+def _windows_read(monkeypatch, path, size, seed=0):
+    """The sample ``_draw_sample`` draws from the 32x32 tiles of ``path``, and the windows
+    it read."""
+    from imgclust.raster.stack import BandStack
+
+    monkeypatch.setattr(classify, "SAMPLE_WINDOW_PIXELS", 32 * 32)
+    read = []
+    original = BandStack.read
+
+    def recording(self, bands, row=0, n_rows=None, col=0, n_cols=None, **kwargs):
+        read.append((row, col, n_rows, n_cols))
+        return original(self, bands, row, n_rows, col, n_cols, **kwargs)
+
+    monkeypatch.setattr(BandStack, "read", recording)
+    with BandStack(path) as stack:
+        spec = classify._feature_spec(stack, None, (), "standard")
+        values, n_valid = classify._draw_sample(stack, spec, size, seed, no_progress)
+    return values, n_valid, read
+
+
+def test_sample_reads_a_seeded_spread_of_whole_tiles(tmp_path, monkeypatch):
+    path, bands = _tiled_scene(tmp_path)
+    values, n_valid, read = _windows_read(monkeypatch, path, size=500)
+    assert len(read) == len(set(read)) == 13  # an eighth of the 100 tiles, each read once
+    assert all(r % 32 == 0 and c % 32 == 0 and h == w == 32 for r, c, h, w in read)
+    # one tile from each run of consecutive tiles: spread from the top to the bottom
+    order = sorted(r // 32 * 10 + c // 32 for r, c, _, _ in read)
+    assert order[0] < 100 / 13 and order[-1] >= 100 - 100 / 13
+    assert all(b - a < 2 * 100 / 13 for a, b in itertools.pairwise(order))
+    # the sample: the 500 valid pixels of those tiles with the smallest keys
+    reference = PixelSampler(500, 320, seed=0)
+    valid = bands[0] != NODATA
+    for r, c, h, w in read:
+        window = (slice(r, r + h), slice(c, c + w))
+        reference.add(r, bands[:, window[0], window[1]], valid[window], c)
+    np.testing.assert_array_equal(values, reference.result()[1])
+    assert n_valid == int(sum(valid[r : r + h, c : c + w].sum() for r, c, h, w in read))
+    _other, _, other_read = _windows_read(monkeypatch, path, size=500, seed=1)
+    assert sorted(other_read) != sorted(read)
+
+
+def test_sample_of_a_mostly_nodata_scene_reads_more_tiles(tmp_path, monkeypatch):
+    path, _bands = _tiled_scene(tmp_path, nodata_share=0.9)
+    values, n_valid, read = _windows_read(monkeypatch, path, size=1_500)
+    assert values.shape == (1_500, 4)  # the full sample, from more than the first 13 tiles
+    assert n_valid >= 2 * 1_500 and len(set(read)) > 13
+    assert (values != NODATA).all()
+
+
+def test_sample_of_a_small_scene_takes_every_valid_pixel_it_needs(tmp_path, monkeypatch):
+    path, bands = _tiled_scene(tmp_path)
+    values, n_valid, read = _windows_read(monkeypatch, path, size=60_000)
+    assert len(set(read)) == 100 and n_valid == int((bands[0] != NODATA).sum())
+    assert values.shape == (60_000, 4)
 
 
 def test_capped_sampler_reports_when_it_is_incomplete():

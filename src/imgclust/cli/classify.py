@@ -87,7 +87,8 @@ def _rows(result) -> list[tuple[str, str]]:
     type=click.IntRange(min=1),
     default=1_000_000,
     show_default=True,
-    help="Valid pixels the classes are fitted on.",
+    help="Valid pixels the classes are fitted on, drawn from a seeded spread of the file's "
+    "tiles (an eighth of them, or enough for twice the sample).",
 )
 @click.option(
     "--n-init",

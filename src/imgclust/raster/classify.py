@@ -1,12 +1,13 @@
 """Unsupervised land-cover classes of a raster, block by block, georeferencing kept.
 
-Two passes over the scene, each reading strips of whole rows (about four million pixels, one
-strip ahead in a background thread), so memory stays bounded whatever the scene size:
+Two passes, so memory stays bounded whatever the scene size:
 
-1. draw a seeded sample of valid pixels (:mod:`imgclust.raster.sampling`), measure the
-   feature scaling on it and fit k-means on it (restarts on a subsample, the best one refined
-   on the whole sample);
-2. give every valid pixel the class of its nearest centre, write the strip into
+1. read a seeded spread of the file's own windows (an eighth of them at least), draw a seeded
+   sample of their valid pixels (:mod:`imgclust.raster.sampling`), measure the feature
+   scaling on it and fit k-means on it (restarts on a subsample, the best one refined on the
+   whole sample);
+2. read the scene in strips of whole rows (about four million pixels), one strip per core at
+   a time, give every valid pixel the class of its nearest centre, write the strip into
    ``classes.tif``, and add it to the class statistics and the thumbnails.
 
 Classes are numbered by the mean of their centre over the scaled band features, darkest
@@ -157,6 +158,8 @@ def _thumbnail_rows(
 SAMPLE_WINDOW_SHARE = 1 / 8
 #: ... and from windows holding at least this many valid pixels per pixel sampled.
 SAMPLE_OVERDRAW = 2
+#: Pixels a sampling window holds at least (whole blocks of the file; see sample_windows).
+SAMPLE_WINDOW_PIXELS = 1 << 16
 
 
 def window_order(n_windows: int, n_first: int, seed: int) -> np.ndarray:
@@ -185,7 +188,7 @@ def _draw_sample(
     read with the smallest keys (:class:`PixelSampler`): the same pixels whatever the strips
     of the classifying pass and on a Dask cluster.
     """
-    windows = stack.sample_windows()
+    windows = stack.sample_windows(SAMPLE_WINDOW_PIXELS)
     n_pixels = stack.width * stack.height
     share = max(SAMPLE_WINDOW_SHARE, SAMPLE_OVERDRAW * size / n_pixels)
     n_first = min(len(windows), math.ceil(share * len(windows)))
@@ -539,7 +542,9 @@ def classify_raster(
         Overrides the files' nodata value. NaN and the dataset mask always exclude a pixel,
         and a pixel missing in any band is excluded.
     sample_size : int, default=1_000_000
-        Valid pixels the model is fitted on (a seeded random sample).
+        Valid pixels the model is fitted on: a seeded random sample of the valid pixels of a
+        seeded spread of the file's own windows (at least an eighth of them; see
+        ``_draw_sample``), so that sampling does not decompress the whole scene.
     random_state : int, default=0
         Seed of the sample and of k-means: the same seed gives the same classes.
     n_init, max_iter, tol
