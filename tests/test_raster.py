@@ -565,6 +565,38 @@ def test_sample_of_a_small_scene_takes_every_valid_pixel_it_needs(tmp_path, monk
     assert values.shape == (60_000, 4)
 
 
+def test_reading_into_a_reused_buffer_gives_the_same_strip(tmp_path):
+    """The classifying pass reads each strip into its thread's buffer, straight from GDAL when
+    the bands are one file's and of one type, else through a copy."""
+    from imgclust.raster.stack import BandStack
+
+    bands, _, _ = _planted(seed=6)
+    one_file = _write(tmp_path / "one.tif", bands)
+    per_band = [_write(tmp_path / f"b{i}.tif", bands[i : i + 1]) for i in range(4)]
+    for paths, order in ((one_file, [1, 2, 3, 4]), (one_file, [3, 1]), (per_band, [2, 4, 1])):
+        with BandStack(paths) as stack:
+            buffer = np.full(4 * 60 * 80, 7, dtype=np.uint16)
+            for row, n_rows in ((0, 13), (13, 47)):
+                plain = stack.read(order, row, n_rows, as_float=False)
+                reused = stack.read(order, row, n_rows, as_float=False, buffer=buffer)
+                np.testing.assert_array_equal(reused.data, plain.data)
+                np.testing.assert_array_equal(reused.valid, plain.valid)
+                assert np.shares_memory(reused.data, buffer)
+                expected = bands[np.array(order) - 1, row : row + n_rows]
+                np.testing.assert_array_equal(plain.data, expected)
+
+
+def test_default_colours_are_matplotlibs_tab10_and_tab20():
+    from matplotlib import colormaps
+
+    from imgclust.raster.model import default_colors
+
+    for n, name in ((10, "tab10"), (20, "tab20")):
+        expected = [tuple(round(255 * c) for c in rgb) for rgb in colormaps[name].colors]
+        assert default_colors(n) == expected
+    assert len(set(default_colors(25))) == 25  # turbo past twenty
+
+
 def test_capped_sampler_reports_when_it_is_incomplete():
     valid = np.zeros((50, 40), dtype=bool)
     valid[:, :2] = True  # 100 valid pixels of 2000

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import numpy as np
 from imgclust import _native
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.cluster.choose_k import KSweep, sweep_scores
+from imgclust.cluster.engine import KMeansFit, fit_kmeans
 from imgclust.cluster.summary import fit_with_summary
 from imgclust.distributed import dask_client, describe_cluster, map_in_order
 from imgclust.errors import InvalidParameterError
@@ -65,6 +67,8 @@ _SWEEP_SAMPLE = 100_000
 #: imported and its threads started, 0.6 s more in a fresh process (the other raster loops
 #: are compiled ahead of time).
 PARALLEL_FIT_MIN_TERMS = 1 << 28
+#: Sampled pixels of the coarse k-means step (see _kmeans).
+COARSE_SAMPLE = 250_000
 #: Partial class sums per strip, by pixel column modulo this (see raster/_kernels.py).
 STAT_LANES = 4
 DEFAULT_SAMPLE_SIZE = 1_000_000
@@ -314,16 +318,7 @@ def _fit(
             f"K={n_clusters} is larger than the {n_distinct} distinct pixel values in the "
             "scene; choose a smaller K"
         )
-    fit = fit_with_summary(
-        X,
-        np.ones(X.shape[0]),
-        n_clusters,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-        random_state=random_state,
-        parallel=X.size * n_clusters >= PARALLEL_FIT_MIN_TERMS,
-    )
+    fit = _kmeans(X, n_clusters, n_init=n_init, max_iter=max_iter, tol=tol, seed=random_state)
     brightness = fit.centers[:, : len(spec.bands)].mean(axis=1) if spec.bands else fit.centers[:, 0]
     order = np.argsort(brightness, kind="stable")
     colours = default_colors(n_clusters) if colors is None else parse_colors(colors, n_clusters)
@@ -336,6 +331,27 @@ def _fit(
         int(random_state),
         int(X.shape[0]),
         None if names is None else parse_names(names, n_clusters),
+    )
+
+
+def _kmeans(X: np.ndarray, n_clusters: int, *, n_init, max_iter, tol, seed) -> KMeansFit:
+    """k-means on the sample: restarts on a summary, refined on a seeded subsample of
+    ``COARSE_SAMPLE`` pixels, then on the whole sample from there.
+
+    On the 1M-pixel sample of the 45.7 MP bench scene (seeds 0-2) the coarse step cut the
+    iterations on the whole sample from 5-21 to 2-9 and the fit from 0.8-1.4 CPU s to
+    0.6-0.9, for an inertia as low (1066297-1066343 against 1066222-1066445).
+    """
+    parallel = X.size * n_clusters >= PARALLEL_FIT_MIN_TERMS
+    weights = np.ones(X.shape[0])
+    options = {"n_init": n_init, "max_iter": max_iter, "tol": tol, "random_state": seed}
+    if X.shape[0] <= 2 * COARSE_SAMPLE:
+        return fit_with_summary(X, weights, n_clusters, parallel=parallel, **options)
+    coarse = np.random.default_rng(seed).choice(X.shape[0], COARSE_SAMPLE, replace=False)
+    coarse.sort()
+    start = fit_with_summary(X[coarse], weights[coarse], n_clusters, parallel=parallel, **options)
+    return fit_kmeans(
+        X, weights, n_clusters, init=start.centers, max_iter=max_iter, tol=tol, parallel=parallel
     )
 
 
@@ -402,9 +418,17 @@ class _StripClassifier:
         return block.row, codes, sums, squares, counts, thumb
 
 
-def _classify_strip(stack: BandStack, strip: tuple[int, int], *, classifier: _StripClassifier):
-    """Read one strip of ``stack`` and classify it."""
-    return classifier(stack.read(classifier.read_bands, *strip, as_float=False))
+def _classify_strip(
+    stack: BandStack, strip: tuple[int, int], *, classifier: _StripClassifier, buffers
+):
+    """Read one strip of ``stack`` into this thread's buffer (``buffers``, a
+    ``threading.local``) and classify it."""
+    size = len(classifier.read_bands) * strip[1] * stack.width
+    dtype = stack.read_dtype(classifier.read_bands)
+    buffer = getattr(buffers, "data", None)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = buffers.data = np.empty(size, dtype=dtype)
+    return classifier(stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer))
 
 
 def _classify_remote(strip: tuple[int, int], *, stack: dict, classifier: _StripClassifier):
@@ -427,7 +451,8 @@ def _classify_pass(
     classifier = _StripClassifier(model, preview_bands, profile["dtype"], thumbs.stride)
     strips = stack.windows(DEFAULT_BLOCK_PIXELS)
     if client is None:
-        results = stack.map_windows(partial(_classify_strip, classifier=classifier), strips)
+        read = partial(_classify_strip, classifier=classifier, buffers=threading.local())
+        results = stack.map_windows(read, strips)
     else:
         results = map_in_order(
             client,

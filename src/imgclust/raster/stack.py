@@ -254,29 +254,42 @@ class BandStack:
         n_cols: int | None = None,
         *,
         as_float: bool = True,
+        buffer: np.ndarray | None = None,
     ) -> Block:
         """Read ``bands`` (1-based) over rows ``row .. row + n_rows`` (and columns ``col ..
         col + n_cols``; default whole rows), with validity.
 
         As float32, or with ``as_float=False`` in the bands' own (common) type: the passes
-        convert what they use themselves, cheaper than GDAL's conversion.
+        convert what they use themselves, cheaper than GDAL's conversion. ``buffer``, a flat
+        array of that type at least as large, holds the data instead of a new array: a pass
+        that reads strip after strip reuses its memory rather than having the system zero
+        fresh pages for each (a tenth of ``classify``'s CPU time on a 45.7 MP scene).
         """
         rio = rasterio()
         n_rows = self.height - row if n_rows is None else n_rows
         n_cols = self.width - col if n_cols is None else n_cols
         window = rio.windows.Window(col, row, n_cols, n_rows)
         dtype = np.float32 if as_float else self.read_dtype(bands)
-        data = np.empty((len(bands), n_rows, n_cols), dtype=dtype)
+        shape = (len(bands), n_rows, n_cols)
+        if buffer is None:
+            data = np.empty(shape, dtype=dtype)
+        else:
+            data = buffer[: math.prod(shape)].reshape(shape)
         valid = np.ones((n_rows, n_cols), dtype=bool)
         # One read per file for all its bands: a pixel-interleaved file decompresses each
         # block once instead of once per band.
         for dataset, positions in self._by_dataset(bands).items():
             ds = self._datasets[dataset]
             refs = [self._bands[bands[i] - 1] for i in positions]
-            raw = ds.read([r.band for r in refs], window=window)
+            indexes = [r.band for r in refs]
+            direct = positions == list(range(len(bands))) and all(
+                np.dtype(ds.dtypes[b - 1]) == data.dtype for b in indexes
+            )  # all the bands, of their own type: straight into place
+            raw = ds.read(indexes, window=window, out=data if direct else None)
             for i, ref, layer in zip(positions, refs, raw, strict=True):
                 self._update_valid(valid, layer, ref, ds, window)
-                data[i] = layer
+                if not direct:
+                    data[i] = layer
         return Block(row, col, data, valid)
 
     def read_dtype(self, bands: Sequence[int]) -> np.dtype:
