@@ -58,12 +58,27 @@ def as_random_state(seed: int | np.random.RandomState | None) -> np.random.Rando
     return np.random.RandomState(seed)
 
 
+#: Rows per block of :func:`tolerance`'s sums.
+_TOLERANCE_BLOCK = 1 << 16
+
+
 def tolerance(X: np.ndarray, sample_weight: np.ndarray, tol: float) -> float:
-    """Absolute tolerance: ``tol`` times the mean weighted per-feature variance, as scikit-learn."""
+    """Absolute tolerance: ``tol`` times the mean weighted per-feature variance, as scikit-learn.
+
+    Summed by blocks of rows (matrix-vector products): ``np.average`` over a million 7-feature
+    float32 rows made float64 copies of them all and took 0.1-0.3 s a call, this 0.025 s (a
+    raster fit makes three calls).
+    """
     if tol == 0:
         return 0.0
-    mean = np.average(X, axis=0, weights=sample_weight)
-    variances = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    blocks = range(0, X.shape[0], _TOLERANCE_BLOCK)
+    total = float(sample_weight.sum())
+
+    def weighted_sum(values) -> np.ndarray:
+        return sum(sample_weight[i : i + _TOLERANCE_BLOCK] @ values(i) for i in blocks)
+
+    mean = weighted_sum(lambda i: X[i : i + _TOLERANCE_BLOCK].astype(np.float64)) / total
+    variances = weighted_sum(lambda i: (X[i : i + _TOLERANCE_BLOCK] - mean) ** 2) / total
     return float(np.mean(variances) * tol)
 
 

@@ -112,13 +112,23 @@ class PixelSampler:
         )
 
     def _shrink(self) -> None:
+        """Keep the ``size`` smallest keys. The kept rows are taken part by part in their
+        order: gathering them at random from one concatenation of every candidate's values
+        took up to 0.3 s for a million of two million."""
         keys = np.concatenate(self._keys)
-        order = np.argpartition(keys, self.size - 1)[: self.size]
-        self._keys = [keys[order]]
-        self._positions = [np.concatenate(self._positions)[order]]
-        self._values = [np.concatenate(self._values)[order]]
+        kept = np.sort(np.argpartition(keys, self.size - 1)[: self.size])
+        bounds = np.cumsum([0] + [part.size for part in self._keys])
+        cuts = np.searchsorted(kept, bounds)
+        pieces = [
+            kept[a:b] - start for start, a, b in zip(bounds[:-1], cuts[:-1], cuts[1:], strict=True)
+        ]
+        parts = zip(self._keys, self._positions, self._values, pieces, strict=True)
+        kept_parts = [(k[i], p[i], v[i]) for k, p, v, i in parts if i.size]
+        self._keys = [k for k, _, _ in kept_parts]
+        self._positions = [p for _, p, _ in kept_parts]
+        self._values = [v for _, _, v in kept_parts]
         self._held = self.size
-        self._threshold = self._keys[0].max()
+        self._threshold = keys[kept].max()
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """The sample: pixel positions (sorted) and their values ``(n, bands)``."""
