@@ -3,11 +3,13 @@
 Run from the repository root (peers: ``pip install ".[bench]"`` and the Debian package
 ``grass-core``)::
 
-    python benchmarks/bench_raster.py [--k 6] [--tiles 11 17] [--noisy] [--repeats 3]
+    python benchmarks/bench_raster.py [--k 6] [--tiles 11 17] [--noisy] [--repeats 3] \
+        [--scene PATH ...]
 
 Scenes: the seven Landsat 8 bands of ``../shared/data/landsat8`` (one file per band,
 0.38 MP), and for each ``--tiles`` value a large scene written by tiling them into one 7-band
-GeoTIFF (that many times in each direction: 11 makes 45.7 MP, 17 makes 109.3 MP). Every
+GeoTIFF (that many times in each direction: 11 makes 45.7 MP, 17 makes 109.3 MP), and any
+raster file given with ``--scene`` (a real scene, or another layout of the same one). Every
 method goes from the files on disk to a classified GeoTIFF with the same K:
 
 - imgclust: the ``imgclust classify`` command (fit on a seeded sample of ``--sample`` valid
@@ -108,7 +110,13 @@ def run_imgclust(paths, k, sample, out):
 
 
 def _rgb(paths):
-    return "4,3,2" if len(paths) == 7 or len(paths) == 1 else None
+    """Landsat's red, green and blue bands, where the stack has them."""
+    if len(paths) == 7:
+        return "4,3,2"
+    import rasterio
+
+    with rasterio.open(paths[0]) as src:
+        return "4,3,2" if len(paths) == 1 and src.count >= 4 else None
 
 
 def run_sklearn(paths, k, sample, out):
@@ -190,8 +198,11 @@ def run_sklearn_same_sample(paths, k, sample, out):
 
 
 def run_spectral(paths, k, sample, out):
+    import logging
+
     import spectral
 
+    logging.getLogger("spectral").setLevel(logging.WARNING)  # a line per iteration otherwise
     data, profile = _read_stack(paths)
     pixels = _standardise(data)
     image = pixels.reshape(profile["height"], profile["width"], -1)
@@ -448,18 +459,20 @@ def _run_pairs(paths, k, sample, tmp, args, skip: dict) -> tuple[dict, dict]:
     return {m: r for m, r in runs.items() if r}, {"pairs": pairs, "outputs": outputs}
 
 
-def _scene_table(name: str, paths: list[str], k: int, sample: int, n_pixels: int, args) -> None:
+def _scene_table(
+    name: str, paths: list[str], k: int, sample: int, n_pixels: int, args, n_bands: int = 7
+) -> None:
     available = _available()
     # in-memory arrays: float32 with standardised copies; Spectral Python works in float64
     need_gb = {
-        "scikit-learn KMeans(n_init=1)": n_pixels * len(BANDS) * 4 * 3 / 1e9,
-        "Spectral Python kmeans": n_pixels * len(BANDS) * 8 * 4 / 1e9,
+        "scikit-learn KMeans(n_init=1)": n_pixels * n_bands * 4 * 3 / 1e9,
+        "Spectral Python kmeans": n_pixels * n_bands * 8 * 4 / 1e9,
     }
     skip = {m: "not installed" for m in METHODS if not available[m]}
     for method, gb in need_gb.items():
         if gb > args.max_memory_gb and method not in skip:
             skip[method] = f"skipped: needs about {gb:.0f} GB in memory"
-    print(f"\n### {name}: {n_pixels / 1e6:.1f} MP, {len(BANDS)} bands, K={k}, sample {sample:,}\n")
+    print(f"\n### {name}: {n_pixels / 1e6:.1f} MP, {n_bands} bands, K={k}, sample {sample:,}\n")
     print(
         f"Medians of {args.repeats} run(s); each peer ran right after an imgclust run, and its "
         "ratios are the medians of those pairs' ratios.\n"
@@ -557,6 +570,12 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the big scene is written")
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument(
+        "--scene",
+        action="append",
+        default=[],
+        help="also measure on this raster file (repeatable); e.g. a real scene",
+    )
+    parser.add_argument(
         "--noisy",
         action="store_true",
         help="mirror every other tile and add noise, so no values repeat (a realistic scene)",
@@ -578,9 +597,14 @@ def main() -> None:
         n_small = src.width * src.height
     args.inertia = True
     _scene_table("Landsat 8, one file per band", small, args.k, args.sample, n_small, args)
+    args.inertia = False
+    for scene in args.scene:
+        with rasterio.open(scene) as src:
+            n_pixels, n_bands = src.width * src.height, src.count
+        name = f"{Path(scene).name}, {src.dtypes[0]}, {src.profile.get('interleave', '?')}"
+        _scene_table(name, [scene], args.k, args.sample, n_pixels, args, n_bands)
     if args.skip_large:
         return
-    args.inertia = False
     for tiles in args.tiles:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             start = time.perf_counter()
@@ -601,6 +625,7 @@ def main() -> None:
                 args,
             )
     settings = {"k": args.k, "sample": args.sample, "tiles": args.tiles, "repeats": args.repeats}
+    settings["scenes"] = args.scene
     print(json.dumps({**settings, "noisy": args.noisy}))
 
 
