@@ -601,7 +601,7 @@ def main() -> None:
     for scene in args.scene:
         with rasterio.open(scene) as src:
             n_pixels, n_bands = src.width * src.height, src.count
-        name = f"{Path(scene).name}, {src.dtypes[0]}, {src.profile.get('interleave', '?')}"
+            name = f"{Path(scene).name}, {src.dtypes[0]}, {src.interleaving.name.lower()}"
         _scene_table(name, [scene], args.k, args.sample, n_pixels, args, n_bands)
     if args.skip_large:
         return
