@@ -226,7 +226,8 @@ def _sample_parts(stack: BandStack, bands: list[int], windows: list, arguments: 
     """The sample candidates of each window (``PixelSampler.held``), in order, from samplers
     made with ``arguments``."""
     if client is None:
-        candidates = partial(_window_candidates, bands=bands, sampler=arguments)
+        buffers = threading.local()
+        candidates = partial(_window_candidates, bands=bands, sampler=arguments, buffers=buffers)
         return stack.map_windows(candidates, windows)
     return map_in_order(
         client,
@@ -238,10 +239,14 @@ def _sample_parts(stack: BandStack, bands: list[int], windows: list, arguments: 
     )
 
 
-def _window_candidates(stack: BandStack, window: tuple, *, bands: list[int], sampler: tuple):
-    """The sample candidates of one window ``(row, col, n_rows, n_cols)``."""
+def _window_candidates(
+    stack: BandStack, window: tuple, *, bands: list[int], sampler: tuple, buffers=None
+):
+    """The sample candidates of one window ``(row, col, n_rows, n_cols)``, read into this
+    thread's buffer when ``buffers`` (a ``threading.local``) is given."""
     row, col, n_rows, n_cols = window
-    block = stack.read(bands, row, n_rows, col, n_cols, as_float=False)
+    buffer = None if buffers is None else _thread_buffer(buffers, stack, bands, n_rows * n_cols)
+    block = stack.read(bands, row, n_rows, col, n_cols, as_float=False, buffer=buffer)
     part = PixelSampler(*sampler)
     part.add(row, block.data, block.valid, col)
     return part.held()
@@ -423,12 +428,18 @@ def _classify_strip(
 ):
     """Read one strip of ``stack`` into this thread's buffer (``buffers``, a
     ``threading.local``) and classify it."""
-    size = len(classifier.read_bands) * strip[1] * stack.width
-    dtype = stack.read_dtype(classifier.read_bands)
+    buffer = _thread_buffer(buffers, stack, classifier.read_bands, strip[1] * stack.width)
+    return classifier(stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer))
+
+
+def _thread_buffer(buffers, stack: BandStack, bands: list[int], pixels: int) -> np.ndarray:
+    """This thread's flat buffer (in ``buffers``, a ``threading.local``) for ``pixels``
+    pixels of ``bands`` in their own type, grown when too small."""
+    size, dtype = len(bands) * pixels, stack.read_dtype(bands)
     buffer = getattr(buffers, "data", None)
     if buffer is None or buffer.size < size or buffer.dtype != dtype:
         buffer = buffers.data = np.empty(size, dtype=dtype)
-    return classifier(stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer))
+    return buffer
 
 
 def _classify_remote(strip: tuple[int, int], *, stack: dict, classifier: _StripClassifier):
