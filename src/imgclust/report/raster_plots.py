@@ -70,7 +70,9 @@ def classes_figure(codes: np.ndarray, classes: list[dict]) -> Image.Image:
 
 
 def _legend_label(entry: dict) -> str:
-    label = f"{entry['code']} {entry['name']}: {entry['fraction']:.1%}"
+    name = entry["name"]
+    named = name if name == f"class {entry['code']}" else f"{entry['code']} {name}"
+    label = f"{named}: {entry['fraction']:.1%}"
     if "hectares" in entry:
         label += f", {entry['hectares']:,.0f} ha"
     return label
