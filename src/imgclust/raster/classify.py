@@ -62,10 +62,10 @@ DEFAULT_K_VALUES = tuple(range(2, 13))
 _SWEEP_SAMPLE = 100_000
 
 #: Distance terms (pixels x features x K) of the fitting sample from which k-means refines it on
-#: all threads. Below (a million pixels, 7 bands, K up to 38), one thread: on 1M x 7 x 6 it
-#: took 0.8 s and 0.8 CPU s against 0.45 s and 0.75 CPU s on two threads, but those need numba
-#: imported and its threads started, 0.6 s more in a fresh process (the other raster loops
-#: are compiled ahead of time).
+#: all threads. Below (a million pixels, 7 bands, K up to 38), one thread: 20 iterations on
+#: 1M x 7 x 6 took 0.66-0.69 s and as many CPU s, against 0.41 s and 0.80 CPU s on two
+#: threads, which need numba imported and its threads started first (0.97 s in a fresh
+#: process; the other raster loops are compiled ahead of time).
 PARALLEL_FIT_MIN_TERMS = 1 << 28
 #: Sampled pixels of the coarse k-means step (see _kmeans).
 COARSE_SAMPLE = 250_000
@@ -225,43 +225,48 @@ def _draw_sample(
 def _sample_parts(stack: BandStack, bands: list[int], windows: list, arguments: tuple, client):
     """The sample candidates of each window (``PixelSampler.held``), in order, from samplers
     made with ``arguments``."""
-    if client is None:
-        buffers = threading.local()
-        candidates = partial(_window_candidates, bands=bands, sampler=arguments, buffers=buffers)
-        return stack.map_windows(candidates, windows)
-    return map_in_order(
-        client,
-        _sample_window,
-        windows,
-        stack=stack.reopen_arguments(),
-        bands=bands,
-        sampler=arguments,
-    )
+    candidates = partial(_window_candidates, bands=bands, sampler=arguments)
+    return _over_windows(stack, candidates, windows, client)
 
 
 def _window_candidates(
     stack: BandStack, window: tuple, *, bands: list[int], sampler: tuple, buffers=None
 ):
-    """The sample candidates of one window ``(row, col, n_rows, n_cols)``, read into this
-    thread's buffer when ``buffers`` (a ``threading.local``) is given."""
+    """The sample candidates of one window ``(row, col, n_rows, n_cols)``."""
     row, col, n_rows, n_cols = window
-    buffer = None if buffers is None else _thread_buffer(buffers, stack, bands, n_rows * n_cols)
+    buffer = _thread_buffer(buffers, stack, bands, n_rows * n_cols)
     block = stack.read(bands, row, n_rows, col, n_cols, as_float=False, buffer=buffer)
     part = PixelSampler(*sampler)
     part.add(row, block.data, block.valid, col)
     return part.held()
 
 
-def _read_strip(stack: dict, bands: list[int], strip: tuple[int, int], as_float: bool = True):
-    """On a Dask worker: open the stack (``BandStack.reopen_arguments``), read one strip."""
-    with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
-        return opened.read(bands, *strip, as_float=as_float)
+def _over_windows(stack: BandStack, function, windows: list, client):
+    """``function(stack, window, buffers=...)`` for each window, in order: on this machine's
+    cores (:meth:`BandStack.map_windows`, each thread reading into its own buffer), or on the
+    Dask cluster of ``client``."""
+    if client is None:
+        return stack.map_windows(partial(function, buffers=threading.local()), windows)
+    return map_in_order(client, _on_worker, windows, stack=stack.reopen_arguments(), task=function)
 
 
-def _sample_window(window: tuple, *, stack: dict, bands: list[int], sampler: tuple):
-    """On a Dask worker: the sample candidates of one window (see ``PixelSampler.held``)."""
+def _on_worker(window: tuple, *, stack: dict, task):
+    """On a Dask worker: open the stack (``BandStack.reopen_arguments``), run
+    ``task(stack, window)``."""
     with rasterio().Env(**GDAL_OPTIONS), BandStack(**stack) as opened:
-        return _window_candidates(opened, window, bands=bands, sampler=sampler)
+        return task(opened, window)
+
+
+def _thread_buffer(buffers, stack: BandStack, bands: list[int], pixels: int):
+    """This thread's flat buffer (in ``buffers``, a ``threading.local``; None without one)
+    for ``pixels`` pixels of ``bands`` in their own type, grown when too small."""
+    if buffers is None:
+        return None
+    size, dtype = len(bands) * pixels, stack.read_dtype(bands)
+    buffer = getattr(buffers, "data", None)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = buffers.data = np.empty(size, dtype=dtype)
+    return buffer
 
 
 def _sample_features(spec: FeatureSpec, values: np.ndarray, n_valid: int) -> np.ndarray:
@@ -373,7 +378,7 @@ def _output_profile(stack: BandStack, n_classes: int) -> dict:
         "crs": stack.crs,
         "transform": stack.transform,
         "compress": "deflate",
-        "zlevel": 1,  # a sixth of level 6's time for a file a tenth larger
+        "zlevel": 1,  # a seventh of level 6's time (45.7 MP: 0.23 s, 1.68 s), 14% more bytes
         "num_threads": "all_cpus",
         "bigtiff": "if_safer",
     }
@@ -424,27 +429,12 @@ class _StripClassifier:
 
 
 def _classify_strip(
-    stack: BandStack, strip: tuple[int, int], *, classifier: _StripClassifier, buffers
+    stack: BandStack, strip: tuple[int, int], *, classifier: _StripClassifier, buffers=None
 ):
-    """Read one strip of ``stack`` into this thread's buffer (``buffers``, a
-    ``threading.local``) and classify it."""
+    """Read one strip of ``stack`` (into this thread's buffer, see :func:`_thread_buffer`) and
+    classify it."""
     buffer = _thread_buffer(buffers, stack, classifier.read_bands, strip[1] * stack.width)
     return classifier(stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer))
-
-
-def _thread_buffer(buffers, stack: BandStack, bands: list[int], pixels: int) -> np.ndarray:
-    """This thread's flat buffer (in ``buffers``, a ``threading.local``) for ``pixels``
-    pixels of ``bands`` in their own type, grown when too small."""
-    size, dtype = len(bands) * pixels, stack.read_dtype(bands)
-    buffer = getattr(buffers, "data", None)
-    if buffer is None or buffer.size < size or buffer.dtype != dtype:
-        buffer = buffers.data = np.empty(size, dtype=dtype)
-    return buffer
-
-
-def _classify_remote(strip: tuple[int, int], *, stack: dict, classifier: _StripClassifier):
-    """On a Dask worker: read one strip and classify it."""
-    return classifier(_read_strip(stack, classifier.read_bands, strip, as_float=False))
 
 
 def _classify_pass(
@@ -461,17 +451,7 @@ def _classify_pass(
     profile = _output_profile(stack, model.n_classes)
     classifier = _StripClassifier(model, preview_bands, profile["dtype"], thumbs.stride)
     strips = stack.windows(DEFAULT_BLOCK_PIXELS)
-    if client is None:
-        read = partial(_classify_strip, classifier=classifier, buffers=threading.local())
-        results = stack.map_windows(read, strips)
-    else:
-        results = map_in_order(
-            client,
-            _classify_remote,
-            strips,
-            stack=stack.reopen_arguments(),
-            classifier=classifier,
-        )
+    results = _over_windows(stack, partial(_classify_strip, classifier=classifier), strips, client)
     with rio.open(path, "w", **profile) as dst, progress("classifying", len(strips)) as advance:
         for row, codes, sums, squares, counts, thumb in results:
             stats.add(sums, squares, counts)  # in strip order: the same sums on a cluster
@@ -781,6 +761,7 @@ def _area_unit(stack: BandStack) -> str:
 
 def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None:
     from imgclust.report import raster_plots
+    from imgclust.report.plots import FAST_PNG
 
     model.save(folder / "model.json")
     (folder / "classes.json").write_text(json_text(summary))
@@ -788,9 +769,9 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     gis.write_attribute_table(folder / "classes.tif", summary["classes"])
     gis.write_qml(folder / "classes.qml", summary["classes"])
     quicklook = raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch)
-    quicklook.save(folder / "quicklook.png", **raster_plots.FAST_PNG)
+    quicklook.save(folder / "quicklook.png", **FAST_PNG)
     picture = raster_plots.classes_figure(thumbs.codes, summary["classes"])
-    picture.save(folder / "classes.png", **raster_plots.FAST_PNG)
+    picture.save(folder / "classes.png", **FAST_PNG)
 
 
 def _write_csv(path: Path, summary: dict) -> None:

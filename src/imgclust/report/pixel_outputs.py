@@ -20,6 +20,7 @@ from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import json_text
 from imgclust.pixels.colorspace import check_color_space, rgb_to_features
 from imgclust.report import plots
+from imgclust.report.plots import FAST_PNG
 
 __all__ = [
     "PREVIEW_SIDE",
@@ -29,9 +30,6 @@ __all__ = [
     "save_superpixel_comparison",
 ]
 
-#: zlib settings for the full-size RGB PNGs: flat colour regions compress well already at
-#: level 1, and level 6 takes several times longer on a 12-megapixel image.
-FAST_PNG = {"compress_level": 1}
 #: For one-channel label and palette images: zlib's run-length strategy (Z_RLE). On a
 #: 12-megapixel label map it is 4x faster than level 6 and the file is smaller (0.30 against
 #: 0.33 MB); on labels.png, as fast as level 1 and a third smaller. (Pillow filters only
