@@ -525,7 +525,7 @@ def _windows_read(monkeypatch, path, size, seed=0):
     monkeypatch.setattr(BandStack, "read", recording)
     with BandStack(path) as stack:
         spec = classify._feature_spec(stack, None, (), "standard")
-        values, n_valid = classify._draw_sample(stack, spec, size, seed, no_progress)
+        values, n_valid, _kept = classify._draw_sample(stack, spec, size, seed, no_progress)
     return values, n_valid, read
 
 
@@ -584,6 +584,75 @@ def test_reading_into_a_reused_buffer_gives_the_same_strip(tmp_path):
                 assert np.shares_memory(reused.data, buffer)
                 expected = bands[np.array(order) - 1, row : row + n_rows]
                 np.testing.assert_array_equal(plain.data, expected)
+
+
+def test_uncovered_rectangles_tile_what_the_boxes_leave():
+    from imgclust.raster.stack import uncovered
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        window = (10, 5, 40, 60)
+        boxes, taken = [], np.zeros((40, 60), dtype=bool)
+        for _ in range(rng.integers(0, 6)):
+            r, c = rng.integers(0, 40), rng.integers(0, 60)
+            h, w = rng.integers(1, 41 - r), rng.integers(1, 61 - c)
+            if not taken[r : r + h, c : c + w].any():
+                taken[r : r + h, c : c + w] = True
+                boxes.append((r + 10, c + 5, h, w))
+        cover = taken.astype(int)
+        for r, c, h, w in uncovered(window, boxes):
+            assert h > 0 and w > 0
+            cover[r - 10 : r - 10 + h, c - 5 : c - 5 + w] += 1
+        assert (cover == 1).all()  # every pixel once: in a box or in one rectangle
+
+
+def test_reading_around_known_blocks_gives_the_same_strip(tmp_path):
+    """The classifying pass takes the windows the sample read from memory and reads the rest
+    of each strip; data and validity (nodata, mask) are those of a plain read."""
+    from imgclust.raster.stack import BandStack
+
+    path, _bands = _tiled_scene(tmp_path, nodata_share=0.3)
+    with BandStack(path) as stack:
+        plain = stack.read([1, 2, 3, 4], 64, 96, as_float=False)
+        known = [
+            stack.read([1, 2, 3, 4], r, 32, c, 32, as_float=False)
+            for r, c in ((64, 0), (64, 96), (96, 32), (128, 288))
+        ]
+        buffer = np.zeros(4 * 96 * 320, dtype=np.uint16)
+        around = stack.read([1, 2, 3, 4], 64, 96, as_float=False, buffer=buffer, known=known)
+        np.testing.assert_array_equal(around.data, plain.data)
+        np.testing.assert_array_equal(around.valid, plain.valid)
+        assert not plain.valid.all() and plain.valid.any()
+        with pytest.raises(ValueError, match="inside the window"):
+            stack.read([1, 2, 3, 4], 0, 32, as_float=False, known=known)
+
+
+def test_windows_kept_from_the_sample_change_nothing_but_what_is_read(tmp_path, monkeypatch):
+    from imgclust.raster.stack import BandStack
+
+    path, _bands = _tiled_scene(tmp_path, nodata_share=0.2)
+    monkeypatch.setattr(classify, "SAMPLE_WINDOW_PIXELS", 32 * 32)
+    monkeypatch.setattr(classify, "DEFAULT_BLOCK_PIXELS", 320 * 64)  # strips of 64 rows
+    read = []
+    original = BandStack._read_into
+
+    def counting(self, bands, data, valid, window):
+        read.append(int(window.width * window.height))
+        return original(self, bands, data, valid, window)
+
+    monkeypatch.setattr(BandStack, "_read_into", counting)
+    outputs = {}
+    for budget in (classify.KEPT_WINDOW_BYTES, 0):
+        monkeypatch.setattr(classify, "KEPT_WINDOW_BYTES", budget)
+        read.clear()
+        result = classify_raster(path, tmp_path / str(budget), 3, sample_size=2_000)
+        outputs[budget] = (_codes(tmp_path / str(budget))[0], result.summary, sum(read))
+    (kept_codes, kept_summary, kept_read), (codes, summary, plain_read) = outputs.values()
+    np.testing.assert_array_equal(kept_codes, codes)
+    assert kept_summary["classes"] == summary["classes"]
+    # each run samples 13 of the 100 tiles; with them kept, the pass reads the other 87
+    assert plain_read == 320 * 320 + 13 * 32 * 32
+    assert kept_read == 320 * 320
 
 
 def test_default_colours_are_matplotlibs_tab10_and_tab20():

