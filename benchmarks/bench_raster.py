@@ -182,7 +182,7 @@ def run_sklearn_same_sample(paths, k, sample, out):
 
     with rasterio.Env(**classify.GDAL_OPTIONS), BandStack(paths) as stack:
         spec = classify._feature_spec(stack, None, (), "standard")
-        values, n_valid = classify._draw_sample(stack, spec, sample, 0, no_progress)
+        values, n_valid, _ = classify._draw_sample(stack, spec, sample, 0, no_progress)
         X = classify._sample_features(spec, values, n_valid)
         km = KMeans(k, n_init=8, random_state=0).fit(X)
         profile = classify._output_profile(stack, k)

@@ -301,6 +301,18 @@ def test_outputs_and_colours(tmp_path, scene):
     assert quicklook[..., :3].max() == 255 and quicklook[10:, 10:, :3].min() == 0
 
 
+def test_quicklook_has_an_alpha_band_only_where_there_is_nodata():
+    from imgclust.report.raster_plots import quicklook
+
+    bands = np.random.default_rng(0).random((3, 20, 30)).astype(np.float32)
+    valid = np.ones((20, 30), dtype=bool)
+    assert quicklook(bands, valid).mode == "RGB"
+    valid[:5, :5] = False
+    picture = np.asarray(quicklook(bands, valid))
+    assert picture.shape == (20, 30, 4)
+    assert (picture[:5, :5, 3] == 0).all() and (picture[5:, :, 3] == 255).all()
+
+
 def test_uint16_codes_past_255_classes(tmp_path):
     rng = np.random.default_rng(0)
     values = rng.permutation(300 * 40).reshape(1, 40, 300).astype(np.uint16) + 1

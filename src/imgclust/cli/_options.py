@@ -254,3 +254,16 @@ class Reporter:
         self.out.print(table)
         if data.get("report"):
             self.out.print(f"Report: {data['report']}", soft_wrap=True, markup=False)
+
+
+def parse_k(value: str) -> int | str:
+    """``-k`` takes a positive integer or ``auto``."""
+    if str(value).lower() == "auto":
+        return "auto"
+    try:
+        k = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a whole number nor 'auto'") from None
+    if k < 1:
+        raise click.BadParameter(f"K={k} must be at least 1")
+    return k

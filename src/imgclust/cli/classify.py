@@ -10,6 +10,7 @@ from imgclust.cli._options import (
     Reporter,
     cluster_row,
     output_options,
+    parse_k,
     report_option,
     scheduler_option,
     seed_option,
@@ -149,7 +150,6 @@ def command(
     attribute table and class names), classes.qml (QGIS style), classes.json, classes.csv,
     quicklook.png, classes.png, model.json and report.html into the output folder.
     """
-    from imgclust.cli.segment import parse_k
     from imgclust.cluster.choose_k import parse_k_range
     from imgclust.raster.classify import classify_raster
 

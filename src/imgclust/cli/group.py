@@ -14,11 +14,11 @@ from imgclust.cli._options import (
     cluster_row,
     max_pixels_option,
     output_options,
+    parse_k,
     report_option,
     scheduler_option,
     seed_option,
 )
-from imgclust.cli.segment import parse_k
 from imgclust.cluster.choose_k import parse_k_range
 from imgclust.cluster.methods import METHODS
 from imgclust.collection.onnx_model import PRESETS

@@ -12,23 +12,11 @@ from imgclust.cli._options import (
     kmeans_options,
     load_mask,
     output_options,
+    parse_k,
     report_option,
 )
 from imgclust.cluster.choose_k import parse_k_range
 from imgclust.pixels.jobs import run_segment
-
-
-def parse_k(value: str) -> int | str:
-    """``-k`` takes a positive integer or ``auto``."""
-    if str(value).lower() == "auto":
-        return "auto"
-    try:
-        k = int(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a whole number nor 'auto'") from None
-    if k < 1:
-        raise click.BadParameter(f"K={k} must be at least 1")
-    return k
 
 
 def _human_size(n: int) -> str:

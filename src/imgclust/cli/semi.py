@@ -10,12 +10,12 @@ from imgclust.cli._options import (
     FiniteFloat,
     Reporter,
     output_options,
+    parse_k,
     report_option,
     seed_option,
     summary_options,
 )
 from imgclust.cli.group import collection_arguments, collection_options, default_output
-from imgclust.cli.segment import parse_k
 
 
 def _holdout(text: str | None) -> float | int | None:

@@ -847,7 +847,7 @@ def _area_unit(stack: BandStack) -> str:
 
 def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None:
     from imgclust.report import raster_plots
-    from imgclust.report.plots import FAST_PNG
+    from imgclust.report.plots import FAST_PNG, PHOTO_PNG
 
     model.save(folder / "model.json")
     (folder / "classes.json").write_text(json_text(summary))
@@ -855,7 +855,7 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     gis.write_attribute_table(folder / "classes.tif", summary["classes"])
     gis.write_qml(folder / "classes.qml", summary["classes"])
     quicklook = raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch)
-    quicklook.save(folder / "quicklook.png", **FAST_PNG)
+    quicklook.save(folder / "quicklook.png", **PHOTO_PNG)
     picture = raster_plots.classes_figure(thumbs.codes, summary["classes"])
     picture.save(folder / "classes.png", **FAST_PNG)
 

