@@ -104,6 +104,8 @@ class PixelSampler:
                 np.empty((0, 0), np.float32),
                 self.n_valid,
             )
+        if len(self._keys) == 1:  # one window's candidates: no copy
+            return self._keys[0], self._positions[0], self._values[0], self.n_valid
         return (
             np.concatenate(self._keys),
             np.concatenate(self._positions),
