@@ -675,7 +675,7 @@ def classify_raster(
     sweep = None
     rio = rasterio()
     with (
-        single_threaded_blas(),
+        _single_threaded_blas(),
         rio.Env(**GDAL_OPTIONS),
         BandStack(sources, nodata=nodata) as stack,
         dask_client(scheduler) as client,
@@ -773,7 +773,7 @@ def classify_raster(
     return RasterClassification(fitted, summary, Path(output), files)
 
 
-def single_threaded_blas():
+def _single_threaded_blas():
     """A context in which BLAS runs on the calling thread only.
 
     ``classify`` keeps every core busy with its own threads; its few BLAS calls (sums over

@@ -71,7 +71,8 @@ class PixelSampler:
             "candidates", valid, row, col, self.width, self.seed, self._threshold, local, keys
         )
         local, keys = local[:n], keys[:n]
-        values = data.reshape(data.shape[0], -1)[:, local].T.astype(np.float32)
+        # np.take: a third of the time of fancy indexing here
+        values = np.take(data.reshape(data.shape[0], -1), local, axis=1).T.astype(np.float32)
         w = valid.shape[1]
         positions = (row + local // w) * self.width + col + local % w
         self.merge(keys, positions, values, n_valid)
@@ -125,7 +126,9 @@ class PixelSampler:
             kept[a:b] - start for start, a, b in zip(bounds[:-1], cuts[:-1], cuts[1:], strict=True)
         ]
         parts = zip(self._keys, self._positions, self._values, pieces, strict=True)
-        kept_parts = [(k[i], p[i], v[i]) for k, p, v, i in parts if i.size]
+        kept_parts = [
+            (np.take(k, i), np.take(p, i), np.take(v, i, axis=0)) for k, p, v, i in parts if i.size
+        ]
         self._keys = [k for k, _, _ in kept_parts]
         self._positions = [p for _, p, _ in kept_parts]
         self._values = [v for _, _, v in kept_parts]
@@ -141,4 +144,4 @@ class PixelSampler:
         positions = np.concatenate(self._positions)
         values = np.concatenate(self._values)
         order = np.argsort(positions, kind="stable")
-        return positions[order], values[order]
+        return np.take(positions, order), np.take(values, order, axis=0)
