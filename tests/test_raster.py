@@ -620,7 +620,7 @@ def test_uncovered_rectangles_tile_what_the_boxes_leave():
 
 def test_reading_around_known_blocks_gives_the_same_strip(tmp_path):
     """The classifying pass takes the windows the sample read from memory and reads the rest
-    of each strip; data and validity (nodata, mask) are those of a plain read."""
+    of each strip; data and validity (nodata here) are those of a plain read."""
     from imgclust.raster.stack import BandStack
 
     path, _bands = _tiled_scene(tmp_path, nodata_share=0.3)
