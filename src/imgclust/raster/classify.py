@@ -262,7 +262,6 @@ def _sample_parts(
 ):
     """For each window, in order: its sample candidates (``PixelSampler.held``, from samplers
     made with ``arguments``), and its block if it is one to ``keep`` (else None)."""
-    keep = keep if client is None else frozenset()  # blocks stay where they were read
     candidates = partial(_window_candidates, bands=bands, sampler=arguments, keep=keep)
     return _over_windows(stack, candidates, windows, client)
 
@@ -685,8 +684,9 @@ def classify_raster(
         kept: list[Block] = []
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
-            # the sampled windows serve the classifying pass when it reads the same bands
-            same = set(preview) <= set(spec.read_bands)
+            # the sampled windows serve the classifying pass when it reads the same bands here
+            # (on a Dask cluster they stay on the worker that read them)
+            keep = client is None and set(preview) <= set(spec.read_bands)
             values, n_valid, kept = _draw_sample(
                 stack,
                 spec,
@@ -694,7 +694,7 @@ def classify_raster(
                 random_state,
                 progress,
                 client,
-                keep_bytes=KEPT_WINDOW_BYTES if same else 0,
+                keep_bytes=KEPT_WINDOW_BYTES if keep else 0,
             )
             X = _sample_features(spec, values, n_valid)
             timings["sample"] = time.perf_counter() - start
@@ -862,7 +862,7 @@ def _area_unit(stack: BandStack) -> str:
 
 def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None:
     from imgclust.report import raster_plots
-    from imgclust.report.plots import FAST_PNG, PHOTO_PNG
+    from imgclust.report.plots import FAST_PNG, RLE_PNG
 
     model.save(folder / "model.json")
     (folder / "classes.json").write_text(json_text(summary))
@@ -870,7 +870,7 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     gis.write_attribute_table(folder / "classes.tif", summary["classes"])
     gis.write_qml(folder / "classes.qml", summary["classes"])
     quicklook = raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch)
-    quicklook.save(folder / "quicklook.png", **PHOTO_PNG)
+    quicklook.save(folder / "quicklook.png", **RLE_PNG)
     picture = raster_plots.classes_figure(thumbs.codes, summary["classes"])
     picture.save(folder / "classes.png", **FAST_PNG)
 
