@@ -10,6 +10,7 @@ from functools import cached_property
 
 import click
 
+from imgclust._progress import ProgressWithNotes
 from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.io.outputs import json_text
@@ -226,15 +227,25 @@ class Reporter:
         with self.err.status(message):
             yield
 
+    @cached_property
+    def bar(self) -> ProgressWithNotes:
+        """The jobs' ``progress``: a bar for ``total`` steps (``bar(message, total)`` yields
+        ``advance(n=1)``) and ``bar.note(text)`` for a line to see at once."""
+        return ProgressWithNotes(self._bar, self.note)
+
     @contextmanager
-    def bar(self, message: str, total: int):
-        """A progress bar for ``total`` steps; yields ``advance(n=1)``."""
+    def _bar(self, message: str, total: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
         with Progress(*columns, TimeElapsedColumn(), console=self.err, transient=True) as bar:
             task = bar.add_task(message, total=total)
             yield lambda n=1: bar.advance(task, n)
+
+    def note(self, text: str) -> None:
+        """One line on standard error, now (unless --quiet): a download starting."""
+        if not self.quiet:
+            click.echo(text, err=True)
 
     def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
         """Print the closing table (``data`` as JSON with --json), then the report's path on a
