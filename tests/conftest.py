@@ -21,6 +21,19 @@ def _own_feature_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("IMGCLUST_CACHE_DIR", str(tmp_path / ".feature-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Nothing is downloaded at test time: the default image model of photos cannot be had
+    (colour and texture stand in, with a warning) unless a test serves or pins one."""
+    from imgclust.collection import model_zoo
+
+    monkeypatch.setenv(model_zoo.OFFLINE_ENV, "1")
+    monkeypatch.delenv(model_zoo.DEFAULT_MODEL_ENV, raising=False)
+    monkeypatch.delenv(model_zoo.MODELS_DIR_ENV, raising=False)
+    yield
+    model_zoo.set_default_model(None)
+
+
 @pytest.fixture
 def four_colour_image() -> np.ndarray:
     """12x10 RGB image: four flat blocks of known colour, 30 pixels each."""

@@ -458,12 +458,17 @@ def test_saved_model_gives_training_images_their_clusters(tmp_path, colour_folde
 # --- the default features --------------------------------------------------------------
 
 
-def test_auto_features_are_hog_for_small_grey_images_and_colour_texture_for_photos(tmp_path):
+def test_auto_features_are_hog_for_small_grey_images_and_the_image_model_for_photos(tmp_path):
     from imgclust.collection.group import _make_extractor, auto_features
+
+    def make(*args):
+        extractor, warnings = _make_extractor(*args)
+        assert warnings == []
+        return extractor
 
     digits = open_source(dataset="digits")
     assert auto_features(digits)[0] == "hog"
-    extractor = _make_extractor("auto", digits, {})
+    extractor = make("auto", digits, {})
     # the 8x8 digits are brought to 16 pixels: 4-pixel cells need room
     assert extractor.settings() == {
         "size": 16,
@@ -478,16 +483,21 @@ def test_auto_features_are_hog_for_small_grey_images_and_colour_texture_for_phot
         value = np.full((24, 24, 3), 40 * i, np.uint8)
         Image.fromarray(value).save(grey / f"{i}.png")
     assert auto_features(open_source(grey))[0] == "hog"
-    assert _make_extractor("auto", open_source(grey), {}).settings()["size"] == 24  # its own
-    assert _make_extractor("auto", open_source(grey), {"size": 20}).settings()["size"] == 20
+    assert make("auto", open_source(grey), {}).settings()["size"] == 24  # its own
+    assert make("auto", open_source(grey), {"size": 20}).settings()["size"] == 20
     # an option given, even a false one, wins over the auto choice; None means "not given"
-    assert _make_extractor("auto", digits, {"root": False, "size": None}).root is False
+    assert make("auto", digits, {"root": False, "size": None}).root is False
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(6):
         Image.fromarray(_flat((200, 30 * i, 40), i, size=120)).save(photos / f"{i}.jpg")
-    features, reason = auto_features(open_source(photos))
-    assert features == "colortexture" and "colour" in reason
+    features, reason = auto_features(open_source(photos))  # named, not downloaded
+    assert features == "embed:mobilenetv2" and "what they show" in reason
+    # offline (as every test is) colour and texture stand in, and a warning says why and how
+    extractor, warnings = _make_extractor("auto", open_source(photos), {})
+    assert extractor.name == "colortexture" and "mobilenetv2" in extractor.chosen
+    assert len(warnings) == 1 and "IMGCLUST_OFFLINE" in warnings[0]
+    assert "download https://" in warnings[0] and "mobilenetv2-12.onnx" in warnings[0]
 
 
 def test_the_default_groups_colour_and_texture(tmp_path):
@@ -509,7 +519,7 @@ def test_the_default_groups_colour_and_texture(tmp_path):
                 image[dark] //= 3
                 Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
     result = cluster_images(root, n_clusters=4, labels="folders", cache=False)
-    assert result.parameters["features"].startswith("colortexture")
+    assert result.parameters["features"].startswith("colortexture")  # offline: no model
     assert result.evaluation["accuracy_majority"] == 1.0
     colour_only = cluster_images(
         root, features="colorhist", n_clusters=4, labels="folders", cache=False
@@ -561,8 +571,13 @@ def test_dbscan_with_one_giant_cluster_says_so(colour_folder, seed):
     )  # fmt: skip
     assert result.n_clusters == 1
     assert any("into one cluster" in w and "--eps" in w for w in result.warnings)
-    sensible = cluster_images(
-        colour_folder, reduce="pca", method="dbscan", cache=False, random_state=seed
+    sensible = cluster_images(  # features named: offline, the default would warn of that
+        colour_folder,
+        features="colortexture",
+        reduce="pca",
+        method="dbscan",
+        cache=False,
+        random_state=seed,
     )
     assert sensible.warnings == []
 
@@ -610,3 +625,88 @@ def test_progress_reader_counts_tqdm_and_tsne_lines():
     tsne.write("[t-SNE] Iteration 50: error = 1.2\n[t-SNE] KL divergence\n[t-SNE] Iteration 100:")
     tsne.write("\n")
     assert lines == [50, 100]
+
+
+# --- choosing K on a map: the clusters as Gaussians -----------------------------------------
+
+
+def _blobs(seed: int, k: int = 4, per: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` elongated Gaussian blobs in 2-D, well apart, each turned at random."""
+    rng = np.random.default_rng(seed)
+    points, labels = [], []
+    for c in range(k):
+        angle = rng.uniform(0, np.pi)
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        spread = rng.normal(size=(per, 2)) * [3.0, 0.7]
+        points.append(spread @ turn.T + [30.0 * (c % 2), 30.0 * (c // 2)])
+        labels.append(np.full(per, c))
+    return np.concatenate(points), np.concatenate(labels)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_mixture_bic_is_lowest_for_the_blobs_as_they_are(seed):
+    from imgclust.cluster.methods import fit_method, mixture_bic, sweep_k
+
+    X, truth = _blobs(seed)
+    true_bic = mixture_bic(X, truth)
+    for k in (2, 3, 6, 8):
+        labels, _ = fit_method(X, "kmeans", k, seed)
+        assert mixture_bic(X, labels) > true_bic, k
+    sweep = sweep_k(X, "kmeans", range(2, 11), seed, rule="bic")
+    assert sweep.best_k == 4 and "BIC" in sweep.rule
+    assert sweep.bic[sweep.ks.tolist().index(4)] == 0.0  # the curve is relative to its lowest
+    assert [row["bic"] for row in sweep.to_rows()] == sweep.bic.tolist()
+    # other views of the same rows (here turned and scaled: another map) are averaged in
+    turned = X @ np.array([[0.0, 2.0], [-2.0, 0.0]]) + 5.0
+    both = sweep_k(X, "kmeans", range(2, 11), seed, rule="bic", resampled=[turned])
+    assert both.best_k == 4 and "mean over 2 maps" in both.rule
+
+
+def test_the_mixture_bic_needs_room_for_each_covariance():
+    from imgclust.cluster.methods import mixture_bic
+
+    X, truth = _blobs(0, k=2, per=10)
+    assert np.isfinite(mixture_bic(X, truth))
+    tiny = truth.copy()
+    tiny[:2] = 5  # a cluster of two points in 2-D has no covariance to speak of
+    assert mixture_bic(X, tiny) == np.inf
+    noisy = truth.copy()
+    noisy[:3] = -1  # noise is left out, not a cluster
+    assert mixture_bic(X, noisy) == pytest.approx(mixture_bic(X[3:], truth[3:]))
+    from imgclust.cluster.methods import sweep_k
+
+    with pytest.raises(InvalidParameterError, match="unknown rule 'gap'"):
+        sweep_k(X, "kmeans", [2, 3], rule="gap")
+
+
+def test_the_k_range_grows_with_the_collection():
+    from imgclust.collection.group import auto_k_values
+
+    assert auto_k_values(60) == list(range(2, 21))
+    assert auto_k_values(600) == list(range(2, 25))
+    assert auto_k_values(1200) == list(range(2, 41))  # 30 kinds of aerial scene can be found
+    assert auto_k_values(10**6)[-1] == 40
+
+
+def test_k_auto_by_the_bic_rule_on_the_command_line(tmp_path):
+    root = tmp_path / "png"  # one file type: JPEG's shifted colours would make sub-groups
+    for g, colour in enumerate(COLOURS.values()):
+        (root / str(g)).mkdir(parents=True)
+        for i in range(PER_GROUP):
+            Image.fromarray(_flat(colour, 100 * g + i)).save(root / str(g) / f"{i}.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["group", str(root), "--features", "colorhist", "--reduce", "pca",
+              "--dims", "2", "--k-rule", "bic", "--k-range", "2-6", "--no-cache",
+              "-o", str(out), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n_clusters"] == 3  # three flat colours
+    assert summary["parameters"]["k_rule"] == "bic"
+    assert "BIC" in summary["choose_k"]["rule"] and "maps" not in summary["choose_k"]["rule"]
+    with open(out / "choose_k.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["k"]) for r in rows] == [2, 3, 4, 5, 6] and "bic" in rows[0]
+    assert min(rows, key=lambda r: float(r["bic"]))["k"] == "3"
+    assert "BIC" in (out / "report.html").read_text()

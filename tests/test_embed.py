@@ -257,10 +257,13 @@ class _Server:
 
 @pytest.fixture
 def served_model(tmp_path, monkeypatch):
-    """A small model published on a local server and registered as ``tiny``."""
+    """A small model published on a local server and registered as ``tiny``; downloads
+    allowed (from that server only)."""
     import hashlib
 
     from imgclust.collection import model_zoo
+
+    monkeypatch.delenv(model_zoo.OFFLINE_ENV, raising=False)
 
     folder = tmp_path / "published"
     folder.mkdir()

@@ -14,7 +14,7 @@ from imgclust import cluster_images
 from imgclust.collection import extract, reduce
 from imgclust.collection.extract import FeatureCache, extract_features
 from imgclust.collection.features import HogFeatures, hog_batch
-from imgclust.collection.group import AUTO_TSNE_MAX, auto_reduction
+from imgclust.collection.group import AUTO_EMBED_MAP_MIN, AUTO_TSNE_MAX, auto_reduction
 from imgclust.collection.sources import open_source
 
 
@@ -131,8 +131,9 @@ def test_umap_kernels_are_cached_and_the_map_repeats_with_the_seed():
 
 
 def test_auto_reduction_by_size_and_features():
-    assert auto_reduction("embed", 10) == "pca"
-    assert auto_reduction("embed", 10**6) == "pca"
+    assert auto_reduction("embed", AUTO_EMBED_MAP_MIN - 1) == "pca"
+    assert auto_reduction("embed", AUTO_EMBED_MAP_MIN) == "umap"
+    assert auto_reduction("embed", 10**6) == "umap"
     assert auto_reduction("hog", AUTO_TSNE_MAX) == "tsne"
     assert auto_reduction("hog", AUTO_TSNE_MAX + 1) == "umap"
     assert auto_reduction("colortexture", 50_000) == "umap"

@@ -20,7 +20,7 @@ from imgclust.cli._options import (
     seed_option,
 )
 from imgclust.cluster.choose_k import parse_k_range
-from imgclust.cluster.methods import METHODS
+from imgclust.cluster.methods import K_RULES, METHODS
 from imgclust.collection.onnx_model import PRESETS
 from imgclust.collection.outputs import EXPORT_MODES
 from imgclust.collection.reduce import REDUCTIONS, SCALINGS
@@ -56,9 +56,10 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
             "--features",
             default="auto",
             show_default=True,
-            help="auto (hog for small grey images like the digits, colortexture for "
-            "photos), pixels, colorhist, colortexture, hog, or embed:MODEL.onnx (an image "
-            "model run with ONNX Runtime).",
+            help="auto (hog for small grey images like the digits; for photos the default "
+            "image model, $IMGCLUST_DEFAULT_MODEL or mobilenetv2, downloaded once, else "
+            "colortexture), pixels, colorhist, colortexture, hog, embed:MODEL.onnx (an "
+            "image model run with ONNX Runtime) or embed:NAME (a named model).",
         ),
         click.option(
             "--size", type=click.IntRange(min=1), help="Image side for pixels (32) and hog (64)."
@@ -105,8 +106,9 @@ def collection_options(default_reduce: str = "auto", default_scale: str = "none"
             type=click.Choice(["auto", *REDUCTIONS]),
             default=default_reduce,
             show_default=True,
-            help="Reduction before clustering (t-SNE and UMAP after a PCA to 50); auto: PCA "
-            "for model embeddings, else t-SNE up to 3,000 images and UMAP past that.",
+            help="Reduction before clustering (t-SNE and UMAP after a PCA to 50); auto: for "
+            "an image model's embeddings UMAP (a PCA below 150 images), else t-SNE up to "
+            "3,000 images and UMAP past that.",
         ),
         click.option(
             "--scale",
@@ -201,9 +203,24 @@ def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
     "k",
     default="auto",
     show_default=True,
-    help="Number of clusters, or 'auto' (highest silhouette over --k-range).",
+    help="Number of clusters, or 'auto' (chosen over --k-range by --k-rule).",
 )
-@click.option("--k-range", default="2-20", show_default=True, help="K values tried by -k auto.")
+@click.option(
+    "--k-range",
+    default="auto",
+    show_default=True,
+    help="K values tried by -k auto: 2-20, 2-20:2 or 2,4,8; auto: 2-20, up to 40 on large "
+    "collections (one cluster per 25 images).",
+)
+@click.option(
+    "--k-rule",
+    type=click.Choice(["auto", *K_RULES]),
+    default="auto",
+    show_default=True,
+    help="How -k auto chooses: bic (the clusters of the map as Gaussians, over maps of three "
+    "seeds), silhouette (the highest); auto: bic for an image model's embeddings on a UMAP "
+    "map, else silhouette.",
+)
 @click.option(
     "--eps", type=FiniteFloat(min=0, min_open=True), help="DBSCAN radius (default: estimated)."
 )
@@ -225,6 +242,7 @@ def command(
     method,
     k,
     k_range,
+    k_rule,
     eps,
     min_samples,
     min_cluster_size,
@@ -254,7 +272,8 @@ def command(
         output,
         method=method,
         n_clusters=parse_k(k),
-        k_values=parse_k_range(k_range),
+        k_values=None if k_range == "auto" else parse_k_range(k_range),
+        k_rule=k_rule,
         method_options={
             "eps": eps,
             "min_samples": min_samples,

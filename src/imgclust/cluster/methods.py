@@ -16,14 +16,17 @@ import numpy as np
 from imgclust.errors import InvalidParameterError, MissingDependencyError
 
 __all__ = [
+    "K_RULES",
     "METHODS",
     "ClusterMethod",
     "KSweepScores",
     "fit_method",
     "linkage_matrix",
     "mean_silhouette",
+    "mixture_bic",
     "renumber",
     "sweep_k",
+    "sweep_sample",
 ]
 
 # k-medoids holds the n x n distance matrix: 30,000 images take 7 GB.
@@ -203,16 +206,31 @@ def fit_method(
     return renumber(labels, medoids)
 
 
+#: The rules a sweep over K can choose by.
+K_RULES = ("silhouette", "bic")
+#: Rows the silhouettes and the mixture likelihoods of a sweep are computed on (a seeded
+#: sample past it).
+_SWEEP_SAMPLE = 5000
+
+
 @dataclass
 class KSweepScores:
     """Scores of a sweep over K (the table of ``choose_k.csv``).
 
     Each K is fitted once (k-means with 3 restarts instead of 10; the chosen K is fitted again
-    with 10). The rule: the K with the highest silhouette (on a seeded sample of at most
-    5,000 images).
+    with 10). Two rules choose K:
+
+    - ``"silhouette"``: the K with the highest silhouette (on a seeded sample of at most
+      5,000 images);
+    - ``"bic"``: the K whose clusters, taken as Gaussians (each its own mean and covariance,
+      its share of the images as weight), explain the space best by the Bayesian information
+      criterion (lower is better), the curve averaged over the space and its ``resampled``
+      views (maps of other seeds), each relative to its own minimum. Meant for 2-D maps,
+      where clusters are compact blobs.
+
     The elbow (the knee of the within-cluster sum of squares, Kneedle), the Davies-Bouldin
     index (lower is better) and the Calinski-Harabasz index (higher is better) are reported
-    beside it, and the elbow decides when no silhouette can be computed.
+    beside them, and the elbow decides when neither rule can score.
     """
 
     ks: np.ndarray
@@ -223,8 +241,10 @@ class KSweepScores:
     best_k: int
     elbow_k: int | None
     rule: str
+    bic: np.ndarray | None = None
 
     def to_rows(self) -> list[dict]:
+        bic = self.bic if self.bic is not None else np.full(len(self.ks), np.nan)
         return [
             {
                 "k": int(k),
@@ -232,14 +252,16 @@ class KSweepScores:
                 "davies_bouldin": float(d),
                 "calinski_harabasz": float(c),
                 "wcss": float(w),
+                **({"bic": float(b)} if self.bic is not None else {}),
                 "chosen": int(k) == self.best_k,
             }
-            for k, s, d, c, w in zip(
+            for k, s, d, c, w, b in zip(
                 self.ks,
                 self.silhouette,
                 self.davies_bouldin,
                 self.calinski_harabasz,
                 self.wcss,
+                bic,
                 strict=True,
             )
         ]
@@ -251,6 +273,42 @@ def _wcss(X: np.ndarray, labels: np.ndarray) -> float:
         members = X[labels == c]
         total += float(((members - members.mean(axis=0)) ** 2).sum())
     return total
+
+
+def mixture_bic(X: np.ndarray, labels: np.ndarray) -> float:
+    """The Bayesian information criterion of a partition taken as a Gaussian mixture: each
+    cluster a Gaussian of its members' mean and covariance, weighted by its share of the rows
+    (the classification likelihood; lower is better). Infinite when a cluster has too few
+    members for a covariance (at most as many as dimensions); noise (-1) is left out.
+
+    Parameters
+    ----------
+    X : (n, d) ndarray
+    labels : (n,) int ndarray
+    """
+    X = np.asarray(X, dtype=np.float64)
+    kept = labels >= 0
+    X, labels = X[kept], labels[kept]
+    n, d = X.shape
+    clusters = np.unique(labels)
+    log_likelihood = 0.0
+    for c in clusters:
+        members = X[labels == c]
+        if len(members) <= d:
+            return np.inf
+        centred = members - members.mean(axis=0)
+        covariance = centred.T @ centred / (len(members) - 1)
+        covariance += np.eye(d) * (1e-9 * max(float(np.trace(covariance)) / d, 1e-12))
+        sign, log_det = np.linalg.slogdet(covariance)
+        if sign <= 0:
+            return np.inf
+        mahalanobis = np.einsum("ij,ij->i", centred @ np.linalg.inv(covariance), centred)
+        log_likelihood += -0.5 * float(mahalanobis.sum())
+        log_likelihood += -0.5 * len(members) * (log_det + d * np.log(2 * np.pi))
+        log_likelihood += len(members) * np.log(len(members) / n)
+    k = len(clusters)
+    parameters = k * (d + d * (d + 1) / 2) + k - 1
+    return -2.0 * log_likelihood + parameters * np.log(n)
 
 
 def mean_silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
@@ -286,9 +344,17 @@ def sweep_k(
     ks: Sequence[int],
     random_state: int = 0,
     progress=None,
+    *,
+    rule: str = "silhouette",
+    resampled: Sequence[np.ndarray] = (),
     **options: Any,
 ) -> KSweepScores:
-    """Cluster ``X`` for every K in ``ks`` and score each clustering (see :class:`KSweepScores`)."""
+    """Cluster ``X`` for every K in ``ks`` and score each clustering (see :class:`KSweepScores`).
+
+    ``rule`` chooses K (``"silhouette"`` or ``"bic"``); ``resampled`` are other views of a
+    seeded sample of at most 5,000 rows of ``X`` (maps of other seeds), clustered too with
+    ``"bic"``: the sample is ``sweep_sample(len(X), random_state)``.
+    """
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, pairwise_distances
 
     from imgclust._progress import no_progress
@@ -296,15 +362,17 @@ def sweep_k(
 
     if not get_method(method).takes_k:
         raise InvalidParameterError(f"{method} finds the number of clusters itself; drop -k auto")
+    if rule not in K_RULES:
+        raise InvalidParameterError(f"unknown rule {rule!r}; the rules are: {', '.join(K_RULES)}")
     ks = sorted({k for k in ks if 1 <= k <= len(X)})
     if not ks:
         raise InvalidParameterError(f"no K in the range fits the {len(X)} images that were read")
     # One distance matrix on a seeded sample, shared by every K's silhouette.
-    rng = np.random.default_rng(random_state)
-    sample = np.sort(rng.choice(len(X), 5000, replace=False)) if len(X) > 5000 else slice(None)
+    sample = sweep_sample(len(X), random_state)
     distances = pairwise_distances(X[sample])
-    rows = []
-    with (progress or no_progress)("choosing K", len(ks)) as advance:
+    views = [X[sample], *resampled] if rule == "bic" else []
+    rows, bic = [], []
+    with (progress or no_progress)("choosing K", len(ks) * (1 + len(resampled))) as advance:
         for k in ks:
             labels, _ = fit_method(X, method, k, random_state, **{"n_init": 3, **options})
             scores = [np.nan, np.nan, np.nan]
@@ -316,13 +384,48 @@ def sweep_k(
                 ]
             rows.append([_wcss(X, labels), *scores])
             advance()
+            if views:
+                bic.append(_view_bics(views, labels[sample], method, k, random_state, options))
+                advance(len(resampled))
     wcss, silhouette, db, ch = (np.array(col, dtype=np.float64) for col in zip(*rows, strict=True))
     ks_array = np.array(ks)
     elbow = knee_point(ks_array, wcss)
-    if np.isfinite(silhouette).any():
-        best, rule = int(ks_array[np.nanargmax(silhouette)]), "highest silhouette"
+    bic_curve = _mean_relative(np.array(bic).T) if views else None
+    if bic_curve is not None and np.isfinite(bic_curve).any():
+        best = int(ks_array[np.nanargmin(bic_curve)])
+        rule_text = "lowest BIC of the clusters as Gaussians" + (
+            f" (mean over {len(views)} maps)" if len(views) > 1 else ""
+        )
+    elif np.isfinite(silhouette).any():
+        best, rule_text = int(ks_array[np.nanargmax(silhouette)]), "highest silhouette"
     elif elbow is not None:
-        best, rule = elbow, "knee of the within-cluster sum of squares"
+        best, rule_text = elbow, "knee of the within-cluster sum of squares"
     else:
-        best, rule = ks[0], "smallest K (no silhouette and no knee)"
-    return KSweepScores(ks_array, wcss, silhouette, db, ch, best, elbow, rule)
+        best, rule_text = ks[0], "smallest K (no silhouette and no knee)"
+    return KSweepScores(ks_array, wcss, silhouette, db, ch, best, elbow, rule_text, bic_curve)
+
+
+def sweep_sample(n: int, random_state: int) -> np.ndarray | slice:
+    """The rows a sweep scores: all of them up to 5,000, else a seeded sample of 5,000."""
+    if n <= _SWEEP_SAMPLE:
+        return slice(None)
+    return np.sort(np.random.default_rng(random_state).choice(n, _SWEEP_SAMPLE, replace=False))
+
+
+def _view_bics(views, labels, method, k, random_state, options) -> list[float]:
+    """The mixture BIC of each view: the first with ``labels``, the others clustered anew."""
+    values = [mixture_bic(views[0], labels) if k >= 1 else np.inf]
+    for view in views[1:]:
+        found, _ = fit_method(view, method, k, random_state, **{"n_init": 3, **options})
+        values.append(mixture_bic(view, found))
+    return values
+
+
+def _mean_relative(curves: np.ndarray) -> np.ndarray:
+    """The mean of several curves, each taken relative to its own finite minimum (a view's
+    BIC depends on its scale); infinite where any curve is."""
+    relative = []
+    for curve in curves:
+        finite = np.isfinite(curve)
+        relative.append(curve - (curve[finite].min() if finite.any() else 0.0))
+    return np.mean(relative, axis=0)

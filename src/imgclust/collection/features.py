@@ -50,6 +50,8 @@ class FeatureExtractor:
     name: ClassVar[str] = ""
     #: JPEGs may be decoded at a reduced scale no smaller than this (None: full size).
     draft_size: int | None = None
+    #: Why these features, when ``features="auto"`` chose them (for summaries and reports).
+    chosen: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the vectors (JSON-serialisable)."""
@@ -552,6 +554,7 @@ def make_extractor(spec: str, *, progress=None, **options: Any) -> FeatureExtrac
 
     ``options`` are passed to the extractor's constructor; those it does not take (``None``
     values included) are ignored, so one set of command-line options serves every extractor.
+    ``download_timeout`` (seconds) bounds a named model's wait for the network.
     """
     import inspect
 
@@ -562,16 +565,19 @@ def make_extractor(spec: str, *, progress=None, **options: Any) -> FeatureExtrac
             "colortexture, hog, embed:MODEL.onnx, embed:NAME (a named model)"
         )
     cls = FEATURES[name]
+    timeout = options.pop("download_timeout", None)
     if name == "embed":
-        options = {**options, **_embed_model(argument, progress, options.get("preset"))}
+        chosen = _embed_model(argument, progress, options.get("preset"), timeout)
+        options = {**options, **chosen}
     elif argument:
         raise InvalidParameterError(f"features {name!r} take no argument (got {spec!r})")
     accepted = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
 
 
-def _embed_model(argument: str, progress, preset: str | None) -> dict:
-    """The ``model`` (and, for a named model, its ``preset``) of ``embed:ARGUMENT``."""
+def _embed_model(argument: str, progress, preset: str | None, timeout: float | None) -> dict:
+    """The ``model`` (and, for a named model, its ``preset``) of ``embed:ARGUMENT``; a named
+    model is downloaded once, waiting at most ``timeout`` seconds for the network."""
     from imgclust._progress import no_progress
     from imgclust.collection.model_zoo import MODELS, model_path
 
@@ -580,7 +586,8 @@ def _embed_model(argument: str, progress, preset: str | None) -> dict:
             f"embed needs a model: --features embed:MODEL.onnx or embed:NAME ({', '.join(MODELS)})"
         )
     if argument in MODELS and not Path(argument).is_file():
-        chosen = {"model": model_path(argument, progress=progress or no_progress)}
+        path = model_path(argument, progress=progress or no_progress, timeout=timeout or 60.0)
+        chosen = {"model": path}
         if preset in (None, "auto"):
             chosen["preset"] = MODELS[argument].preset
         return chosen

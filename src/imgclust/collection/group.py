@@ -22,10 +22,17 @@ import numpy as np
 from PIL import Image as PILImage
 
 from imgclust._progress import ProgressFactory, no_progress
-from imgclust.cluster.methods import KSweepScores, fit_method, get_method, sweep_k
+from imgclust.cluster.methods import (
+    KSweepScores,
+    fit_method,
+    get_method,
+    sweep_k,
+    sweep_sample,
+)
 from imgclust.collection.extract import Extraction, extract_features, open_cache
 from imgclust.collection.features import FeatureExtractor, make_extractor
-from imgclust.collection.reduce import Reduction, reduce_features
+from imgclust.collection.model_zoo import ModelUnavailableError, default_model
+from imgclust.collection.reduce import Reduction, map_rows, reduce_features
 from imgclust.collection.sources import ImageSource, _array_source, open_source
 from imgclust.distributed import dask_client, describe_cluster
 from imgclust.errors import InvalidParameterError
@@ -258,8 +265,10 @@ def auto_features(source: ImageSource, random_state: int = 0) -> tuple[str, str]
 
     Small grey images (characters, digits, icons: at most 64 pixels a side) are grouped on the
     histograms of oriented gradients of their strokes (:func:`small_grey_hog`); anything else
-    (photos, scenes, scans in colour) on colour and texture (:class:`ColorTexture`). A folder
-    is judged on a seeded sample of 20 of its images.
+    (photos, scenes, scans in colour) by what they show, on the embeddings of the default
+    image model (``"embed:NAME"`` or ``"embed:PATH"``:
+    :func:`~imgclust.collection.model_zoo.default_model`). A folder is judged on a seeded
+    sample of 20 of its images. Nothing is downloaded here.
     """
     return _auto_choice(source, random_state)[:2]
 
@@ -281,7 +290,13 @@ def _auto_choice(source: ImageSource, random_state: int = 0) -> tuple[str, str, 
         side = int(np.median(sides)) if sides else None
     if grey and small:
         return "hog", f"small grey images (at most {_SMALL_SIDE} pixels a side)", side
-    return "colortexture", "colour or larger images", None
+    model, chooser = default_model()
+    return f"embed:{model}", f"colour photos, grouped by what they show ({_whose(chooser)})", None
+
+
+def _whose(chooser: str) -> str:
+    """Which image model, in words: the default, or the one a setting pinned."""
+    return "the default image model" if chooser == "the default" else f"the model of {chooser}"
 
 
 def small_grey_hog(side: int | None) -> dict:
@@ -327,25 +342,59 @@ def _make_extractor(
     feature_options: dict,
     random_state: int = 0,
     progress: ProgressFactory = no_progress,
-) -> FeatureExtractor:
+) -> tuple[FeatureExtractor, list[str]]:
+    """The extractor of ``features`` for ``source`` and the warnings of the choice (the
+    default image model could not be had, so colour and texture stand in for it)."""
     if isinstance(features, FeatureExtractor):
-        return features
+        return features, []
     options = dict(feature_options)
     if str(features) == "auto":
         features, reason, side = _auto_choice(source, random_state)
         if features == "hog":
             chosen = {k: v for k, v in options.items() if v is not None}
             options = {**small_grey_hog(side), **chosen}
-        extractor = _make_extractor(features, source, options)
+            extractor, warnings = _make_extractor(features, source, options)
+        else:
+            extractor, warnings, reason = _default_model_extractor(features, options, progress)
         extractor.chosen = f"auto: {reason}"
-        return extractor
+        return extractor, warnings
     if str(features) == "pixels":
         native = source.native_size
         if options.get("size") is None:
             options["size"] = native if native is not None and native <= 64 else 32
         if options.get("grey") is None:
             options["grey"] = source.array is not None and source.array.ndim == 3
-    return make_extractor(features, progress=progress, **options)
+    return make_extractor(features, progress=progress, **options), []
+
+
+#: Seconds the default model's download waits for the network before colour and texture
+#: stand in for it.
+_DEFAULT_MODEL_TIMEOUT = 30.0
+
+
+def _default_model_extractor(
+    features: str, options: dict, progress: ProgressFactory
+) -> tuple[FeatureExtractor, list[str], str]:
+    """The default image model's extractor (downloaded once if it is a named model), or,
+    where it cannot be had (offline, no network, a broken download), colour and texture with
+    a warning that says how to get the model: ``(extractor, warnings, reason)``."""
+    model, chooser = default_model()
+    try:
+        extractor = make_extractor(
+            features, progress=progress, download_timeout=_DEFAULT_MODEL_TIMEOUT, **options
+        )
+    except ModelUnavailableError as exc:
+        reason = f"colour photos; colour and texture, since the image model {model} was not had"
+        warning = (
+            f"the photos were grouped on colour and texture, which tell what they show far "
+            f"less well than the image model {model}: {exc}"
+        )
+        return make_extractor("colortexture", **options), [warning], reason
+    except InvalidParameterError as exc:
+        if chooser == "the default":
+            raise
+        raise InvalidParameterError(f"{exc} (the model of {chooser})") from None
+    return extractor, [], f"colour photos, grouped by what they show ({_whose(chooser)})"
 
 
 def _centres(X, labels, medoids, n_clusters):
@@ -380,7 +429,8 @@ def cluster_images(
     scale: str = "none",
     method: str = "kmeans",
     n_clusters: int | str | None = "auto",
-    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    k_values: Sequence[int] | None = None,
+    k_rule: str = "auto",
     method_options: dict | None = None,
     labels: str | os.PathLike | Sequence | None = None,
     random_state: int = 0,
@@ -399,18 +449,22 @@ def cluster_images(
         A folder (read recursively), a ``.npy`` file of images, or an ``(n, H, W[, C])`` array.
     dataset : {"digits"}, optional
         Instead of ``images``: scikit-learn's digits, with their labels.
-    features : {"auto", "pixels", "colorhist", "colortexture", "hog", "embed:MODEL.onnx"} or \
-            FeatureExtractor
-        ``"auto"`` (:func:`auto_features`): pixels for small grey images like the digits,
-        colour and texture for photos.
+    features : {"auto", "pixels", "colorhist", "colortexture", "hog", "embed:MODEL.onnx", \
+            "embed:NAME"} or FeatureExtractor
+        ``"auto"`` (:func:`auto_features`): HOG for small grey images like the digits; for
+        photos, the embeddings of the default image model
+        (:func:`~imgclust.collection.model_zoo.default_model`, downloaded once), or colour and
+        texture, with a warning, where that model cannot be had.
     feature_options : dict, optional
         Options of the extractor (``size``, ``grey``, ``bins``, ``input_size``, ``mean``,
         ``std``, ``layout``); pixels default to 32x32 RGB, or to the images' own size and grey
         for arrays of small grey images (the 8x8 digits).
     reduce : {"auto", "tsne", "pca", "umap", "none"}, default="auto"
-        t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50. ``"auto"``
-        (:func:`auto_reduction`): a PCA for the embeddings of an image model, t-SNE up to
-        3,000 images, UMAP past that (on 50,000 landmarks past 50,000 images).
+        t-SNE and UMAP map to ``dims`` (2) dimensions after a PCA to 50 (for an image
+        model's embeddings, each row of the PCA brought to unit length first). ``"auto"``
+        (:func:`auto_reduction`): for an image model's embeddings UMAP from 150 images on,
+        a PCA below; for other features t-SNE up to 3,000 images, UMAP past that (on 50,000
+        landmarks past 50,000 images).
     dims : int, optional
     tsne_iterations : int, optional
         See :func:`~imgclust.collection.reduce.reduce_features`.
@@ -418,8 +472,16 @@ def cluster_images(
         Standardise each feature before the reduction.
     method : {"kmeans", "minibatch", "agglomerative", "kmedoids", "dbscan", "hdbscan"}
     n_clusters : int or "auto", default="auto"
-        ``"auto"`` sweeps ``k_values`` and keeps the K with the highest silhouette (see
+        ``"auto"`` sweeps ``k_values`` and keeps the K ``k_rule`` prefers (see
         :class:`~imgclust.cluster.methods.KSweepScores`). Ignored by DBSCAN and HDBSCAN.
+    k_values : sequence of int, optional
+        The K tried by ``n_clusters="auto"``: 2-20 by default, up to 40 for large
+        collections (:func:`auto_k_values`).
+    k_rule : {"auto", "silhouette", "bic"}, default="auto"
+        How ``n_clusters="auto"`` chooses: ``"bic"`` (the partition of the map that is the
+        likeliest Gaussian mixture, averaged over the map and two maps of other seeds) for an
+        image model's embeddings on a UMAP map, the highest silhouette otherwise (measured:
+        ``docs/design.md``).
     method_options : dict, optional
         ``eps``, ``min_samples``, ``min_cluster_size`` for the density methods.
     labels : "folders", path to a CSV, sequence, or None
@@ -452,7 +514,9 @@ def cluster_images(
     """
     started = time.perf_counter()
     source = _resolve_source(images, dataset, exclude, max_pixels)
-    extractor = _make_extractor(features, source, feature_options or {}, random_state, progress)
+    extractor, feature_warnings = _make_extractor(
+        features, source, feature_options or {}, random_state, progress
+    )
     spec = get_method(method)
     auto = isinstance(n_clusters, str)
     if auto and n_clusters != "auto":
@@ -474,17 +538,35 @@ def cluster_images(
     read_done = time.perf_counter()
     if reduce == "auto":
         reduce = auto_reduction(extractor.name, len(extraction.features))
-    reduction = _reduce(
-        extraction.features, reduce, dims, random_state, tsne_iterations, scale, progress
+    reduction = reduce_features(
+        extraction.features,
+        reduce,
+        dims=dims,
+        random_state=random_state,
+        tsne_iterations=tsne_iterations,
+        scale=scale,
+        # an image model's embeddings are compared by their angles (measured: docs/design.md)
+        normalize=extractor.name == "embed" and reduce in ("tsne", "umap"),
+        progress=progress,
     )
     reduce_done = time.perf_counter()
     X = reduction.embedding
     options = {k: v for k, v in (method_options or {}).items() if v is not None}
     sweep = None
-    k = None
+    k = rule = None
     if spec.takes_k:
         if auto:
-            sweep = sweep_k(X, method, k_values, random_state, progress, **options)
+            rule = _k_rule(k_rule, extractor, reduction)
+            sweep = sweep_k(
+                X,
+                method,
+                auto_k_values(len(X)) if k_values is None else k_values,
+                random_state,
+                progress,
+                rule=rule,
+                resampled=_other_maps(reduction, rule, random_state, tsne_iterations, progress),
+                **options,
+            )
             k = sweep.best_k
         else:
             k = int(n_clusters)
@@ -522,8 +604,10 @@ def cluster_images(
             "dims": int(X.shape[1]),
             "tsne_iterations": tsne_iterations,
             "scale": scale,
+            "normalize_rows": reduction.normalized,
             "method": method,
             "n_clusters": n_clusters if auto or not spec.takes_k else int(n_clusters),
+            "k_rule": rule if auto and spec.takes_k else None,
             "method_options": options,
             "random_state": random_state,
         },
@@ -537,6 +621,7 @@ def cluster_images(
     if cluster is not None:
         result.parameters["dask"] = cluster
     result.linkage = details.get("linkage")
+    result.warnings.extend(feature_warnings)
     result.warnings.extend(_lopsided(labels_, method, reduce))
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)
@@ -545,32 +630,54 @@ def cluster_images(
 
 #: Collections larger than this are mapped by UMAP rather than t-SNE by ``reduce="auto"``.
 AUTO_TSNE_MAX = 3000
+#: An image model's embeddings are mapped by UMAP from this many images on, below it reduced
+#: by a PCA alone (measured on subsets of the photo sets: the map loses below 100 images).
+AUTO_EMBED_MAP_MIN = 150
 
 
 def auto_reduction(features: str, n_images: int) -> str:
-    """The reduction ``reduce="auto"`` takes: PCA for the embeddings of an image model (they
-    group better without a map: measured in ``docs/design.md``); for other features t-SNE up
-    to :data:`AUTO_TSNE_MAX` images, UMAP past it (t-SNE's cost grows faster than UMAP's:
+    """The reduction ``reduce="auto"`` takes.
+
+    The embeddings of an image model: UMAP of their PCA (each row brought to unit length),
+    from :data:`AUTO_EMBED_MAP_MIN` images on, a PCA alone below (measured on seven labelled
+    photo sets, ``benchmarks/bench_photos.py``). Other features: t-SNE up to
+    :data:`AUTO_TSNE_MAX` images, UMAP past it (t-SNE's cost grows faster than UMAP's:
     measured in ``benchmarks/bench_scale.py``; past
     :data:`~imgclust.collection.reduce.UMAP_LANDMARKS` images UMAP maps a sample of that many
     and places the rest, so its cost and memory stop growing but for the placement)."""
     if features == "embed":
-        return "pca"
+        return "umap" if n_images >= AUTO_EMBED_MAP_MIN else "pca"
     return "tsne" if n_images <= AUTO_TSNE_MAX else "umap"
 
 
-def _reduce(features, method, dims, random_state, iterations, scale, progress) -> Reduction:
-    """The reduction, with its own bars: the PCA by block of rows, t-SNE by iteration, UMAP by
-    epoch."""
-    return reduce_features(
-        features,
-        method,
-        dims=dims,
-        random_state=random_state,
-        tsne_iterations=iterations,
-        scale=scale,
-        progress=progress,
-    )
+def auto_k_values(n_images: int) -> list[int]:
+    """The K tried by ``n_clusters="auto"``: 2 to 20, and on large collections up to one
+    cluster per 25 images, at most 40 (so 30 kinds of aerial scene in 1,200 images can be
+    found)."""
+    return list(range(2, max(20, min(40, n_images // 25)) + 1))
+
+
+def _k_rule(k_rule: str, extractor: FeatureExtractor, reduction: Reduction) -> str:
+    if k_rule != "auto":
+        return k_rule
+    return "bic" if extractor.name == "embed" and reduction.method == "umap" else "silhouette"
+
+
+#: Maps of other seeds the BIC rule averages over (beside the run's own map).
+_OTHER_MAPS = 2
+
+
+def _other_maps(reduction: Reduction, rule: str, random_state: int, iterations, progress):
+    """With the BIC rule on a map, maps of the sweep's rows made with other seeds."""
+    if rule != "bic" or reduction.method not in ("tsne", "umap"):
+        return []
+    rows = sweep_sample(len(reduction.pre), random_state)
+    pre = np.asarray(reduction.pre[rows])
+    dims = reduction.embedding.shape[1]
+    return [
+        map_rows(pre, reduction.method, dims, random_state + i, iterations, progress)
+        for i in range(1, _OTHER_MAPS + 1)
+    ]
 
 
 #: A density method's result is reported as lopsided past these shares of the images.

@@ -51,6 +51,8 @@ def save_model(result: ImageClustering, folder: str | os.PathLike) -> None:
         "n_clusters": result.n_clusters,
         "assign": "nearest centre" if by_centre else f"{_NEIGHBOURS} nearest training images",
     }
+    if reduction.normalized:  # rows brought to unit length after the PCA
+        description["normalize_rows"] = True
     if isinstance(result.extractor, OnnxEmbedding):
         description["features"]["model_path"] = str(result.extractor.model.resolve())
     arrays = {"centers": result.centers.astype(np.float32)}
@@ -213,7 +215,14 @@ class GroupModel:
                 f"{self.folder}: the model takes {expected} features per image and the images "
                 f"gave {features.shape[1]}; the model is damaged or was made with other settings"
             )
-        X = project(features, self.scale_mean, self.scale_std, self.pca_mean, self.pca_components)
+        X = project(
+            features,
+            self.scale_mean,
+            self.scale_std,
+            self.pca_mean,
+            self.pca_components,
+            normalize=bool(self.description.get("normalize_rows")),
+        )
         if self.reference is None:
             labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)
             return labels, np.sqrt(squared)

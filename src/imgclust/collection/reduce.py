@@ -8,6 +8,10 @@ t-SNE or UMAP map has no portable transform.
 ``scale="standard"`` standardises each feature (zero mean, unit variance over the images)
 before anything else, so that the PCA works on correlations: every pixel or histogram bin
 counts alike, however little it varies.
+
+``normalize=True`` brings each row to unit length after the PCA, so that a map (t-SNE, UMAP)
+and its neighbours follow the angles between the vectors (cosine), not their lengths: the
+geometry of an image model's embeddings.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.errors import InvalidParameterError, MissingDependencyError
 
-__all__ = ["REDUCTIONS", "SCALINGS", "Reduction", "reduce_features"]
+__all__ = ["REDUCTIONS", "SCALINGS", "Reduction", "map_rows", "reduce_features"]
 
 #: The reductions by name.
 REDUCTIONS = ("none", "pca", "tsne", "umap")
@@ -54,6 +58,8 @@ class Reduction:
         ``assign`` after a t-SNE or UMAP.
     scale_mean, scale_std : ndarray or None
         The standardisation applied before the PCA (``(x - mean) / std``), if any.
+    normalized : bool
+        Rows were brought to unit length after the PCA (``pre`` holds them so).
     """
 
     method: str
@@ -63,11 +69,17 @@ class Reduction:
     pre: np.ndarray
     scale_mean: np.ndarray | None = None
     scale_std: np.ndarray | None = None
+    normalized: bool = False
 
     def project(self, features: np.ndarray) -> np.ndarray:
-        """Apply the scaling and the PCA part to new feature vectors."""
+        """Apply the scaling, the PCA and the normalisation to new feature vectors."""
         return project(
-            features, self.scale_mean, self.scale_std, self.pca_mean, self.pca_components
+            features,
+            self.scale_mean,
+            self.scale_std,
+            self.pca_mean,
+            self.pca_components,
+            normalize=self.normalized,
         )
 
 
@@ -79,16 +91,23 @@ _PCA_FIT_ROWS = 20_000
 
 
 def project(
-    features, scale_mean=None, scale_std=None, pca_mean=None, pca_components=None, advance=None
+    features,
+    scale_mean=None,
+    scale_std=None,
+    pca_mean=None,
+    pca_components=None,
+    advance=None,
+    *,
+    normalize: bool = False,
 ):
-    """``features`` standardised (when ``scale_std`` is given) and projected on the PCA (when
-    ``pca_components`` is given), as float32, a block of rows at a time (the result is in a
-    memory-mapped file when it is large: :class:`~imgclust.collection.extract.FeatureMatrix`);
-    ``advance(rows)`` after each block."""
+    """``features`` standardised (when ``scale_std`` is given), projected on the PCA (when
+    ``pca_components`` is given) and brought to unit length (``normalize``), as float32, a
+    block of rows at a time (the result is in a memory-mapped file when it is large:
+    :class:`~imgclust.collection.extract.FeatureMatrix`); ``advance(rows)`` after each block."""
     from imgclust.collection.extract import allocate_rows
 
     X = np.asarray(features)
-    if scale_std is None and pca_components is None:
+    if scale_std is None and pca_components is None and not normalize:
         if advance is not None:
             advance(len(X))
         return X.astype(np.float32, copy=False)
@@ -100,6 +119,9 @@ def project(
             block = (block - scale_mean) / scale_std
         if pca_components is not None:
             block = (block - pca_mean) @ pca_components.T
+        if normalize:
+            norms = np.linalg.norm(block, axis=1, keepdims=True)
+            block = block / np.where(norms > 0, norms, 1)
         out[start : start + _BLOCK] = block
         if advance is not None:
             advance(len(block))
@@ -143,6 +165,7 @@ def reduce_features(
     random_state: int = 0,
     tsne_iterations: int | None = None,
     scale: str = "none",
+    normalize: bool = False,
     progress: ProgressFactory = no_progress,
 ) -> Reduction:
     """Reduce ``features`` with ``method`` to ``dims`` dimensions.
@@ -160,6 +183,9 @@ def reduce_features(
         radius tuned on one map does not carry over to a map made with another count.
     scale : {"none", "standard"}, default="none"
         ``"standard"``: each feature to zero mean and unit variance first.
+    normalize : bool, default=False
+        Bring each row to unit length after the PCA, before a t-SNE or UMAP map (cosine
+        geometry; the embeddings of image models are compared so).
     progress : callable, optional
         Progress factory: t-SNE advances every 50 iterations and UMAP every epoch (read from
         what scikit-learn and umap-learn print, which is not shown).
@@ -196,15 +222,37 @@ def reduce_features(
             mean, components = _pca(features, pca_dims, random_state, **scaling)
         advance(n)  # the fit, then the projection block by block
         pre = project(
-            features, pca_mean=mean, pca_components=components, advance=advance, **scaling
+            features,
+            pca_mean=mean,
+            pca_components=components,
+            advance=advance,
+            normalize=normalize,
+            **scaling,
         )
     if method in ("none", "pca"):
-        return Reduction(method, pre, mean, components, pre, **scaling)
+        return Reduction(method, pre, mean, components, pre, **scaling, normalized=normalize)
     if method == "tsne":
         embedding = _tsne(pre, dims or 2, random_state, tsne_iterations, progress)
     else:
         embedding = _umap(pre, dims or 2, random_state, progress)
-    return Reduction(method, embedding, mean, components, pre, **scaling)
+    return Reduction(method, embedding, mean, components, pre, **scaling, normalized=normalize)
+
+
+def map_rows(
+    pre: np.ndarray,
+    method: str,
+    dims: int,
+    random_state: int,
+    tsne_iterations: int | None = None,
+    progress: ProgressFactory = no_progress,
+) -> np.ndarray:
+    """A t-SNE or UMAP map of rows already scaled, projected and normalised (a
+    :attr:`Reduction.pre`), with ``random_state``: another view of the same images."""
+    if method == "tsne":
+        return _tsne(pre, dims, random_state, tsne_iterations, progress)
+    if method == "umap":
+        return _umap(pre, dims, random_state, progress)
+    raise InvalidParameterError(f"{method!r} makes no map; the maps are tsne and umap")
 
 
 #: Seconds between the updates UMAP's tqdm prints for the progress bar.

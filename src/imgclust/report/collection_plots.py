@@ -112,15 +112,20 @@ def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: 
 
 
 def sweep_figure(sweep):
-    """The four scores of a sweep over K, with the chosen K (and the elbow) marked."""
-    fig = _figure(12, 3.6)
-    axes = fig.subplots(1, 4)
+    """The scores of a sweep over K (four, and the BIC where the rule used it), with the
+    chosen K (and the elbow) marked."""
     curves = [
         (sweep.wcss, "within-cluster sum of squares", "elbow"),
         (sweep.silhouette, "mean silhouette (higher is better)", "silhouette"),
         (sweep.davies_bouldin, "Davies-Bouldin (lower is better)", "Davies-Bouldin"),
         (sweep.calinski_harabasz, "Calinski-Harabasz (higher is better)", "Calinski-Harabasz"),
     ]
+    if getattr(sweep, "bic", None) is not None:
+        curves.insert(
+            0, (sweep.bic, "BIC above its lowest (lower is better)", "clusters as Gaussians")
+        )
+    fig = _figure(3 * len(curves), 3.6)
+    axes = fig.subplots(1, len(curves))
     for ax, (values, ylabel, title) in zip(axes, curves, strict=True):
         ax.plot(sweep.ks, values, "o-", markersize=3)
         ax.axvline(sweep.best_k, color="#d62728", linestyle="--", label=f"chosen K={sweep.best_k}")
