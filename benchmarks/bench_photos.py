@@ -20,7 +20,8 @@ then, seed by seed, with the true number of classes as K:
   and the model pinned as the default (:func:`~imgclust.collection.model_zoo.set_default_model`),
   beside today's defaults before the change (colour and texture, t-SNE: also what a run gives
   offline, when the model cannot be had), with K given and with ``n_clusters="auto"`` (the K it
-  chose, and whether it is within one of the number of classes);
+  chose by the BIC rule (the default here) and by the highest silhouette, over the same K
+  range, and whether it is within one of the number of classes);
 - with ``--views``, what is shown to the model: the whole image (the default), its centre
   square, the whole image and its mirror image averaged, five crops of 224 from the image at
   256 averaged.
@@ -48,7 +49,12 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from imgclust.cluster.methods import fit_method  # noqa: E402
 from imgclust.collection.extract import extract_features, open_cache  # noqa: E402
 from imgclust.collection.features import OnnxEmbedding  # noqa: E402
-from imgclust.collection.group import cluster_images, evaluate_against, read_labels  # noqa: E402
+from imgclust.collection.group import (  # noqa: E402
+    auto_k_values,
+    cluster_images,
+    evaluate_against,
+    read_labels,
+)
 from imgclust.collection.model_zoo import set_default_model  # noqa: E402
 from imgclust.collection.reduce import reduce_features  # noqa: E402
 from imgclust.collection.sources import open_source  # noqa: E402
@@ -163,6 +169,7 @@ def commands(model, folders, sets, seeds, cache) -> None:
     for s in sets:
         for folder in folders[s.name]:
             k = len({p.name for p in folder.iterdir() if p.is_dir()})
+            k_values = auto_k_values(sum(1 for p in folder.rglob("*") if p.is_file()))
             for seed in seeds:
                 for name, features in (
                     ("before: colour and texture, t-SNE (offline today)", "colortexture"),
@@ -176,23 +183,31 @@ def commands(model, folders, sets, seeds, cache) -> None:
                     timings.setdefault(name, []).append(time.perf_counter() - started)
                     score = result.evaluation["accuracy_majority"]
                     rows.setdefault(name, {}).setdefault(s.name, []).append(score)
-                found = cluster_images(
-                    folder, n_clusters="auto", labels="folders", random_state=seed, cache=cache
-                )
-                chosen.setdefault(s.name, []).append(found.n_clusters)
+                for rule in ("auto", "silhouette"):  # both rules over the same K
+                    found = cluster_images(
+                        folder, n_clusters="auto", k_rule=rule, labels="folders",
+                        random_state=seed, cache=cache, k_values=k_values,
+                    )  # fmt: skip
+                    chosen.setdefault((rule, s.name), []).append(found.n_clusters)
         print(f"  {model.name} {s.name}: commands done", file=sys.stderr, flush=True)
     table(f"cluster_images with {model.name} as the default (K given)", rows, sets)
-    print(f"\n-k auto with {model.name} (K chosen; within one of the classes)\n")
-    print("| set | classes | K chosen | within one |")
-    print("|---|---|---|---|")
-    hits = 0
+    print(f"\n-k auto with {model.name} (K chosen by each rule; runs within one of the classes)\n")
+    print("| set | classes | K by BIC (default) | within one | K by silhouette | within one |")
+    print("|---|---|---|---|---|---|")
+    hits = {"auto": 0, "silhouette": 0}
     for s in sets:
         k = len({p.name for p in folders[s.name][0].iterdir() if p.is_dir()})
-        within = sum(abs(c - k) <= 1 for c in chosen[s.name])
-        hits += within / len(chosen[s.name]) >= 0.5
-        found = ", ".join(map(str, chosen[s.name]))
-        print(f"| {s.name} | {k} | {found} | {within} of {len(chosen[s.name])} |")
-    print(f"\nsets where most runs are within one: {hits} of {len(sets)}")
+        cells = []
+        for rule in ("auto", "silhouette"):
+            found = chosen[(rule, s.name)]
+            within = sum(abs(c - k) <= 1 for c in found)
+            hits[rule] += within / len(found) >= 0.5
+            cells += [", ".join(map(str, found)), f"{within} of {len(found)}"]
+        print(f"| {s.name} | {k} | " + " | ".join(cells) + " |")
+    print(
+        f"\nsets where most runs are within one: BIC {hits['auto']} of {len(sets)}, "
+        f"silhouette {hits['silhouette']} of {len(sets)}"
+    )
     for name, seconds in timings.items():
         print(f"median seconds a run ({name}, cache warm): {statistics.median(seconds):.1f}")
 

@@ -686,6 +686,7 @@ def test_the_k_range_grows_with_the_collection():
     assert auto_k_values(600) == list(range(2, 25))
     assert auto_k_values(1200) == list(range(2, 41))  # 30 kinds of aerial scene can be found
     assert auto_k_values(10**6)[-1] == 40
+    assert auto_k_values(1200, "silhouette") == list(range(2, 21))  # the digits' as before
 
 
 def test_k_auto_by_the_bic_rule_on_the_command_line(tmp_path):

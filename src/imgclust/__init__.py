@@ -28,6 +28,7 @@ _LAZY = {
     "evaluate_classes": "imgclust.raster.evaluate",
     "ImageClustering": "imgclust.collection.group",
     "cluster_images": "imgclust.collection.group",
+    "set_default_model": "imgclust.collection.model_zoo",
 }
 
 __all__ = ["ImgclustError", "__version__", *_LAZY]

@@ -209,8 +209,8 @@ def default_output(folder: str | None, dataset: str | None, suffix: str) -> str:
     "--k-range",
     default="auto",
     show_default=True,
-    help="K values tried by -k auto: 2-20, 2-20:2 or 2,4,8; auto: 2-20, up to 40 on large "
-    "collections (one cluster per 25 images).",
+    help="K values tried by -k auto: 2-20, 2-20:2 or 2,4,8; auto: 2-20, with the bic rule up "
+    "to 40 on large collections (one cluster per 25 images).",
 )
 @click.option(
     "--k-rule",

@@ -475,8 +475,8 @@ def cluster_images(
         ``"auto"`` sweeps ``k_values`` and keeps the K ``k_rule`` prefers (see
         :class:`~imgclust.cluster.methods.KSweepScores`). Ignored by DBSCAN and HDBSCAN.
     k_values : sequence of int, optional
-        The K tried by ``n_clusters="auto"``: 2-20 by default, up to 40 for large
-        collections (:func:`auto_k_values`).
+        The K tried by ``n_clusters="auto"``: 2-20 by default, with the BIC rule up to 40 on
+        large collections (:func:`auto_k_values`).
     k_rule : {"auto", "silhouette", "bic"}, default="auto"
         How ``n_clusters="auto"`` chooses: ``"bic"`` (the partition of the map that is the
         likeliest Gaussian mixture, averaged over the map and two maps of other seeds) for an
@@ -560,7 +560,7 @@ def cluster_images(
             sweep = sweep_k(
                 X,
                 method,
-                auto_k_values(len(X)) if k_values is None else k_values,
+                auto_k_values(len(X), rule) if k_values is None else k_values,
                 random_state,
                 progress,
                 rule=rule,
@@ -650,10 +650,12 @@ def auto_reduction(features: str, n_images: int) -> str:
     return "tsne" if n_images <= AUTO_TSNE_MAX else "umap"
 
 
-def auto_k_values(n_images: int) -> list[int]:
-    """The K tried by ``n_clusters="auto"``: 2 to 20, and on large collections up to one
-    cluster per 25 images, at most 40 (so 30 kinds of aerial scene in 1,200 images can be
-    found)."""
+def auto_k_values(n_images: int, rule: str = "bic") -> list[int]:
+    """The K tried by ``n_clusters="auto"``: 2 to 20, and with the BIC rule on large
+    collections up to one cluster per 25 images, at most 40 (so that 30 kinds of aerial scene
+    in 1,200 images can be found; the silhouette, which favours few clusters, keeps 2-20)."""
+    if rule != "bic":
+        return list(DEFAULT_K_VALUES)
     return list(range(2, max(20, min(40, n_images // 25)) + 1))
 
 

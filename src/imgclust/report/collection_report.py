@@ -33,6 +33,8 @@ def _facts(summary: dict) -> list[tuple[str, object]]:
 def write_group_report(summary: dict, result, folder: Path) -> Path:
     """Write ``report.html`` for a grouping whose other outputs are already in ``folder``."""
     report = Report("imgclust group", summary["source"]).facts(_facts(summary))
+    parameters = summary["parameters"]  # which features and why (auto's choice), the map
+    report.text(f"Features: {parameters['features']}; reduced by {parameters['reduce']}.")
     for warning in summary.get("warnings", []):
         report.text(f"Warning: {warning}.")
     report.heading("Clusters")
