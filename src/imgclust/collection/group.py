@@ -384,7 +384,7 @@ def _default_model_extractor(
             features, progress=progress, download_timeout=_DEFAULT_MODEL_TIMEOUT, **options
         )
     except ModelUnavailableError as exc:
-        reason = f"colour photos; colour and texture, since the image model {model} was not had"
+        reason = f"colour photos; colour and texture stand in for the image model {model}"
         warning = (
             f"the photos were grouped on colour and texture, which tell what they show far "
             f"less well than the image model {model}: {exc}"

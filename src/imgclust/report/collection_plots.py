@@ -114,6 +114,8 @@ def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: 
 def sweep_figure(sweep):
     """The scores of a sweep over K (four, and the BIC where the rule used it), with the
     chosen K (and the elbow) marked."""
+    from matplotlib.ticker import MaxNLocator
+
     curves = [
         (sweep.wcss, "within-cluster sum of squares", "elbow"),
         (sweep.silhouette, "mean silhouette (higher is better)", "silhouette"),
@@ -121,8 +123,15 @@ def sweep_figure(sweep):
         (sweep.calinski_harabasz, "Calinski-Harabasz (higher is better)", "Calinski-Harabasz"),
     ]
     if getattr(sweep, "bic", None) is not None:
+        gaps = not np.isfinite(sweep.bic).all()  # a cluster too small for a covariance
         curves.insert(
-            0, (sweep.bic, "BIC above its lowest (lower is better)", "clusters as Gaussians")
+            0,
+            (
+                sweep.bic,
+                "BIC above its lowest (lower is better)"
+                + ("\ngaps: a cluster too small for a covariance" if gaps else ""),
+                "clusters as Gaussians",
+            ),
         )
     fig = _figure(3 * len(curves), 3.6)
     axes = fig.subplots(1, len(curves))
@@ -134,6 +143,7 @@ def sweep_figure(sweep):
                 sweep.elbow_k, color="#7f7f7f", linestyle=":", label=f"knee K={sweep.elbow_k}"
             )
         ax.set_xlabel("K")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(title)
         ax.grid(alpha=0.3)
