@@ -222,6 +222,8 @@ def _read_one(source, extractor, cache, index):
     """(key, cached vector or None, prepared array or None, error or None) for one image."""
     try:
         data = source.read_bytes(index)
+    except ImageReadError as exc:  # not a regular file, too large: the reason, without the path
+        return None, None, None, str(exc).split(": ", 1)[-1]
     except OSError as exc:
         return None, None, None, f"cannot be read ({exc.strerror or exc})"
     key = _content_key(data)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgclust.errors import ImageReadError, InvalidParameterError
-from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted
+from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted, read_regular_file
 from imgclust.io.outputs import RECORD_NAME, read_record
 
 __all__ = [
@@ -175,8 +175,8 @@ class ImageSource:
 
     def read_bytes(self, index: int) -> bytes:
         """The raw bytes of image ``index`` (a file's content, or the array row's bytes)."""
-        if self.paths is not None:
-            return self.paths[index].read_bytes()
+        if self.paths is not None:  # regular files only: a FIFO or /dev/zero is skipped
+            return read_regular_file(self.paths[index])
         row = np.ascontiguousarray(self.array[index])
         return row.tobytes() + repr((row.shape, row.dtype.str)).encode()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
@@ -16,14 +17,89 @@ from imgclust.errors import ImageReadError, ImageTooLargeError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_FILE_BYTES",
+    "check_regular_file",
     "image_to_array",
     "open_image",
     "pillow_limit_lifted",
     "read_image",
+    "read_regular_file",
 ]
 
 #: Largest image (width x height) read unless the caller allows more: about 16,000 x 12,500.
 DEFAULT_MAX_PIXELS = 200_000_000
+
+#: Largest file read whole as one image of a collection: 2 GiB, more than an image within
+#: :data:`DEFAULT_MAX_PIXELS` takes even uncompressed at 8 bytes a pixel.
+MAX_FILE_BYTES = 2 << 30
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path, mode: int) -> ImageReadError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return ImageReadError(f"{path}: is {kind}, not a file of image data; skipped")
+
+
+def check_regular_file(path: str | os.PathLike) -> os.stat_result:
+    """The status of ``path`` (links followed) if it is a regular file.
+
+    Raises
+    ------
+    ImageReadError
+        It does not exist, or is a folder, a named pipe, a device (``/dev/zero``) or a
+        socket: reading one would wait for ever or never end.
+    """
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: does not exist") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise _not_regular(path, status.st_mode)
+    return status
+
+
+def read_regular_file(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    The file is opened without blocking (opening a named pipe would otherwise wait for a
+    writer) and checked with ``fstat`` before a byte is read, so a FIFO or a link to
+    ``/dev/zero`` or ``/dev/urandom`` is refused at once; at most the size ``fstat`` gave is
+    read, so a file that grows meanwhile cannot hold the run.
+
+    Raises
+    ------
+    ImageReadError
+        Not a regular file, larger than ``limit``, or unreadable.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: does not exist") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise _not_regular(path, status.st_mode)
+        if status.st_size > limit:
+            raise ImageReadError(
+                f"{path}: {status.st_size:,} bytes is more than the {limit:,} an image file "
+                "may have here; skipped"
+            )
+        try:
+            return handle.read(status.st_size)
+        except OSError as exc:
+            raise ImageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
 
 # Pillow modes and the mode each is converted to before it becomes an array.
 _MODE_TARGET = {
@@ -111,9 +187,9 @@ def open_image(
     the block is reported as unreadable image data too: keep the block to work on the image.
     """
     path = Path(path)
-    if not path.is_file():
-        what = "is a folder, not an image file" if path.is_dir() else "does not exist"
-        raise ImageReadError(f"{path}: {what}")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, not an image file")
+    check_regular_file(path)  # a FIFO or a device would hold Pillow for ever
     with warnings.catch_warnings(), pillow_limit_lifted():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:

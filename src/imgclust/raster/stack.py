@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclust.errors import ImageReadError, InvalidParameterError
+from imgclust.io.images import check_regular_file
 from imgclust.raster._rasterio import rasterio
 
 __all__ = ["BandStack", "Block", "parse_band_list"]
@@ -75,6 +76,8 @@ def _open(path: str | os.PathLike):
     rio = rasterio()
     if not Path(path).exists():
         raise ImageReadError(f"{path}: no such file")
+    if not Path(path).is_dir():  # GDAL reads some formats as folders (a .SAFE product)
+        check_regular_file(path)  # a FIFO or a device would hold GDAL for ever
     try:
         return rio.open(path)
     except rio.errors.RasterioIOError as exc:
