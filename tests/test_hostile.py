@@ -74,3 +74,55 @@ def test_a_pipe_given_as_the_input_is_one_line(tmp_path, command):
     assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
     assert "named pipe (FIFO)" in lines[0] and "Traceback" not in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_names_that_are_not_text_and_dollar_folders_are_grouped(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    root = tmp_path / "images"
+    for folder, colour in (("Price $5", (200, 40, 40)), ("$$", (40, 40, 200))):
+        (root / folder).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.clip(np.array(colour) + 6 * i, 0, 255).astype(np.uint8)
+            image = Image.fromarray(np.broadcast_to(pixels, (24, 24, 3)).copy())
+            image.save(root / folder / f"{i}.png")
+    latin1 = os.fsencode(root / "$$") + b"/caf\xe9.png"  # an old archive's Latin-1 name
+    with open(latin1, "wb") as handle:
+        handle.write((root / "$$" / "0.png").read_bytes())
+    (root / "$$" / "\x1b[2Jclear.png").write_bytes((root / "$$" / "1.png").read_bytes())
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["group", str(root), "-k", "2", "--labels", "folders", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output  # the escape sequence is shown, not obeyed
+    text = (out / "assignments.csv").read_bytes().decode("utf-8")  # valid UTF-8
+    rows = {r["path"]: r for r in csv.DictReader(text.splitlines())}
+    assert rows["$$/caf\\xe9.png"]["label"] == "$$" and "$$/\\x1b[2Jclear.png" in rows
+    assert rows["Price $5/0.png"]["label"] == "Price $5"
+    assert json_file(out / "evaluation.json")["accuracy_majority"] == 1.0
+    assert (out / "confusion.png").is_file() and (out / "embedding.png").is_file()
+    exported = [p.name for p in (out / "clusters").rglob("*.png")]
+    assert len(exported) == 14 and any(name.endswith("_caf_.png") for name in exported)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "caf\\xe9.png" in page and "\x1b" not in page
+
+
+def json_file(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_an_error_about_an_odd_name_stays_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    missing = tmp_path / "two\nlines\x1b[2J.png"
+    result = CliRunner().invoke(cli, ["segment", str(missing), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "two\\nlines\\x1b[2J.png" in lines[0] and "\x1b" not in lines[0]

@@ -14,6 +14,7 @@ import click
 
 from imgclust import __version__
 from imgclust.errors import ImgclustError
+from imgclust.io.text import printable
 
 #: Set to 1 to see the traceback of an unexpected error instead of its one-line summary.
 DEBUG_ENV = "IMGCLUST_DEBUG"
@@ -58,19 +59,21 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ImgclustError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except OSError as exc:  # the machine rather than the input: a full disk, a lost file
-            raise click.ClickException(_os_error_line(exc)) from None
+            raise click.ClickException(printable(_os_error_line(exc))) from None
         except Exception as exc:
             if os.environ.get(DEBUG_ENV):
                 raise
             raise click.ClickException(
-                f"unexpected {type(exc).__name__}: {exc} (a bug in imgclust: please report it; "
-                f"{DEBUG_ENV}=1 shows where it happened)"
+                printable(
+                    f"unexpected {type(exc).__name__}: {exc} (a bug in imgclust: please report "
+                    f"it; {DEBUG_ENV}=1 shows where it happened)"
+                )
             ) from None
 
 

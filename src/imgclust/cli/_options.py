@@ -14,6 +14,7 @@ from imgclust._progress import ProgressWithNotes
 from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.io.outputs import json_text
+from imgclust.io.text import printable
 from imgclust.pixels.colorspace import COLOR_SPACES
 
 
@@ -245,7 +246,7 @@ class Reporter:
     def note(self, text: str) -> None:
         """One line on standard error, now (unless --quiet): a download starting."""
         if not self.quiet:
-            click.echo(text, err=True)
+            click.echo(printable(text), err=True)
 
     def summary(self, title: str, rows: list[tuple[str, str]], data: dict) -> None:
         """Print the closing table (``data`` as JSON with --json), then the report's path on a
@@ -256,15 +257,17 @@ class Reporter:
         if self.quiet:
             return
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, show_header=False, title_justify="left", box=None)
         table.add_column(style="bold")
         table.add_column()
-        for key, value in rows:
-            table.add_row(key, value)
+        for key, value in rows:  # a name's escape sequences and [brackets] are shown as text
+            table.add_row(Text(printable(str(key))), Text(printable(str(value))))
         self.out.print(table)
         if data.get("report"):
-            self.out.print(f"Report: {data['report']}", soft_wrap=True, markup=False)
+            report = printable(str(data["report"]))
+            self.out.print(f"Report: {report}", soft_wrap=True, markup=False)
 
 
 def parse_k(value: str) -> int | str:

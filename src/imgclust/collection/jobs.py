@@ -23,6 +23,7 @@ from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
+from imgclust.io.text import printable
 
 __all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
 
@@ -98,10 +99,10 @@ def _files_source(items: list[str], max_pixels: int | None) -> ImageSource:
         if path.is_dir():
             found = scan_folder(path)
             paths.extend(found)
-            ids.extend(p.as_posix() for p in found)
+            ids.extend(printable(p.as_posix()) for p in found)
         else:  # a missing or unreadable file is reported in skipped.csv
             paths.append(path)
-            ids.append(str(item))
+            ids.append(printable(str(item)))
     if not paths:
         raise InvalidParameterError(
             f"no image files found in {', '.join(items)} (looked for {', '.join(IMAGE_SUFFIXES)})"

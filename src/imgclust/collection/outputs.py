@@ -76,7 +76,9 @@ def export_clusters(result: ImageClustering, folder: Path, mode: str, advance=No
         if row % _ADVANCE_EVERY == 0:
             advance(min(_ADVANCE_EVERY, len(result.extraction.kept) - row))
         target_dir = root / _cluster_folder(int(result.labels[row]))
-        name = safe_file_name(source.ids[index], int(result.ranks[row]))
+        # the real base name (an id is escaped: its backslashes are not separators)
+        base = source.paths[index].name if source.paths is not None else source.ids[index]
+        name = safe_file_name(base, int(result.ranks[row]))
         if source.paths is None:
             name += ".png"
         if "/" in name or name in (".", ".."):  # cannot happen with safe names; belt and braces

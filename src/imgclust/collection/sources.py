@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted, read_regular_file
 from imgclust.io.outputs import RECORD_NAME, read_record
+from imgclust.io.text import printable
 
 __all__ = [
     "DATASETS",
@@ -245,8 +246,10 @@ def open_source(
         raise InvalidParameterError(
             f"{path}: no image files found (looked for {', '.join(IMAGE_SUFFIXES)} recursively)"
         )
-    ids = [p.relative_to(path).as_posix() for p in paths]
-    return ImageSource(str(path), ids, paths=paths, root=path, max_pixels=max_pixels)
+    # names that are not UTF-8 or hold control characters are shown escaped (the files are
+    # still opened by their real names)
+    ids = [printable(p.relative_to(path).as_posix()) for p in paths]
+    return ImageSource(printable(str(path)), ids, paths=paths, root=path, max_pixels=max_pixels)
 
 
 def _dataset(name: str) -> ImageSource:

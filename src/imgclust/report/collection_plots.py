@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from imgclust.io.text import for_matplotlib
 from imgclust.report.plots import _figure
 
 __all__ = ["contact_sheet", "dendrogram_figure", "embedding_figure", "sweep_figure"]
@@ -96,7 +97,7 @@ def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: 
         for name in names:
             centre = np.median(xy[known][codes == code[name]], axis=0)
             ax2.annotate(
-                str(name)[:16],
+                for_matplotlib(str(name)[:16]),
                 centre,
                 ha="center",
                 va="center",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from imgclust.io.text import for_matplotlib
 from imgclust.report.plots import _figure
 
 __all__ = ["classes_figure", "confusion_figure", "quicklook", "stretch_bands"]
@@ -91,8 +92,9 @@ def confusion_figure(
     fig = _figure(max(4.0, 0.6 * n_cols + 2.5), max(3.5, 0.5 * n_rows + 2))
     ax = fig.add_subplot()
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(n_cols), col_labels, rotation=45, ha="right")
-    ax.set_yticks(range(n_rows), row_labels)
+    # labels are the user's (folder names, class names): a "$" must not start mathematics
+    ax.set_xticks(range(n_cols), [for_matplotlib(t) for t in col_labels], rotation=45, ha="right")
+    ax.set_yticks(range(n_rows), [for_matplotlib(t) for t in row_labels])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
