@@ -13,8 +13,8 @@ from importlib import import_module
 import click
 
 from imgclust import __version__
+from imgclust._text import printable
 from imgclust.errors import ImgclustError
-from imgclust.io.text import printable
 
 #: Set to 1 to see the traceback of an unexpected error instead of its one-line summary.
 DEBUG_ENV = "IMGCLUST_DEBUG"

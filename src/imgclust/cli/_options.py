@@ -11,10 +11,10 @@ from functools import cached_property
 import click
 
 from imgclust._progress import ProgressWithNotes
+from imgclust._text import printable
 from imgclust.distributed import SCHEDULER_ENV
 from imgclust.io.images import DEFAULT_MAX_PIXELS, read_image
 from imgclust.io.outputs import json_text
-from imgclust.io.text import printable
 from imgclust.pixels.colorspace import COLOR_SPACES
 
 

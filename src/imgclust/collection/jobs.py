@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from imgclust._progress import ProgressFactory, no_progress
+from imgclust._text import printable
 from imgclust.collection.extract import extract_features
 from imgclust.collection.group import cluster_images
 from imgclust.collection.model import GroupModel, save_model
@@ -23,7 +24,6 @@ from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
-from imgclust.io.text import printable
 
 __all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from imgclust._text import printable
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS, pillow_limit_lifted, read_regular_file
 from imgclust.io.outputs import RECORD_NAME, read_record
-from imgclust.io.text import printable
 
 __all__ = [
     "DATASETS",

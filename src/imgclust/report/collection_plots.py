@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from imgclust.io.text import for_matplotlib
+from imgclust._text import for_matplotlib
 from imgclust.report.plots import _figure
 
 __all__ = ["contact_sheet", "dendrogram_figure", "embedding_figure", "sweep_figure"]

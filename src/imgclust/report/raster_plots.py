@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from imgclust.io.text import for_matplotlib
+from imgclust._text import for_matplotlib
 from imgclust.report.plots import _figure
 
 __all__ = ["classes_figure", "confusion_figure", "quicklook", "stretch_bands"]

@@ -1,5 +1,8 @@
 """Text that came from a file system or a user, made safe for where it is shown.
 
+A module of its own, outside ``imgclust.io`` (whose package imports NumPy), so that the
+command line can use it before OpenBLAS's settings are made.
+
 A file name is bytes on POSIX: one that is not UTF-8 reaches Python as a string with lone
 surrogates (``os.fsdecode``), which no UTF-8 file, terminal or page can hold, and any name may
 hold control characters (an escape sequence clears a terminal; a newline splits a CSV row or a
