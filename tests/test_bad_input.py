@@ -171,6 +171,10 @@ def saved_model(tmp_path, folder) -> Path:
         lambda m: _edit_json(m / "model.json", lambda d: d.update(n_clusters="two")),
         lambda m: _edit_json(m / "model.json", lambda d: d["features"].update(name="x")),
         lambda m: (m / "model.json").write_text("[" * 100_000),
+        # sizes that would take all memory before anything else failed (issue 30)
+        lambda m: _edit_json(m / "model.json", lambda d: _settings(d).update(size=10**9)),
+        lambda m: _edit_json(m / "model.json", lambda d: _settings(d).update(size=1e400)),
+        lambda m: _edit_json(m / "model.json", lambda d: _settings(d).update(bins=[10**6, 4, 4])),
     ],
 )
 def test_a_damaged_group_model_is_one_line(tmp_path, folder, saved_model, damage):
@@ -179,6 +183,10 @@ def test_a_damaged_group_model_is_one_line(tmp_path, folder, saved_model, damage
     line = _one_line_error(result)
     assert str(saved_model) in line
     assert not (tmp_path / "assigned").exists()
+
+
+def _settings(description: dict) -> dict:
+    return description["features"]["settings"]
 
 
 def _edit_json(path: Path, change) -> None:

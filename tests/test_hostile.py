@@ -126,3 +126,101 @@ def test_an_error_about_an_odd_name_stays_one_line(tmp_path):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "two\\nlines\\x1b[2J.png" in lines[0] and "\x1b" not in lines[0]
+
+
+def _declared_input_model(path: Path, side) -> Path:
+    """Pool, flatten, 1,000 logits: an image input of ``side`` x ``side`` (None: free)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tests.test_embed import _save
+
+    weights = numpy_helper.from_array(np.ones((1000, 3), np.float32), "fc.weight")
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc.weight"], ["logits"], transB=1),
+    ]
+    dims = ["N", 3, side or "H", side or "W"]
+    data = helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)
+    output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])
+    return _save(path, nodes, [data], output, [weights], producer_name="pytorch")
+
+
+@pytest.mark.parametrize(("side", "size"), [(100_000, None), (100_000, 32), (None, 60_000)])
+def test_a_model_input_too_large_for_memory_is_refused_first(tmp_path, side, size):
+    pytest.importorskip("onnx", reason="the embed extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the embed extra is not installed")
+    model = _declared_input_model(tmp_path / "huge.onnx", side)
+    images = _colour_folder(tmp_path / "images")
+    extra = ["--embed-size", size] if size else []
+    done = _imgclust("group", images, "--features", f"embed:{model}", *extra, "-o", tmp_path / "o")
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "more than imgclust feeds a model (4096 a side at most" in lines[0]
+
+
+def _small_scene(tmp_path: Path) -> Path:
+    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
+    from rasterio.transform import Affine
+
+    rng = np.random.default_rng(0)
+    profile = {
+        "driver": "GTiff", "width": 64, "height": 64, "count": 3, "dtype": "uint16",
+        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
+    }  # fmt: skip
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(rng.integers(0, 1000, (3, 64, 64)).astype("uint16"))
+    return scene
+
+
+def test_a_continuous_reference_is_refused_at_once(tmp_path):
+    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
+    scene = _small_scene(tmp_path)
+    assert _imgclust("classify", scene, "-k", "3", "-o", tmp_path / "c", "-q").returncode == 0
+    with rasterio.open(scene) as src:
+        profile = {**src.profile, "count": 1, "dtype": "float32"}
+    reference = tmp_path / "reflectance.tif"
+    with rasterio.open(reference, "w", **profile) as dst:
+        dst.write(np.random.default_rng(1).random((1, 64, 64)).astype("float32"))
+    done = _imgclust("evaluate", tmp_path / "c" / "classes.tif", reference, "-o", tmp_path / "e")
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "more than 1,000 distinct values, not whole numbers" in lines[0]
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.parametrize("name", ["for\x1best", "water\tfall", "new\nline"])
+def test_a_control_character_in_a_class_name_is_one_line(tmp_path, name):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    scene = _small_scene(tmp_path)
+    names = f"{name},fields,town"
+    result = CliRunner().invoke(
+        cli, ["classify", str(scene), "-k", "3", "--names", names, "-o", str(tmp_path / "c")]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "control character" in lines[0] and "\x1b" not in lines[0]
+    assert not (tmp_path / "c").exists()
+
+
+def test_markup_in_a_class_name_stays_well_formed_xml(tmp_path):
+    import xml.dom.minidom
+
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    scene = _small_scene(tmp_path)
+    names = 'a<b>&"c,forêt ДЖ,$5 town'
+    out = tmp_path / "c"
+    result = CliRunner().invoke(
+        cli, ["classify", str(scene), "-k", "3", "--names", names, "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    for written in ("classes.tif.aux.xml", "classes.qml"):
+        document = xml.dom.minidom.parse(str(out / written))  # raises if not well-formed
+        assert 'a<b>&"c' in document.toxml() or "a&lt;b&gt;&amp;" in document.toxml()

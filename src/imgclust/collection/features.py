@@ -82,6 +82,23 @@ def _square(image: Image.Image, size: int, mode: str) -> Image.Image:
     return _resized(image, (size, size), mode)
 
 
+#: The largest side an image is resized to for its features (a 4096 x 4096 RGB image is 48 MB
+#: of bytes, 192 MiB of float32): a larger ``size``, given or read from a saved model, is
+#: refused before any memory is taken.
+MAX_FEATURE_SIDE = 4096
+
+
+def _checked_side(size, name: str = "size") -> int:
+    whole = isinstance(size, (int, np.integer)) or (isinstance(size, float) and size.is_integer())
+    if isinstance(size, bool) or not whole:
+        raise InvalidParameterError(f"{name}={size!r} must be a whole number of pixels")
+    if not 1 <= size <= MAX_FEATURE_SIDE:
+        raise InvalidParameterError(
+            f"{name}={size} must be from 1 to {MAX_FEATURE_SIDE} pixels (an image is resized to it)"
+        )
+    return int(size)
+
+
 class PixelFeatures(FeatureExtractor):
     """The pixels of the image resized to ``size`` x ``size``, scaled to [0, 1].
 
@@ -96,9 +113,7 @@ class PixelFeatures(FeatureExtractor):
     name = "pixels"
 
     def __init__(self, size: int = 32, grey: bool = False) -> None:
-        if size < 1:
-            raise InvalidParameterError(f"size={size} must be at least 1 pixel")
-        self.size = int(size)
+        self.size = _checked_side(size)
         self.grey = bool(grey)
         self.draft_size = self.size
 
@@ -130,8 +145,10 @@ class ColorHistogram(FeatureExtractor):
     draft_size = 128
 
     def __init__(self, bins: tuple[int, int, int] = (16, 4, 4)) -> None:
-        if len(bins) != 3 or min(bins) < 1:
-            raise InvalidParameterError(f"bins={bins} must be three positive counts (H, S, V)")
+        if len(bins) != 3 or min(bins) < 1 or max(bins) > 256:
+            raise InvalidParameterError(
+                f"bins={bins} must be three counts (H, S, V) from 1 to 256 (8-bit channels)"
+            )
         self.bins = tuple(int(b) for b in bins)
 
     def settings(self) -> dict[str, Any]:
@@ -190,7 +207,7 @@ class ColorTexture(FeatureExtractor):
         layout_weight: float = 2.0,
     ) -> None:
         self.colour = ColorHistogram(bins)
-        if size < 8 or not texture_weight > 0 or not layout_weight >= 0:
+        if _checked_side(size) < 8 or not texture_weight > 0 or not layout_weight >= 0:
             raise InvalidParameterError(
                 "size must be at least 8, texture_weight above 0 and layout_weight at least 0"
             )
@@ -249,6 +266,12 @@ class HogFeatures(FeatureExtractor):
         cells_per_block: int = 2,
         root: bool = False,
     ) -> None:
+        _checked_side(size)
+        if not (1 <= orientations <= 360 and pixels_per_cell >= 1 and cells_per_block >= 1):
+            raise InvalidParameterError(
+                f"orientations={orientations} must be from 1 to 360, pixels_per_cell and "
+                "cells_per_block at least 1"
+            )
         if size < pixels_per_cell * cells_per_block:
             raise InvalidParameterError(
                 f"size={size} is too small for HOG blocks of {cells_per_block}x{cells_per_block} "

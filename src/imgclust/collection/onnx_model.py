@@ -73,6 +73,9 @@ _HEAD_OPS = {
 }  # fmt: skip
 _SCORE_OPS = {"Softmax", "LogSoftmax", "Sigmoid"}
 _CLASSIFIER_OPS = {"Gemm", "MatMul", "Conv"}
+#: The largest input side fed to a model (a 4096x4096 RGB float32 image is 192 MiB): a model
+#: that declares more (or ``--embed-size`` past it) is refused before any memory is taken.
+MAX_INPUT_SIDE = 4096
 #: A layer with this many outputs or more is taken for a classifier even without a softmax
 #: after it (ImageNet's 1,000 classes, 1,001 in TensorFlow's models).
 _MIN_CLASSES = 1000
@@ -375,6 +378,13 @@ def inspect_model(
         height = width = int(size or 224)
     elif size and size != height:
         notes.append(f"the model takes {height}x{width} images: the size given is not used")
+    if not (1 <= height <= MAX_INPUT_SIDE and 1 <= width <= MAX_INPUT_SIDE):
+        raise InvalidParameterError(
+            f"{path}: an input of {height}x{width} pixels is more than imgclust feeds a model "
+            f"({MAX_INPUT_SIDE} a side at most: each image would take "
+            f"{3 * 4 * height * width / 2**30:,.1f} GiB); give --embed-size 224 (or another "
+            "size up to that) for a model whose size is free"
+        )
     element = image.type.tensor_type.elem_type
     if element not in _ELEMENT_TYPES:
         raise InvalidParameterError(

@@ -49,8 +49,15 @@ class ClassEvaluation:
     summary: dict
 
 
+#: A reference (or a class raster) with more distinct values than this is refused: a map of
+#: labels has a few dozen; a continuous band (reflectance, elevation) has one per pixel, and
+#: the scores of a table that wide would take hours.
+MAX_LABELS = 1000
+
+
 def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
     pairs: dict[tuple[float, float], int] = {}
+    seen: tuple[set, set] = (set(), set())
     strips = classes.windows()
     with progress("comparing with the reference", len(strips)) as advance:
         for row, n_rows in strips:
@@ -62,6 +69,9 @@ def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
                 values, counts = np.unique(stacked, axis=0, return_counts=True)
                 for (ref, cls), count in zip(values.tolist(), counts.tolist(), strict=True):
                     pairs[(ref, cls)] = pairs.get((ref, cls), 0) + count
+                seen[0].update(values[:, 0].tolist())
+                seen[1].update(values[:, 1].tolist())
+                _check_categorical(seen)
             advance()
     if not pairs:
         raise InvalidParameterError(
@@ -75,6 +85,18 @@ def _contingency(classes: BandStack, reference: BandStack, progress) -> tuple:
     for (ref, cls), count in pairs.items():
         table[r_index[ref], c_index[cls]] = count
     return [_tidy(v) for v in ref_labels], [_tidy(v) for v in class_labels], table
+
+
+def _check_categorical(seen: tuple[set, set]) -> None:
+    for values, what in zip(seen, ("reference", "class raster"), strict=True):
+        if len(values) > MAX_LABELS:
+            continuous = any(not float(v).is_integer() for v in values)
+            raise InvalidParameterError(
+                f"the {what} holds more than {MAX_LABELS:,} distinct values"
+                + (", not whole numbers" if continuous else "")
+                + ": it looks like a continuous band, not a map of labels; give a raster of "
+                "classes (one whole number per label)"
+            )
 
 
 def _tidy(value: float):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclust._text import printable
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.outputs import json_text
 from imgclust.raster.features import FeatureSpec
@@ -55,6 +56,12 @@ def parse_names(text: str | list, n: int) -> list[str]:
         )
     if len(set(names)) != n:
         raise InvalidParameterError("the class names must differ from one another")
+    for name in names:  # XML (the .aux.xml, the .qml) cannot hold control characters at all
+        if not name.isprintable():
+            raise InvalidParameterError(
+                f"the class name {printable(name)!r} holds a control character (a tab, a "
+                "newline, an escape); give names of printable text"
+            )
     return names
 
 
