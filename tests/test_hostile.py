@@ -224,3 +224,54 @@ def test_markup_in_a_class_name_stays_well_formed_xml(tmp_path):
     for written in ("classes.tif.aux.xml", "classes.qml"):
         document = xml.dom.minidom.parse(str(out / written))  # raises if not well-formed
         assert 'a<b>&"c' in document.toxml() or "a&lt;b&gt;&amp;" in document.toxml()
+
+
+def _classify(scene: Path, out: Path, *extra: str):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    return CliRunner().invoke(cli, ["classify", str(scene), "-k", "3", "-o", str(out), *extra])
+
+
+def test_a_same_size_edit_right_after_a_run_is_never_replaced(tmp_path):
+    scene = _small_scene(tmp_path)
+    out = tmp_path / "classes"
+    assert _classify(scene, out, "-q").exit_code == 0
+    style = out / "classes.qml"
+    edited = style.read_text().replace("#1f77b4", "#ff0000")  # as `sed -i`: a new file
+    assert edited != style.read_text()
+    replacement = out / "edited.tmp"
+    replacement.write_text(edited)
+    os.replace(replacement, style)
+    again = _classify(scene, out, "--overwrite", "-q")
+    assert again.exit_code == 1 and "classes.qml" in again.output
+    assert "changed since imgclust wrote it" in again.output
+    assert style.read_text() == edited  # the user's edit is kept
+
+
+def test_a_copy_of_an_output_folder_is_still_imgclusts(tmp_path):
+    import shutil
+
+    scene = _small_scene(tmp_path)
+    out = tmp_path / "classes"
+    assert _classify(scene, out, "-q").exit_code == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, copy_function=shutil.copy)  # `cp -r`: new times, new inodes
+    assert _classify(scene, copy, "--overwrite", "-q").exit_code == 0
+
+
+def test_a_record_stamp_that_is_no_number_claims_nothing(tmp_path):
+    import json
+
+    scene = _small_scene(tmp_path)
+    out = tmp_path / "classes"
+    assert _classify(scene, out, "-q").exit_code == 0
+    record = out / ".imgclust-outputs.json"
+    data = json.loads(record.read_text())
+    name = sorted(data["files"])[0]
+    text = record.read_text().replace(str(data["files"][name][0]), "1e400", 1)
+    record.write_text(text)
+    again = _classify(scene, out, "--overwrite", "-q")
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    assert "cannot be read" in again.output  # the record is refused, every file kept

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -55,7 +56,9 @@ __all__ = [
 
 #: The record of the files imgclust wrote into an output folder.
 RECORD_NAME = ".imgclust-outputs.json"
-_RECORD_FORMAT = "imgclust-outputs/1"
+_RECORD_FORMAT = "imgclust-outputs/2"
+#: Earlier records (no content digests) are still read.
+_RECORD_FORMATS = ("imgclust-outputs/1", _RECORD_FORMAT)
 _LOCK_NAME = ".imgclust-staging.lock"
 _STAGING_SUFFIX = ".tmp"
 #: Staging folders inside an output folder that exists already (a mounted volume, say: its
@@ -64,26 +67,55 @@ _INNER_PREFIX = ".imgclust-staging."
 _SHOWN = 3  # paths named in a refusal
 
 
-#: A file's size, modification time (ns) and inode as imgclust left it.
-Stamp = tuple[int, int, int]
-#: Modification times within this of the recorded one still match: ZIP archives and FAT
-#: keep them to 2 s.
+#: A file's size, modification time (ns), inode and content digest (None for a hard-linked
+#: export of the user's photo, a link, or a record of an earlier version) as imgclust left it.
+Stamp = tuple[int, int, int, "str | None"]
+#: Modification times within this of the recorded one still match (files without a digest):
+#: ZIP archives and FAT keep them to 2 s.
 _MTIME_SLACK_NS = 2_000_000_000
+_DIGEST_BYTES = 16
+_CHUNK = 1 << 20
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=_DIGEST_BYTES)
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _stamp(path: Path) -> Stamp:
+    """How ``path`` is now. Files imgclust wrote itself (one name, not a link) get the digest
+    of their content: an edit that keeps size and time is still seen, and a copy of the
+    folder (``cp -r``, new times and inodes) is still recognised. A hard-linked export is the
+    user's photo under a second name: reading every photo again would cost a run's time, so
+    it is known by its inode instead."""
     info = os.lstat(path)
-    return info.st_size, info.st_mtime_ns, info.st_ino
+    own = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+    return info.st_size, info.st_mtime_ns, info.st_ino, _digest(path) if own else None
 
 
 def _unchanged(path: Path, stamp: Stamp) -> bool:
-    """Whether ``path`` is still the file imgclust left there: the same size and time, or
-    the same inode with another name besides (a hard-linked export of a photo the user has
-    edited since: removing imgclust's name for it loses nothing)."""
+    """Whether ``path`` is still the file imgclust left there: the same content (its digest:
+    untouched files, with their size, time and inode as recorded, are not read again); for a
+    file without a digest, the same size and time, or the same inode with another name
+    besides (a hard-linked export of a photo the user has edited since: removing imgclust's
+    name for it loses nothing)."""
     try:
         info = os.lstat(path)
     except OSError:
         return False
+    digest = stamp[3] if len(stamp) > 3 else None
+    if digest is not None:
+        if not stat.S_ISREG(info.st_mode) or info.st_size != stamp[0]:
+            return False
+        if (info.st_mtime_ns, info.st_ino) == (stamp[1], stamp[2]):
+            return True
+        try:
+            return _digest(path) == digest
+        except OSError:
+            return False
     if info.st_size == stamp[0] and abs(info.st_mtime_ns - stamp[1]) <= _MTIME_SLACK_NS:
         return True
     return info.st_ino == stamp[2] and info.st_nlink > 1 and not stat.S_ISLNK(info.st_mode)
@@ -92,12 +124,12 @@ def _unchanged(path: Path, stamp: Stamp) -> bool:
 @dataclass
 class OutputRecord:
     """What imgclust wrote into an output folder: relative POSIX paths of files (and links)
-    with their size and modification time, and the folders it created. ``readable`` is False
-    when a record exists but cannot be used (then nothing in the folder counts as
-    imgclust's).
+    with their stamps (size, modification time, inode, content digest), and the folders it
+    created. ``readable`` is False when a record exists but cannot be used (then nothing in
+    the folder counts as imgclust's).
 
-    A recorded file still counts as imgclust's only while it has the size and modification
-    time imgclust left it with: a file the user has since replaced or edited is the user's.
+    A recorded file still counts as imgclust's only while its content is what imgclust wrote
+    (:func:`_unchanged`): a file the user has since replaced or edited is the user's.
     """
 
     folder: Path = field(default_factory=Path)
@@ -139,17 +171,31 @@ def read_record(folder: str | os.PathLike) -> OutputRecord:
         return OutputRecord(folder)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != _RECORD_FORMAT:
+        if data.get("format") not in _RECORD_FORMATS:
             raise ValueError("not an imgclust output record")
-        files = {
-            _safe_relative(name): (int(size), int(mtime), int(inode))
-            for name, (size, mtime, inode) in data["files"].items()
-        }
+        files = {_safe_relative(name): _read_stamp(value) for name, value in data["files"].items()}
         files.pop(None, None)
         folders = {p for p in map(_safe_relative, data["folders"]) if p}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ):  # OverflowError: a stamp of 1e400 (JSON's infinity) is no whole number
         return OutputRecord(folder, readable=False)
     return OutputRecord(folder, files, folders)
+
+
+def _read_stamp(value) -> Stamp:
+    """A recorded stamp: ``[size, mtime, inode]`` (earlier records) or with a digest."""
+    size, mtime, inode, *rest = value
+    digest = rest[0] if rest else None
+    if len(rest) > 1 or not (digest is None or isinstance(digest, str)):
+        raise ValueError("not a stamp")
+    return int(size), int(mtime), int(inode), digest
 
 
 def _write_record(folder: Path, files: dict[str, Stamp], folders: Iterable[str]) -> None:
@@ -157,9 +203,9 @@ def _write_record(folder: Path, files: dict[str, Stamp], folders: Iterable[str])
 
     data = {
         "format": _RECORD_FORMAT,
-        "note": "Files imgclust wrote here, with their size, modification time (ns) and "
-        "inode; a run with --overwrite replaces or deletes only these while they are "
-        "unchanged, and keeps every other file.",
+        "note": "Files imgclust wrote here, with their size, modification time (ns), inode "
+        "and content digest (BLAKE2b; none for hard-linked exports); a run with --overwrite "
+        "replaces or deletes only these while they are unchanged, and keeps every other file.",
         "imgclust_version": __version__,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": {name: list(files[name]) for name in sorted(files)},
