@@ -275,3 +275,49 @@ def test_a_record_stamp_that_is_no_number_claims_nothing(tmp_path):
     again = _classify(scene, out, "--overwrite", "-q")
     assert again.exit_code == 1 and "Traceback" not in again.output
     assert "cannot be read" in again.output  # the record is refused, every file kept
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["edges", "{photo}", "--sigma", "1e9"], "is wider than the image"),
+        (["segment", "{photo}", "--superpixels", "50", "--compactness", "1e-300"],
+         "must be from 0.001 to 10,000"),
+        (["segment", "{photo}", "-k", "3", "--spatial", "1e300"], "must be from 0 to 1,000"),
+        (["group", "{folder}", "--method", "hdbscan", "--min-cluster-size", "500"],
+         "--min-cluster-size 500 is more than the 12 images"),
+    ],
+)  # fmt: skip
+def test_values_that_would_eat_memory_or_break_a_library_are_one_line(tmp_path, args, said):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photo)
+    folder = _colour_folder(tmp_path / "images")
+    filled = [a.format(photo=photo, folder=folder) for a in args]
+    result = CliRunner().invoke(cli, [*filled, "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "a bug in imgclust" not in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_identical_images_make_one_cluster_and_say_so(tmp_path):
+    from imgclust import cluster_images
+
+    root = tmp_path / "same"
+    root.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((30, 30, 3), 77, np.uint8)).save(root / f"{i}.png")
+    for reduce in ("tsne", "umap", "pca"):
+        result = cluster_images(
+            root, features="colorhist", reduce=reduce, n_clusters=3, cache=False
+        )
+        assert result.n_clusters == 1
+        assert any(
+            "found 1 cluster where 3 were asked" in w and "1 distinct feature vector" in w
+            for w in result.warnings
+        ), result.warnings

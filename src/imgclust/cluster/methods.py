@@ -131,6 +131,12 @@ def _hdbscan(X, n_clusters, random_state, min_samples=None, min_cluster_size=Non
     from sklearn.cluster import HDBSCAN
 
     size = min_cluster_size or max(5, min(15, len(X) // 20))
+    for name, value in (("--min-cluster-size", size), ("--min-samples", min_samples)):
+        if value is not None and value > len(X):
+            raise InvalidParameterError(
+                f"{name} {value} is more than the {len(X)} images that were read; give at "
+                f"most {len(X)}"
+            )
     model = HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True)
     return model.fit_predict(X), None
 

@@ -623,6 +623,12 @@ def cluster_images(
     result.linkage = details.get("linkage")
     result.warnings.extend(feature_warnings)
     result.warnings.extend(_lopsided(labels_, method, reduce))
+    if k is not None and found < k:  # identical images cannot make K clusters
+        distinct = len(np.unique(np.asarray(X), axis=0))
+        result.warnings.append(
+            f"{method} found {found} cluster{'s' if found != 1 else ''} where {k} were asked: "
+            f"the images give only {distinct} distinct feature vector{'s' if distinct != 1 else ''}"
+        )
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)
     return result

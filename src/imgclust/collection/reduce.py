@@ -153,7 +153,9 @@ def _pca(features: np.ndarray, dims: int, random_state: int, scale_mean=None, sc
     # Where scikit-learn picks its randomized solver (large data, few components), three power
     # iterations instead of seven: the same explained variance to five digits on the benchmark
     # folder (0.99542) in half the time.
-    model = PCA(n_components=dims, iterated_power=3, random_state=random_state).fit(rows)
+    with warnings.catch_warnings():  # identical images: no variance to explain, no ratio
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        model = PCA(n_components=dims, iterated_power=3, random_state=random_state).fit(rows)
     return model.mean_.astype(np.float32), model.components_.astype(np.float32)
 
 
@@ -231,6 +233,9 @@ def reduce_features(
         )
     if method in ("none", "pca"):
         return Reduction(method, pre, mean, components, pre, **scaling, normalized=normalize)
+    if _all_the_same(pre):  # one point: t-SNE's PCA start divides by zero (and segfaulted)
+        embedding = np.zeros((n, dims or 2), dtype=np.float32)
+        return Reduction(method, embedding, mean, components, pre, **scaling, normalized=normalize)
     if method == "tsne":
         embedding = _tsne(pre, dims or 2, random_state, tsne_iterations, progress)
     else:
@@ -253,6 +258,18 @@ def map_rows(
     if method == "umap":
         return _umap(pre, dims, random_state, progress)
     raise InvalidParameterError(f"{method!r} makes no map; the maps are tsne and umap")
+
+
+def _all_the_same(rows: np.ndarray) -> bool:
+    """Whether every row equals the first (identical images): their map is one point."""
+    first = np.asarray(rows[:1])
+    for start in range(0, len(rows), _BLOCK):
+        if not np.array_equal(
+            np.asarray(rows[start : start + _BLOCK]),
+            np.broadcast_to(first, (min(_BLOCK, len(rows) - start), first.shape[1])),
+        ):
+            return False
+    return True
 
 
 #: Seconds between the updates UMAP's tqdm prints for the progress bar.

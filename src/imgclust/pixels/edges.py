@@ -79,10 +79,16 @@ def detect_edges(
     -------
     EdgeResult
     """
-    if not sigma >= 0:
-        raise InvalidParameterError(f"sigma={sigma!r} must be >= 0")
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise InvalidParameterError(f"sigma={sigma!r} must be a finite number >= 0")
     prepared = prepare_image(image, max_pixels=max_pixels)
     rgb = prepared.rgb
+    side = max(rgb.shape[:2])
+    if sigma > side:  # the blur's kernel grows with sigma: 1e9 asked for 60 GB
+        raise InvalidParameterError(
+            f"sigma={sigma:g} is wider than the image ({side} pixels): the blur would leave "
+            "nothing to find; give a sigma of a few pixels (1 to 3 is usual)"
+        )
     unit = rgb / np.float32(255) if rgb.dtype == np.uint8 else rgb
     grey = color.rgb2gray(unit).astype(np.float64)
     automatic = low is None or high is None

@@ -279,8 +279,9 @@ def _check_superpixel_params(superpixels, compactness, superpixel_side, spatial)
             f"superpixels={superpixels!r} must be an integer >= 1 or None",
         ),
         (
-            _finite(compactness) and compactness > 0,
-            f"compactness={compactness!r} must be a finite number > 0",
+            _finite(compactness) and 1e-3 <= compactness <= 1e4,
+            f"compactness={compactness!r} must be from 0.001 to 10,000 (SLIC's balance of "
+            "colour and space; 10 is the default)",
         ),
         (
             superpixel_side is None
@@ -317,7 +318,11 @@ def _check_params(n_clusters, n_init, max_iter, tol, epsilon, spatial, init) -> 
             epsilon is None or (_finite(epsilon) and epsilon >= 0),
             f"epsilon={epsilon!r} must be a finite number >= 0 or None",
         ),
-        (_finite(spatial) and spatial >= 0, f"spatial={spatial!r} must be a finite number >= 0"),
+        (
+            _finite(spatial) and 0 <= spatial <= 1000,
+            f"spatial={spatial!r} must be from 0 to 1,000 (1 weighs the coordinates like the "
+            "colours; past 1,000 the colours no longer count)",
+        ),
         (
             init in ("k-means++", "random"),
             f"init={init!r} is not known; choose k-means++ or random",
