@@ -321,3 +321,46 @@ def test_identical_images_make_one_cluster_and_say_so(tmp_path):
             "found 1 cluster where 3 were asked" in w and "1 distinct feature vector" in w
             for w in result.warnings
         ), result.warnings
+
+
+def test_odd_output_places_are_handled(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    folder = _colour_folder(tmp_path / "images")
+    long_name = tmp_path / ("r" * 245)  # legal: 255 bytes is the limit of a name
+    result = CliRunner().invoke(cli, ["group", str(folder), "-k", "2", "-o", str(long_name), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (long_name / "assignments.csv").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r")] == []  # no staging
+    taken = tmp_path / "taken"
+    (taken / ".imgclust-outputs.json").mkdir(parents=True)  # a folder where the record goes
+    result = CliRunner().invoke(
+        cli, ["group", str(folder), "-k", "2", "-o", str(taken), "--overwrite"]
+    )
+    assert result.exit_code == 1 and "is not imgclust's record" in result.output
+    assert sorted(p.name for p in taken.iterdir()) == [".imgclust-outputs.json"]
+
+
+def test_copied_exports_get_the_mode_the_umask_gives(tmp_path):
+    import stat
+
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    folder = _colour_folder(tmp_path / "images")
+    for photo in folder.rglob("*.png"):
+        photo.chmod(0o600)  # private photos
+    previous = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            cli, ["group", str(folder), "-k", "2", "--export", "copy", "-o", str(out), "-q"]
+        )
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (out / "clusters").rglob("*.png")}
+    assert modes == {0o644}

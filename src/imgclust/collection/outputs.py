@@ -108,7 +108,9 @@ def _place(source, index: int, target: Path, mode: str) -> None:
             return
         except OSError:
             pass  # another file system, or links not allowed: copy instead
-    shutil.copy2(original, target)
+    # the bytes only: a new file gets the mode the umask gives (copy2 carried the photo's
+    # permission bits over, a private photo's 0600 or a shared one's 0666 alike)
+    shutil.copyfile(original, target)
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:

@@ -299,6 +299,20 @@ def _check_writable(final: Path) -> None:
         ) from None
 
 
+#: Characters of the output folder's name kept in its staging folder's name: the staging name
+#: adds 14, and a file name may have 255 bytes at most (a legal 245-character output name
+#: failed with "File name too long").
+_NAME_KEPT = 200
+
+
+def _outer_prefix(final: Path) -> str:
+    """The start of the names of ``final``'s staging folders beside it."""
+    name = final.name
+    while len(os.fsencode(name)) > _NAME_KEPT:  # bytes, not characters, are limited
+        name = name[:-1]
+    return f".{name}."
+
+
 def _is_inner_staging(name: str) -> bool:
     return name.startswith(_INNER_PREFIX) and name.endswith(_STAGING_SUFFIX)
 
@@ -330,7 +344,7 @@ def remove_abandoned_staging(final: str | os.PathLike) -> int:
     final = _absolute(final)
     if fcntl is None:
         return 0
-    candidates = _staging_folders(final.parent, f".{final.name}.")
+    candidates = _staging_folders(final.parent, _outer_prefix(final))
     if final.is_dir():
         candidates += _staging_folders(final, _INNER_PREFIX)
     return sum(_remove_if_abandoned(folder) for folder in candidates)
@@ -373,6 +387,12 @@ def check_output_dir(
     path = Path(path)
     if os.path.lexists(path) and not path.is_dir():
         raise OutputExistsError(f"{path} exists and is not a folder; choose another output folder")
+    record = path / RECORD_NAME
+    if os.path.lexists(record) and (record.is_symlink() or not record.is_file()):
+        raise OutputExistsError(
+            f"{record} is not imgclust's record of its outputs (a folder or a link of that "
+            "name); nothing was changed: move it away or choose another output folder"
+        )
     if path.is_dir() and _holds_files(path):
         if not (overwrite or merge):
             raise OutputExistsError(
@@ -439,7 +459,7 @@ class StagedOutputDir:
             self.path = _make_staging_folder(final, _INNER_PREFIX)
         else:
             self._made = _make_folders(final.parent)
-            self.path = _make_staging_folder(final.parent, f".{final.name}.")
+            self.path = _make_staging_folder(final.parent, _outer_prefix(final))
         self._lock = _hold_lock(self.path)
         return self
 
