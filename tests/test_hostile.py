@@ -283,7 +283,8 @@ def test_a_record_stamp_that_is_no_number_claims_nothing(tmp_path):
         (["edges", "{photo}", "--sigma", "1e9"], "is wider than the image"),
         (["segment", "{photo}", "--superpixels", "50", "--compactness", "1e-300"],
          "must be from 0.001 to 10,000"),
-        (["segment", "{photo}", "-k", "3", "--spatial", "1e300"], "must be from 0 to 1,000"),
+        (["segment", "{photo}", "-k", "3", "--spatial", "1e300"],
+         "must be a finite number from 0 to 1,000"),
         (["group", "{folder}", "--method", "hdbscan", "--min-cluster-size", "500"],
          "--min-cluster-size 500 is more than the 12 images"),
     ],
@@ -364,3 +365,79 @@ def test_copied_exports_get_the_mode_the_umask_gives(tmp_path):
     assert result.exit_code == 0, result.output
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (out / "clusters").rglob("*.png")}
     assert modes == {0o644}
+
+
+def test_a_complex_raster_is_one_line(tmp_path):
+    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
+    from rasterio.transform import Affine
+
+    scene = tmp_path / "slc.tif"
+    profile = {
+        "driver": "GTiff", "width": 32, "height": 32, "count": 1, "dtype": "complex64",
+        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
+    }  # fmt: skip
+    values = np.random.default_rng(0).normal(size=(1, 32, 32)) * (1 + 1j)
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(values.astype(np.complex64))
+    done = _imgclust("classify", scene, "-k", "3", "-o", tmp_path / "out")
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "holds complex numbers (complex64" in lines[0]
+
+
+def _cache_folder(cache: Path) -> Path:
+    (folder,) = (cache / "features").iterdir()
+    return folder
+
+
+def test_a_damaged_or_planted_cache_never_serves_its_vectors(tmp_path):
+    from imgclust import cluster_images
+
+    images = _colour_folder(tmp_path / "images")
+    cache = tmp_path / "cache"
+    first = cluster_images(images, features="colorhist", n_clusters=2, cache=cache)
+    folder = _cache_folder(cache)
+    (features_file,) = folder.glob("*.features.npy")
+    keys = np.load(features_file.with_name(features_file.name.replace(".features.", ".keys.")))
+    # a planted shard with more vectors than the real one, of another width
+    planted = np.random.default_rng(0).random((3 * len(keys), 7)).astype(np.float32)
+    np.save(folder / "planted.features.npy", planted)
+    np.save(folder / "planted.keys.npy", np.concatenate([keys, keys, keys[::-1]]))
+    again = cluster_images(images, features="colorhist", n_clusters=2, cache=cache)
+    assert again.extraction.cache_hits == len(keys)  # the real shard, not the planted one
+    np.testing.assert_array_equal(again.extraction.features, first.extraction.features)
+    # NaN in the real shard: those images are read again, not clustered on NaN
+    damaged = np.load(features_file)
+    damaged[:] = np.nan
+    np.save(features_file, damaged)
+    third = cluster_images(images, features="colorhist", n_clusters=2, cache=cache)
+    assert third.extraction.cache_hits < len(keys)
+    np.testing.assert_array_equal(third.extraction.features, first.extraction.features)
+
+
+def test_a_model_that_gives_nan_is_one_line(tmp_path):
+    pytest.importorskip("onnx", reason="the embed extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the embed extra is not installed")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tests.test_embed import _save
+
+    weights = numpy_helper.from_array(np.ones((1000, 3), np.float32), "fc.weight")
+    minus = numpy_helper.from_array(np.array(-1.0, np.float32), "minus")
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+        helper.make_node("Mul", ["pooled", "minus"], ["negative"]),
+        helper.make_node("Sqrt", ["negative"], ["nan"]),  # sqrt of negative: NaN
+        helper.make_node("Flatten", ["nan"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc.weight"], ["logits"], transB=1),
+    ]
+    data = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 16, 16])
+    output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])
+    model = _save(tmp_path / "nan.onnx", nodes, [data], output, [weights, minus])
+    images = _colour_folder(tmp_path / "images")
+    done = _imgclust(
+        "group", images, "--features", f"embed:{model}", "-k", "2", "-o", tmp_path / "o"
+    )
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "gave NaN or infinite values for 12 of 12 images" in lines[0]

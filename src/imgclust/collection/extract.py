@@ -76,29 +76,54 @@ class FeatureCache:
         self._index: dict[bytes, tuple[np.ndarray, int]] = {}
         self._new_keys: list[bytes] = []
         self._new_rows: list[int] = []
+        shards = []
         if self.folder.is_dir():
             for keys_file in sorted(self.folder.glob("*.keys.npy")):
-                self._load_shard(keys_file)
+                shards.extend(self._load_shard(keys_file))
+        self._shards = shards
+        # One setting gives vectors of one width: a shard of another (damaged, or planted)
+        # would put foreign vectors among the others; the width most vectors have is kept
+        # until :meth:`keep_width` says which the extractor gives.
+        widths: dict[int, int] = {}
+        for _keys, rows in shards:
+            widths[rows.shape[1]] = widths.get(rows.shape[1], 0) + len(rows)
+        self.keep_width(max(widths, key=widths.__getitem__) if widths else None)
 
-    def _load_shard(self, keys_file: Path) -> None:
+    def keep_width(self, width: int | None) -> None:
+        """Serve only vectors of ``width`` values (what the extractor gives)."""
+        self.width = width
+        self._index = {}
+        for keys, rows in self._shards:
+            if rows.shape[1] == width:
+                for i, key in enumerate(keys):
+                    self._index[key.tobytes()] = (rows, i)
+
+    def _load_shard(self, keys_file: Path) -> list:
+        """``[(keys, rows)]`` of one shard, or ``[]`` when it is damaged (its images are then
+        extracted again)."""
         features_file = keys_file.with_name(keys_file.name.replace(".keys.", ".features."))
         try:
             keys = np.load(keys_file)
             rows = np.load(features_file, mmap_mode="r")
         except (OSError, ValueError):
-            return  # a damaged shard is ignored: its images are extracted again
+            return []
         if len(keys) != len(rows) or keys.ndim != 2 or keys.shape[1] != _KEY_BYTES:
-            return
-        for i, key in enumerate(keys):
-            self._index[key.tobytes()] = (rows, i)
+            return []
+        if rows.ndim != 2 or rows.dtype != np.float32 or rows.shape[1] == 0:
+            return []
+        return [(keys, rows)]
 
     def __len__(self) -> int:
         return len(self._index)
 
     def get(self, key: bytes) -> np.ndarray | None:
-        """The cached vector for ``key``, or None."""
+        """The cached vector for ``key``, or None (also for a vector with NaN or infinite
+        values: a damaged shard's image is extracted again)."""
         hit = self._index.get(key)
-        return None if hit is None else np.asarray(hit[0][hit[1]])
+        if hit is None:
+            return None
+        vector = np.asarray(hit[0][hit[1]])
+        return vector if np.isfinite(vector).all() else None
 
     def add(self, key: bytes, row: int) -> None:
         """Remember that row ``row`` of the feature matrix is new; :meth:`save` writes it."""
@@ -274,6 +299,8 @@ def extract_features(
     InvalidParameterError
         No image could be read.
     """
+    if cache is not None and len(cache):
+        _check_cache_width(source, extractor, cache)
     matrix = FeatureMatrix(len(source), spill_folder)
     kept: list[int] = []
     skipped: list[tuple[int, str]] = []
@@ -287,8 +314,16 @@ def extract_features(
             finished = _chunks_here(source, extractor, cache, chunks, workers, skipped)
         else:
             finished = _chunks_on_cluster(source, extractor, cache, chunks, client, skipped)
+        width = None
         for indices, (chunk_vectors, chunk_hits) in zip(chunks, finished, strict=True):
             for index, vector, key in chunk_vectors:
+                width = width or len(vector)
+                if len(vector) != width:  # cached vectors of another width than the model's
+                    raise InvalidParameterError(
+                        f"the feature cache {cache.folder if cache else ''} holds vectors of "
+                        f"{width} values where the features have {len(vector)}: it is damaged; "
+                        "remove that folder, or run with --no-cache"
+                    )
                 kept.append(index)
                 row = matrix.append(vector)
                 if key is not None and cache is not None:
@@ -305,6 +340,17 @@ def extract_features(
             f"{source.name}: none of the {len(source)} images could be read ({reasons})"
         )
     return Extraction(features, np.asarray(kept), named, hits)
+
+
+def _check_cache_width(source, extractor, cache, tries: int = 8) -> None:
+    """Extract one image afresh and keep only the cached vectors of its width: a shard of
+    another width (damaged, planted) is never mixed in. The first readable of ``tries``
+    images is used; if none is, the cache's own majority stands."""
+    for index in range(min(tries, len(source))):
+        _, _, prepared, error = _read_one(source, extractor, None, index)
+        if error is None:
+            cache.keep_width(int(extractor.finish(prepared[None]).shape[1]))
+            return
 
 
 def _chunks_here(source, extractor, cache, chunks, workers, skipped):

@@ -532,6 +532,13 @@ class OnnxEmbedding(FeatureExtractor):
                 ) from None
             outputs.append(_pooled(np.asarray(result[:rows], dtype=np.float32)))
         vectors = np.concatenate(outputs)
+        broken = ~np.isfinite(vectors).all(axis=1)
+        if broken.any():
+            raise InvalidParameterError(
+                f"{self.model}: the model gave NaN or infinite values for {int(broken.sum())} "
+                f"of {len(vectors)} images; it is damaged, or needs other preprocessing "
+                "(--embed-preset, --embed-mean, --embed-std)"
+            )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms > 0, norms, 1)
 

@@ -320,8 +320,8 @@ def _check_params(n_clusters, n_init, max_iter, tol, epsilon, spatial, init) -> 
         ),
         (
             _finite(spatial) and 0 <= spatial <= 1000,
-            f"spatial={spatial!r} must be from 0 to 1,000 (1 weighs the coordinates like the "
-            "colours; past 1,000 the colours no longer count)",
+            f"spatial={spatial!r} must be a finite number from 0 to 1,000 (1 weighs the "
+            "coordinates like the colours; past 1,000 the colours no longer count)",
         ),
         (
             init in ("k-means++", "random"),

@@ -125,6 +125,7 @@ class BandStack:
             for path in self.paths:
                 self._datasets.append(_open(path))
             self._check_grid()
+            self._check_types()
         except BaseException:
             self.close()
             raise
@@ -159,6 +160,18 @@ class BandStack:
                     f"{path.name} and {first_path} have different transforms (origin or pixel "
                     "size): the bands must share one grid (resample them first, e.g. with "
                     "gdalwarp)"
+                )
+
+    def _check_types(self) -> None:
+        """Bands of numbers on a line: complex values (a radar product's phase) have no order
+        that classes could be made from."""
+        for ds, path in zip(self._datasets, self.paths, strict=True):
+            kinds = {np.dtype(t).kind for t in ds.dtypes}
+            if "c" in kinds:
+                raise InvalidParameterError(
+                    f"{path.name} holds complex numbers ({', '.join(sorted(set(ds.dtypes)))}, a "
+                    "radar product's amplitude and phase?); give real bands, e.g. the amplitude "
+                    "(gdal_calc.py --calc='abs(A)')"
                 )
 
     def _band_ref(self, index: int, ds, band: int, nodata: float | None) -> _BandRef:
