@@ -441,3 +441,29 @@ def test_a_model_that_gives_nan_is_one_line(tmp_path):
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
     assert "gave NaN or infinite values for 12 of 12 images" in lines[0]
+
+
+@pytest.mark.parametrize("location", ["/dev/zero", "../outside.data", "fifo.data"])
+def test_an_odd_weights_location_is_one_line(tmp_path, location):
+    onnx = pytest.importorskip("onnx", reason="the embed extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the embed extra is not installed")
+    from tests.test_bad_input import _linear_model
+
+    model_path = tmp_path / "models" / "linear.onnx"
+    model_path.parent.mkdir()
+    _linear_model(model_path, np.eye(3))
+    (tmp_path / "outside.data").write_bytes((model_path.parent / "weights.data").read_bytes())
+    os.mkfifo(model_path.parent / "fifo.data")
+    model = onnx.load(str(model_path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save(model, str(model_path))
+    images = _colour_folder(tmp_path / "images")
+    done = _imgclust(
+        "group", images, "--features", f"embed:{model_path}", "-k", "2", "-o", tmp_path / "o"
+    )
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "weights file" in lines[0] and "Traceback" not in lines[0]

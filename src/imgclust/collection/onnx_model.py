@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imgclust.errors import InvalidParameterError, MissingDependencyError
+from imgclust.errors import ImageReadError, InvalidParameterError, MissingDependencyError
+from imgclust.io.images import check_regular_file
 
 __all__ = [
     "PRESETS",
@@ -171,8 +172,9 @@ def model_content_hash(model: str | Path) -> str:
     digest.update(model.read_bytes())
     for location in external_data_files(model):
         digest.update(b"\0" + location.encode() + b"\0")
+        weights = _weights_file(model, location)
         try:
-            with open(model.parent / location, "rb") as handle:
+            with open(weights, "rb") as handle:
                 while block := handle.read(1 << 22):
                     digest.update(block)
         except OSError as exc:
@@ -181,6 +183,36 @@ def model_content_hash(model: str | Path) -> str:
                 "keep it beside the model"
             ) from None
     return digest.hexdigest()
+
+
+#: The largest external weights file read (to hash it): 64 GiB, more than any image model.
+MAX_WEIGHTS_BYTES = 64 << 30
+
+
+def _weights_file(model: Path, location: str) -> Path:
+    """The external-data file ``location`` of ``model``: a regular file inside the model's
+    folder, of at most :data:`MAX_WEIGHTS_BYTES`; else one line (a location of ``/dev/zero``
+    was read for ever, one of ``../../secret`` would have been read)."""
+    relative = Path(location)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InvalidParameterError(
+            f"{model}: its weights file {location!r} is not inside the model's folder; "
+            "imgclust reads weights only from beside the model"
+        )
+    path = model.parent / relative
+    try:
+        size = check_regular_file(path).st_size
+    except ImageReadError as exc:
+        raise InvalidParameterError(
+            f"{model}: its weights file {location} cannot be used ({str(exc).split(': ', 1)[-1]}); "
+            "keep the real file beside the model"
+        ) from None
+    if size > MAX_WEIGHTS_BYTES:
+        raise InvalidParameterError(
+            f"{model}: its weights file {location} has {size:,} bytes, more than an image model "
+            f"needs ({MAX_WEIGHTS_BYTES:,} at most)"
+        )
+    return path
 
 
 # --- the input --------------------------------------------------------------------------
