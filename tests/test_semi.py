@@ -598,3 +598,50 @@ def test_representatives_and_propagate_reports_in_headless_chromium(hostile_reps
             for row in page.locator("table").first.locator("tbody tr").all_inner_texts()
         )
         assert sum(int(v) for v in counts.values()) == 12 and hostile_label in counts
+
+
+def test_label_server_refuses_a_label_no_file_can_hold(label_server, hostile_reps):
+    """A lone surrogate is valid JSON and no UTF-8 file can hold it: refused, and every later
+    save still works."""
+    for bad in ('"\\ud800"', '"tab\\there"', '"esc\\u001b[2J"'):
+        body = f'{{"{HOSTILE}": {bad}}}'.encode()
+        assert _status(_post(label_server, body)) == 400
+    assert _status(_post(label_server, json.dumps({HOSTILE: "red"}).encode())) == 200
+    assert _status(_post(label_server, json.dumps({HOSTILE: "forêt"}).encode())) == 200
+    saved = {r["path"]: r["label"] for r in _rows(hostile_reps / "labels.csv")}
+    assert saved[HOSTILE] == "forêt"
+
+
+def test_label_server_cuts_off_a_client_that_trickles(label_server):
+    import socket
+    import time
+
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", label_server.port), timeout=15) as connection:
+        request = f"GET /api/items?token={label_server.token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        try:
+            for byte in request.encode():  # one byte every 0.5 s: each wait is short
+                connection.sendall(bytes([byte]))
+                time.sleep(0.5)
+                if time.monotonic() - start > 10:
+                    break
+            answer = connection.recv(100)
+        except OSError:
+            answer = b""
+    assert answer == b"" and time.monotonic() - start < 8  # 3 timeouts of 1 s, and margin
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: f.write_bytes(b"path,cluster,label\n\xff\xfe,0,\n"),
+        lambda f: f.write_text("path,cluster,label\nimg.png,zero,\n"),
+        lambda f: f.write_text("path,cluster,label\n,1,\n"),
+    ],
+)
+def test_a_damaged_to_label_file_is_one_line(hostile_reps, tmp_path, damage):
+    damage(hostile_reps / "to_label.csv")
+    result = _run("label", hostile_reps, "--port", "0")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "to_label.csv is damaged" in lines[0]

@@ -11,7 +11,8 @@ every piece of user text with ``textContent``, so a file name or a label is show
 Every malformed request gets a 4xx answer (never a traceback on the console): a length or an
 index that is not plain ASCII digits, a body that is not a JSON object of text (however deeply
 nested), a body shorter than it says (a client that stops sending is answered 408 after
-:data:`READ_TIMEOUT` seconds, so no handler thread waits forever). Writes must come from the
+:data:`READ_TIMEOUT` seconds, and one that trickles a byte at a time is cut off after three,
+so no handler thread waits forever), a label that is not printable text. Writes must come from the
 page itself: a POST needs ``Content-Type: application/json`` (which a cross-site form cannot
 send without a preflight this server never grants) and, when the browser says where it comes
 from (``Origin``, ``Sec-Fetch-Site``), this server's own origin.
@@ -19,12 +20,14 @@ from (``Origin``, ``Sec-Fetch-Site``), this server's own origin.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hmac
 import json
 import os
 import re
 import secrets
+import socket
 import sys
 import threading
 from http import HTTPStatus
@@ -40,8 +43,12 @@ __all__ = ["READ_TIMEOUT", "LabelServer"]
 
 LABELS_FILE = "labels.csv"
 _MAX_BODY = 1 << 20
-#: Seconds a client may take to send its request before it is answered 408 and dropped.
+#: Seconds a client may keep the server waiting for the next part of its request before it is
+#: answered 408 and dropped.
 READ_TIMEOUT = 10.0
+#: A whole request must arrive within this many read timeouts (a client trickling one byte at
+#: a time is cut off).
+_DEADLINE_TIMEOUTS = 3
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _THUMB = re.compile(r"/thumb/([0-9]{1,9})")
 _PAGE = Path(__file__).with_name("label_page.html")
@@ -94,9 +101,13 @@ class LabelStore:
         return path.read_bytes()
 
     def update(self, changes: dict) -> int:
-        """Set the labels of ``changes`` (path -> label) and save; returns how many are set."""
+        """Set the labels of ``changes`` (path -> label) and save; returns how many are set.
+
+        A label must be text that a file can hold: a lone surrogate (valid JSON, ``"\\ud800"``)
+        or a control character is refused, so a save never fails after the page was told
+        that its labels were kept."""
         unknown = [p for p in changes if p not in self.labels]
-        if unknown or not all(isinstance(v, str) for v in changes.values()):
+        if unknown or not all(_text_a_file_can_hold(v) for v in changes.values()):
             raise KeyError("not a representative, or a label that is not text")
         with self._lock:
             for path, label in changes.items():
@@ -109,6 +120,11 @@ class LabelStore:
         write_text_atomic(self.path, csv_text(["path", "label"], rows))
 
 
+def _text_a_file_can_hold(value) -> bool:
+    """Printable text: no lone surrogate (which UTF-8 cannot encode), no control character."""
+    return isinstance(value, str) and value.isprintable()
+
+
 def _handler(store: LabelStore, token: str, read_timeout: float):
     page = _PAGE.read_bytes()
 
@@ -118,6 +134,27 @@ def _handler(store: LabelStore, token: str, read_timeout: float):
 
         def log_message(self, format, *args):
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            # The socket's timeout bounds each wait for a byte; a client sending one byte
+            # every few seconds would pass it for ever. A whole request must arrive within
+            # three read timeouts: past that the connection is shut, its thread freed.
+            self._deadline = threading.Timer(_DEADLINE_TIMEOUTS * read_timeout, self._cut_off)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+        def _cut_off(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self._deadline.cancel()
+            super().finish()
+
+        def _arrived(self) -> None:
+            """The request is read: answering it is not held to the deadline."""
+            self._deadline.cancel()
 
         def send_error(self, code, message=None, explain=None):
             # http.server answers an unknown method with 501 and an unknown HTTP version with
@@ -165,6 +202,7 @@ def _handler(store: LabelStore, token: str, read_timeout: float):
             self._send(status, message.encode(), "text/plain; charset=utf-8")
 
         def do_GET(self) -> None:
+            self._arrived()
             if not self._allowed():
                 return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
             route = urlsplit(self.path).path
@@ -202,6 +240,7 @@ def _handler(store: LabelStore, token: str, read_timeout: float):
                 body = self.rfile.read(int(given))
             except OSError:  # the client stopped sending: the socket timed out
                 return self._refuse(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive")
+            self._arrived()
             if len(body) < int(given):
                 return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than it says")
             try:

@@ -348,8 +348,26 @@ def read_to_label(folder: str | os.PathLike) -> list[dict[str, str]]:
     path = Path(folder) / "to_label.csv"
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
+            rows = list(csv.DictReader(handle))
     except OSError as exc:
         raise InvalidParameterError(
             f"{folder}: not a folder written by 'imgclust representatives' ({exc})"
         ) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidParameterError(
+            f"{path} is damaged ({type(exc).__name__}); write it again with 'imgclust "
+            "representatives'"
+        ) from None
+    for number, row in enumerate(rows, start=2):
+        cluster = row.get("cluster")
+        if (
+            not row.get("path")
+            or cluster is None
+            or not cluster.strip().isascii()
+            or not (cluster.strip().isdigit())
+        ):
+            raise InvalidParameterError(
+                f"{path} is damaged (line {number}: a path and a whole cluster number are "
+                "needed); write it again with 'imgclust representatives'"
+            )
+    return rows
