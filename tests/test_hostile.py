@@ -467,3 +467,73 @@ def test_an_odd_weights_location_is_one_line(tmp_path, location):
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
     assert "weights file" in lines[0] and "Traceback" not in lines[0]
+
+
+def _listener(speaks: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts and then says ``speaks`` (or nothing) and
+    waits; the port, and a function that stops it."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            held.append(connection)
+            if speaks:
+                connection.sendall(speaks)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def stop():
+        server.close()
+        for connection in held:
+            connection.close()
+
+    return server.getsockname()[1], stop
+
+
+@pytest.mark.parametrize(
+    ("speaks", "said"),
+    [(None, "nothing answered within 2 s"), (b"SSH-2.0-OpenSSH_9.2p1\r\n", "said b'SSH-2.0")],
+)
+def test_a_scheduler_address_where_dask_is_not_is_one_line(tmp_path, monkeypatch, speaks, said):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    import time
+
+    port, stop = _listener(speaks)
+    images = _colour_folder(tmp_path / "images")
+    started = time.monotonic()
+    monkeypatch.setenv("DASK_IMGCLUST__CONNECT_TIMEOUT", "2s")  # read by the child
+    try:
+        done = _imgclust(
+            "group", images, "-k", "2", "-o", tmp_path / "o", "--scheduler",
+            f"tcp://127.0.0.1:{port}", timeout=60,
+        )  # fmt: skip
+    finally:
+        stop()
+    lines = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
+    assert "no Dask scheduler answers" in lines[0] and said in lines[0]
+    assert time.monotonic() - started < 30
+
+
+def test_more_local_workers_than_the_machine_can_run_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    images = _colour_folder(tmp_path / "images")
+    too_many = 4 * (os.cpu_count() or 1) + 1
+    result = CliRunner().invoke(
+        cli, ["group", str(images), "-k", "2", "-q", "--scheduler", f"local:{too_many}",
+              "-o", str(tmp_path / "o")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"local:{too_many} would start" in lines[0]

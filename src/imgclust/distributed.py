@@ -45,11 +45,24 @@ def _distributed():
     return distributed
 
 
+#: Local worker processes allowed per core: past it a machine spends its time starting
+#: interpreters, and workers miss their heartbeats (``local:32`` on 2 cores printed 43 lines of
+#: Dask's tracebacks, even with ``-q``).
+_WORKERS_PER_CORE = 4
+
+
 def _local_workers(scheduler: str) -> int:
     text = scheduler.removeprefix("local:")
-    if not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise InvalidParameterError(
             f"scheduler {scheduler!r}: give local:N with N worker processes, e.g. local:4"
+        )
+    cores = os.cpu_count() or 1
+    if int(text) > _WORKERS_PER_CORE * cores:
+        raise InvalidParameterError(
+            f"local:{text} would start {text} worker processes on {cores} cores; give at most "
+            f"local:{_WORKERS_PER_CORE * cores} (a cluster of several machines runs with "
+            "--scheduler tcp://HOST:8786)"
         )
     return int(text)
 
@@ -100,17 +113,97 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
         raise InvalidParameterError(
             f"scheduler {scheduler!r} is not a Dask address; give tcp://HOST:8786 or local:N"
         )
-    try:
-        import dask
+    import dask
 
-        client = distributed.Client(scheduler, timeout=dask.config.get(_TIMEOUT_KEY, "10s"))
-    except (OSError, TimeoutError) as exc:
-        raise InvalidParameterError(
-            f"no Dask scheduler answers at {scheduler} ({exc}); start one with 'dask scheduler' "
-            "and workers with 'dask worker ADDRESS', or check the address"
-        ) from None
+    seconds = _seconds(dask.config.get(_TIMEOUT_KEY, "10s"))
+    client = _connect(distributed, scheduler, seconds)
     with client:
         yield client
+
+
+def _no_scheduler(address: str, why: str) -> InvalidParameterError:
+    return InvalidParameterError(
+        f"no Dask scheduler answers at {address} ({why}); start one with 'dask scheduler' and "
+        "workers with 'dask worker ADDRESS', or check the address"
+    )
+
+
+def _seconds(value) -> float:
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(value, default="seconds"))
+
+
+#: Seconds a server is given for its first words: a Dask scheduler greets its client at once
+#: with a message whose first 8 bytes are its length.
+_FIRST_WORD = 0.5
+#: A first message longer than this is no Dask greeting: an SSH server's banner, read as a
+#: length, asked Dask to allocate 2.82 EiB.
+_GREETING_MAX = 1 << 26
+
+
+def _refuse_servers_that_speak_first(address: str, seconds: float) -> None:
+    """Connect to a ``tcp://`` address and refuse it if the server hangs up at once or greets
+    with something that is not the start of a Dask message (an 8-byte little-endian length of
+    a few bytes to a few MB). A server that says nothing is left to the client's deadline."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme != "tcp":  # TLS speaks its handshake first; other transports are not sockets
+        return
+    host, port = parse_host_port(location)
+    first = b""
+    try:
+        with socket.create_connection((host, port), timeout=seconds) as connection:
+            connection.settimeout(_FIRST_WORD)
+            try:
+                while len(first) < 8:
+                    part = connection.recv(8 - len(first))
+                    if not part:
+                        break
+                    first += part
+            except TimeoutError:
+                if not first:
+                    return  # silent: the client's own deadline decides
+    except OSError as exc:
+        raise _no_scheduler(address, exc.strerror or str(exc)) from None
+    if len(first) == 8 and 0 < int.from_bytes(first, "little") <= _GREETING_MAX:
+        return  # the length of a Dask greeting
+    said = f"it said {first!r} first" if first else "it hung up at once"
+    raise _no_scheduler(address, f"something else listens there: {said}")
+
+
+def _connect(distributed, address: str, seconds: float):
+    """A :class:`distributed.Client` of ``address``, or one line within about ``seconds``.
+
+    The client is made in a thread that is given ``seconds`` plus a margin: its own timeout
+    bounds the connection, not the handshake, and a port that accepts and never answers (an
+    HTTP server, a stopped service) held it for ever. If the thread is still waiting it is
+    left behind (a daemon: it ends with the process, which then exits with the error)."""
+    import threading
+
+    _refuse_servers_that_speak_first(address, seconds)
+    made: dict = {}
+
+    def make() -> None:
+        try:
+            made["client"] = distributed.Client(address, timeout=f"{seconds}s")
+        except BaseException as exc:  # handed to the caller's thread
+            made["error"] = exc
+
+    thread = threading.Thread(target=make, name="imgclust-dask-connect", daemon=True)
+    thread.start()
+    thread.join(seconds + 5)
+    if thread.is_alive():
+        raise _no_scheduler(address, f"nothing answered within {seconds:g} s")
+    error = made.get("error")
+    if isinstance(error, (OSError, TimeoutError)):
+        raise _no_scheduler(address, str(error)) from None
+    if error is not None:
+        raise error
+    return made["client"]
 
 
 @contextmanager
