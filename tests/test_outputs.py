@@ -423,3 +423,84 @@ def test_whatever_is_in_the_folder_the_users_files_survive(before, earlier, afte
                 assert (out / path).read_text() == "new " + path
             assert set(tree) == set(theirs) | written | {RECORD_NAME}
         assert _no_staging_left(Path(temporary))
+
+
+# --- a commit interrupted during its moves (issue 30) -----------------------------------------
+
+
+def _first_run(out: Path) -> None:
+    with StagedOutputDir(out) as stage:
+        for name in ("a.txt", "b.txt", "old.txt"):
+            (stage.path / name).write_text(f"first {name}")
+        (stage.path / "sub").mkdir()
+        (stage.path / "sub" / "c.txt").write_text("first c")
+    (out / "mine.txt").write_text("the user's")
+
+
+def _second_files(stage: Path) -> None:
+    for name in ("a.txt", "b.txt"):
+        (stage / name).write_text(f"second {name}")
+    (stage / "sub").mkdir()
+    (stage / "sub" / "c.txt").write_text("second c")
+
+
+def _interrupting(monkeypatch, *, after: int, times: int) -> None:
+    """``os.replace`` out of a staging folder raises KeyboardInterrupt from the move number
+    ``after`` on, ``times`` times (the moves of the commit, then of its clean-up)."""
+    import imgclust.io.outputs as outputs
+
+    real = os.replace
+    state = {"moves": 0, "raised": 0}
+
+    def replace(source, target):
+        if ".imgclust-staging." in str(source) and ".imgclust-commit" not in str(source):
+            state["moves"] += 1
+            if state["moves"] > after and state["raised"] < times:
+                state["raised"] += 1
+                raise KeyboardInterrupt
+        return real(source, target)
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+
+
+def _holds_the_second_run(out: Path) -> None:
+    assert (out / "a.txt").read_text() == "second a.txt"
+    assert (out / "b.txt").read_text() == "second b.txt"
+    assert (out / "sub" / "c.txt").read_text() == "second c"
+    assert not (out / "old.txt").exists()  # the first run's, not written again
+    assert (out / "mine.txt").read_text() == "the user's"
+    record = read_record(out)
+    assert record.readable and sorted(record.owned_files()) == ["a.txt", "b.txt", "sub/c.txt"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [RECORD_NAME]
+
+
+def test_ctrl_c_during_the_moves_still_lands_the_new_results(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _first_run(out)
+    _interrupting(monkeypatch, after=1, times=1)
+    with pytest.raises(KeyboardInterrupt), StagedOutputDir(out, overwrite=True) as stage:
+        _second_files(stage.path)
+    _holds_the_second_run(out)
+
+
+def test_a_run_killed_during_its_moves_is_finished_by_the_next(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _first_run(out)
+    _interrupting(monkeypatch, after=1, times=10**6)  # its clean-up cannot finish either
+    with pytest.raises(KeyboardInterrupt), StagedOutputDir(out, overwrite=True) as stage:
+        _second_files(stage.path)
+    assert len(list(out.glob(".imgclust-staging.*"))) == 1  # left for the next run
+    monkeypatch.undo()
+    check_output_dir(out, overwrite=True)  # the next run, before any work
+    _holds_the_second_run(out)
+    with StagedOutputDir(out, overwrite=True) as stage:  # and it can then write its own
+        (stage.path / "a.txt").write_text("third")
+    assert (out / "a.txt").read_text() == "third" and not (out / "b.txt").exists()
+
+
+def test_a_run_killed_between_its_rename_and_the_lock_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "out"
+    _first_run(out)
+    (out / ".imgclust-staging.lock").write_text("")  # as a run killed right after its rename
+    check_output_dir(out, overwrite=True)
+    assert not (out / ".imgclust-staging.lock").exists()

@@ -60,6 +60,10 @@ _RECORD_FORMAT = "imgclust-outputs/2"
 #: Earlier records (no content digests) are still read.
 _RECORD_FORMATS = ("imgclust-outputs/1", _RECORD_FORMAT)
 _LOCK_NAME = ".imgclust-staging.lock"
+#: Written into a staging folder when its files start moving into the output folder: what the
+#: record must say when they are all there. A run killed during the moves leaves it, and the
+#: next run into the folder finishes the moves from it (:func:`_roll_forward`).
+_COMMIT_NAME = ".imgclust-commit.json"
 _STAGING_SUFFIX = ".tmp"
 #: Staging folders inside an output folder that exists already (a mounted volume, say: its
 #: parent may be another file system, across which nothing can be renamed).
@@ -335,11 +339,15 @@ def _staging_folders(place: Path, prefix: str) -> list[Path]:
 
 
 def remove_abandoned_staging(final: str | os.PathLike) -> int:
-    """Remove the staging folders of ``final`` left by runs that were killed; return how many.
+    """Clear up after runs into ``final`` that were killed; return how many staging folders
+    were removed.
 
-    A staging folder (beside ``final``, or inside it when it existed) is removed only when it
+    A staging folder (beside ``final``, or inside it when it existed) is touched only when it
     holds imgclust's lock file and no process holds that lock (a live run does, until it
-    ends), so a run in progress is never disturbed.
+    ends), so a run in progress is never disturbed. One whose files had started moving into
+    ``final`` (its commit note is there) has the moves finished first, so the folder holds the
+    killed run's results whole; any other is removed (its run had written nothing into
+    ``final``). Temporary record files of killed runs go too, when no run is live.
     """
     final = _absolute(final)
     if fcntl is None:
@@ -347,24 +355,53 @@ def remove_abandoned_staging(final: str | os.PathLike) -> int:
     candidates = _staging_folders(final.parent, _outer_prefix(final))
     if final.is_dir():
         candidates += _staging_folders(final, _INNER_PREFIX)
-    return sum(_remove_if_abandoned(folder) for folder in candidates)
+    outcomes = [_remove_if_abandoned(folder, final) for folder in candidates]
+    if final.is_dir() and os.path.lexists(final / _LOCK_NAME):  # renamed in, then killed
+        outcomes.append(_remove_stray_lock(final / _LOCK_NAME))
+    if final.is_dir() and None not in outcomes:  # no live run: its record may be half-written
+        for temporary in final.glob(f".{RECORD_NAME}.*{_STAGING_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+    return sum(1 for removed in outcomes if removed)
 
 
-def _remove_if_abandoned(folder: Path) -> int:
+def _remove_stray_lock(path: Path) -> bool | None:
+    """Remove the lock file of a staging folder renamed into place by a run killed before it
+    removed it (None while a live run holds it)."""
+    try:
+        handle = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
+    path.unlink(missing_ok=True)
+    return False
+
+
+def _remove_if_abandoned(folder: Path, final: Path) -> bool | None:
+    """True when ``folder`` was abandoned and is gone (its moves finished first), False when
+    it is not imgclust's, None when a live run holds it."""
     try:
         handle = os.open(folder / _LOCK_NAME, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
-        return 0  # not a staging folder of imgclust's (or it is being renamed into place)
+        return False  # not a staging folder of imgclust's (or it is being renamed into place)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(handle)
-        return 0  # a live run holds it
+        return None  # a live run holds it
     try:
+        if folder.parent == final and (folder / _COMMIT_NAME).is_file():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                _roll_forward(folder, final)
         shutil.rmtree(folder, ignore_errors=True)
     finally:
         os.close(handle)
-    return 1
+    return True
 
 
 def check_output_dir(
@@ -387,6 +424,7 @@ def check_output_dir(
     path = Path(path)
     if os.path.lexists(path) and not path.is_dir():
         raise OutputExistsError(f"{path} exists and is not a folder; choose another output folder")
+    remove_abandoned_staging(path)  # first: it finishes a killed run's moves
     record = path / RECORD_NAME
     if os.path.lexists(record) and (record.is_symlink() or not record.is_file()):
         raise OutputExistsError(
@@ -401,7 +439,6 @@ def check_output_dir(
             )
         _check_names(path, names)
     _check_writable(path)
-    remove_abandoned_staging(path)
     return path
 
 
@@ -478,8 +515,18 @@ class StagedOutputDir:
     def _clean_up(self) -> None:
         """Remove what is left of the staging folder (all of it after an error, the emptied
         folders after a merge), release its lock, and remove the parents this run made if
-        nothing landed in them."""
+        nothing landed in them. Moves interrupted half way (Ctrl+C, a full disk) are finished
+        first; if they cannot be, the staging folder stays for the next run to finish."""
+        if (self.path / _COMMIT_NAME).is_file():
+            try:
+                _roll_forward(self.path, _absolute(self.final))
+            except (OSError, ValueError, KeyError, TypeError, KeyboardInterrupt):
+                self._release()
+                return
         shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -488,17 +535,20 @@ class StagedOutputDir:
                 folder.rmdir()  # only when empty
 
     def _commit(self) -> None:
-        (self.path / _LOCK_NAME).unlink()
         files, folders = _contents(self.path)
+        files.remove(_LOCK_NAME)
         final = self.final
         # it may have changed meanwhile
         check_output_dir(final, overwrite=self.overwrite, names=self.names, merge=self.merge)
-        if not os.path.lexists(final):
+        if not os.path.lexists(final):  # the rename is the whole commit
             _write_record(self.path, {name: _stamp(self.path / name) for name in files}, folders)
             try:
                 os.rename(self.path, final)
             except OSError as exc:
                 raise OutputError(f"cannot create {final} ({exc.strerror or exc})") from None
+            # the lock went along (unlinking it first left a lockless staging folder, never
+            # recognised as abandoned, when a run was killed right there)
+            (final / _LOCK_NAME).unlink(missing_ok=True)
             return
         try:
             self._merge_into(final, files, folders)
@@ -519,19 +569,45 @@ class StagedOutputDir:
         owned = record.owned_files()  # a file the user changed since is the user's now
         new = {name: _stamp(self.path / name) for name in files}  # a move keeps both
         # First record everything that is or will be imgclust's here, so that a run killed
-        # in the middle of the moves leaves no file of its own unrecorded.
+        # in the middle of the moves leaves no file of its own unrecorded; then note in the
+        # staging folder what the record says once every file is moved, so that the moves
+        # can be finished by whoever comes next (this run's clean-up, or the next run).
         _write_record(final, owned | new, record.folders | set(folders))
+        after = (owned | new, record.folders | set(folders)) if self.merge else (new, folders)
+        _write_note(self.path, after[0], after[1])
         if not self.merge:
             _remove_stale(final, record, set(files), set(folders))
-        for folder in sorted(folders, key=lambda p: p.count("/")):
-            if not (final / folder).is_dir():
-                os.mkdir(final / folder)
-        for name in files:
-            os.replace(self.path / name, final / name)
-        if self.merge:
-            _write_record(final, owned | new, record.folders | set(folders))
-        else:
-            _write_record(final, new, folders)
+        _roll_forward(self.path, final)
+
+
+def _write_note(stage: Path, files: dict[str, Stamp], folders: Iterable[str]) -> None:
+    """The commit note of ``stage``: the record its output folder gets once every file of
+    ``stage`` is there."""
+    data = {
+        "files": {name: list(files[name]) for name in sorted(files)},
+        "folders": sorted(set(folders)),
+    }
+    write_text_atomic(stage / _COMMIT_NAME, json_text(data))
+
+
+def _roll_forward(stage: Path, final: Path) -> None:
+    """Move every file still in ``stage`` into ``final`` (its folders made first), write the
+    record the commit note gives, then remove the note. Each move is a rename: doing this
+    again after an interruption moves what is left. A path of the note that is not a plain
+    relative one, or that passes through a link in ``final``, is not moved."""
+    note = json.loads((stage / _COMMIT_NAME).read_text(encoding="utf-8"))
+    files = {_safe_relative(name): _read_stamp(value) for name, value in note["files"].items()}
+    files.pop(None, None)
+    folders = [folder for folder in map(_safe_relative, note["folders"]) if folder]
+    for folder in sorted(folders, key=lambda p: p.count("/")):
+        if _plain_parents(final, folder) and not (final / folder).is_dir():
+            os.mkdir(final / folder)
+    waiting, _ = _contents(stage)
+    for name in waiting:
+        if name in files and _plain_parents(final, name):
+            os.replace(stage / name, final / name)
+    _write_record(final, files, folders)
+    (stage / _COMMIT_NAME).unlink()
 
 
 def _remove_stale(final: Path, record: OutputRecord, files: set[str], folders: set[str]) -> None:
