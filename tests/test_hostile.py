@@ -537,3 +537,56 @@ def test_more_local_workers_than_the_machine_can_run_is_one_line(tmp_path):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and f"local:{too_many} would start" in lines[0]
+
+
+@pytest.mark.parametrize("export", ["hardlink", "copy"])
+def test_a_copy_of_a_group_folder_with_its_exports_is_still_imgclusts(tmp_path, export):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    images = _colour_folder(tmp_path / "images")
+    out = tmp_path / "groups"
+    args = ["group", str(images), "-k", "2", "--export", export, "-q"]
+    assert CliRunner().invoke(cli, [*args, "-o", str(out)]).exit_code == 0
+    assert len(list((out / "clusters").rglob("*.png"))) == 12
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, copy_function=shutil.copy)  # `cp -r`
+    again = CliRunner().invoke(cli, [*args, "-o", str(copy), "--overwrite"])
+    assert again.exit_code == 0, again.output
+    # an exported copy edited since is the user's: kept, and in the way
+    edited = sorted((copy / "clusters" / "0").iterdir())[0]
+    if export == "copy":
+        edited.write_bytes(edited.read_bytes() + b"\0")
+        refused = CliRunner().invoke(cli, [*args, "-o", str(copy), "--overwrite"])
+        assert refused.exit_code == 1 and "changed since imgclust wrote it" in refused.output
+
+
+def test_a_full_disk_while_classifying_is_one_line(tmp_path):
+    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
+    import resource
+
+    from rasterio.transform import Affine
+
+    scene = tmp_path / "scene.tif"
+    profile = {
+        "driver": "GTiff", "width": 512, "height": 512, "count": 3, "dtype": "uint16",
+        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
+    }  # fmt: skip
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(np.random.default_rng(0).integers(0, 1000, (3, 512, 512)).astype("uint16"))
+
+    def small_files():  # as `ulimit -f 40`: a write past 40 KiB fails (Python ignores SIGXFSZ)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40 << 10, 40 << 10))
+
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "imgclust", "classify", str(scene), "-k", "3", "-o", str(out)],
+        capture_output=True, timeout=120, preexec_fn=small_files,
+    )  # fmt: skip
+    last = done.stderr.decode().strip().splitlines()[-1]
+    assert done.returncode == 1 and last.startswith("Error:"), done.stderr.decode()
+    assert "a bug in imgclust" not in last and ("disk may be full" in last or "large" in last)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["scene.tif"]

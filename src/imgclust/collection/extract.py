@@ -223,12 +223,17 @@ class Extraction:
         Index in the source of each row.
     skipped : list of (id, reason)
     cache_hits : int
+    digests : list of str
+        The BLAKE2b digest (16 bytes, hexadecimal) of each read file's bytes, row by row: the
+        key of the feature cache, and what the output record says of an exported copy or link
+        of the file (so that it is not read again to be recognised).
     """
 
     features: np.ndarray
     kept: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cache_hits: int = 0
+    digests: list[str] = field(default_factory=list)
 
 
 def open_cache(cache: bool | str | os.PathLike, extractor: FeatureExtractor) -> FeatureCache | None:
@@ -303,6 +308,7 @@ def extract_features(
         _check_cache_width(source, extractor, cache)
     matrix = FeatureMatrix(len(source), spill_folder)
     kept: list[int] = []
+    digests: list[str] = []
     skipped: list[tuple[int, str]] = []
     hits = 0
     chunks = [
@@ -316,7 +322,7 @@ def extract_features(
             finished = _chunks_on_cluster(source, extractor, cache, chunks, client, skipped)
         width = None
         for indices, (chunk_vectors, chunk_hits) in zip(chunks, finished, strict=True):
-            for index, vector, key in chunk_vectors:
+            for index, vector, key, new in chunk_vectors:
                 width = width or len(vector)
                 if len(vector) != width:  # cached vectors of another width than the model's
                     raise InvalidParameterError(
@@ -325,8 +331,9 @@ def extract_features(
                         "remove that folder, or run with --no-cache"
                     )
                 kept.append(index)
+                digests.append(key.hex())
                 row = matrix.append(vector)
-                if key is not None and cache is not None:
+                if new and cache is not None:
                     cache.add(key, row)
             hits += chunk_hits
             advance(len(indices))
@@ -339,7 +346,7 @@ def extract_features(
         raise InvalidParameterError(
             f"{source.name}: none of the {len(source)} images could be read ({reasons})"
         )
-    return Extraction(features, np.asarray(kept), named, hits)
+    return Extraction(features, np.asarray(kept), named, hits, digests)
 
 
 def _check_cache_width(source, extractor, cache, tries: int = 8) -> None:
@@ -383,8 +390,8 @@ def _chunks_on_cluster(source, extractor, cache, chunks, client, skipped):
     parts = [(_absolute(source.subset(indices)), indices.start) for indices in chunks]
     for keys, found, failed in map_in_order(client, _extract_remote, parts, extractor=extractor):
         skipped.extend(failed)
-        fresh = [None if cache is not None and cache.get(key) is not None else key for key in keys]
-        yield [(i, v, key) for (i, v), key in zip(found, fresh, strict=True)], 0
+        new = [cache is None or cache.get(key) is None for key in keys]
+        yield [(i, v, key, n) for (i, v), key, n in zip(found, keys, new, strict=True)], 0
 
 
 def _absolute(source: ImageSource) -> ImageSource:
@@ -401,17 +408,17 @@ def _extract_remote(part, *, extractor):
     results = [_read_one(source, extractor, None, i) for i in indices]
     failed: list[tuple[int, str]] = []
     found, _ = _finish_chunk(extractor, indices, results, failed)
-    keys = [key for _, _, key in found]
+    keys = [key for _, _, key, _ in found]
     return (
         keys,
-        [(offset + i, vector) for i, vector, _ in found],
+        [(offset + i, vector) for i, vector, _, _ in found],
         [(offset + i, why) for i, why in failed],
     )
 
 
 def _finish_chunk(extractor, indices, results, skipped):
     """Run the extractor's batch step on the decoded images of one chunk, in source order:
-    ``([(index, vector, key of a new vector or None)], cache hits)``."""
+    ``([(index, vector, content key, whether the vector is new)], cache hits)``."""
     fresh = [(i, r[2]) for i, r in zip(indices, results, strict=True) if r[2] is not None]
     finished: dict[int, np.ndarray] = {}
     if fresh:
@@ -424,7 +431,7 @@ def _finish_chunk(extractor, indices, results, skipped):
             continue
         if cached is not None:
             hits += 1
-            out.append((index, cached, None))
+            out.append((index, cached, key, False))
         else:
-            out.append((index, finished[index], key))  # new: its key goes to the cache
+            out.append((index, finished[index], key, True))  # new: its key goes to the cache
     return out, hits

@@ -78,7 +78,9 @@ def run_group(
         StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
         progress("writing outputs", len(result.labels) + 1) as advance,
     ):
-        summary = write_group_outputs(result, stage.path, export=export, advance=advance)
+        summary = write_group_outputs(
+            result, stage.path, export=export, advance=advance, digests=stage.digests
+        )
         if save:
             save_model(result, stage.path / "model")
         if report:
@@ -150,7 +152,7 @@ def run_assign(
         progress("writing outputs", len(placement.ids) + 1) as advance,
     ):
         summary["exported"] = write_assign_outputs(
-            placement, stage.path, export=export, advance=advance
+            placement, stage.path, export=export, advance=advance, digests=stage.digests
         )
         if report:
             from imgclust.report.collection_report import write_assign_report

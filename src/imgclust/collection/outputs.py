@@ -59,9 +59,14 @@ def check_export_mode(mode: str) -> None:
         )
 
 
-def export_clusters(result: ImageClustering, folder: Path, mode: str, advance=None) -> int:
+def export_clusters(
+    result: ImageClustering, folder: Path, mode: str, advance=None, digests: dict | None = None
+) -> int:
     """Fill ``folder/clusters/<cluster>/`` with the images; returns how many were placed (an
-    image removed since it was read is left out). ``advance(n)`` as images are placed."""
+    image removed since it was read is left out). ``advance(n)`` as images are placed.
+    ``digests`` (a dict) receives the content digest of each placed file by its path relative
+    to ``folder``: the bytes read for the features, so the record knows a copy or a hard link
+    of a photo without reading it again."""
     check_export_mode(mode)
     advance = advance or (lambda n=1: None)
     if mode == "none":
@@ -88,6 +93,9 @@ def export_clusters(result: ImageClustering, folder: Path, mode: str, advance=No
         except (OSError, ImageReadError):
             continue  # removed or changed since it was read: one file is not worth the run
         placed += 1
+        if digests is not None and source.paths is not None and result.extraction.digests:
+            relative = (target_dir / name).relative_to(Path(folder).resolve()).as_posix()
+            digests[relative] = result.extraction.digests[row]
     return placed
 
 
@@ -257,7 +265,12 @@ class Placement:
 
 
 def write_assign_outputs(
-    placement: Placement, folder: Path, *, export: str = "hardlink", advance=None
+    placement: Placement,
+    folder: Path,
+    *,
+    export: str = "hardlink",
+    advance=None,
+    digests: dict | None = None,
 ) -> int:
     """``assignments.csv``, ``skipped.csv``, ``galleries/`` and ``clusters/<n>/`` of an
     ``assign`` run; returns how many images were exported."""
@@ -273,7 +286,7 @@ def write_assign_outputs(
     view = _RankedView(placement, ranks)
     if len(placement.labels):
         _galleries(view, folder)
-    return export_clusters(view, folder, export, advance)
+    return export_clusters(view, folder, export, advance, digests)
 
 
 @dataclass
@@ -288,7 +301,12 @@ class _RankedView:
 
 
 def write_group_outputs(
-    result: ImageClustering, folder: str | os.PathLike, *, export: str = "hardlink", advance=None
+    result: ImageClustering,
+    folder: str | os.PathLike,
+    *,
+    export: str = "hardlink",
+    advance=None,
+    digests: dict | None = None,
 ) -> dict:
     """Write every output of ``group`` into ``folder`` (an existing, empty staging folder).
 
@@ -316,7 +334,7 @@ def write_group_outputs(
         dendrogram_figure(result.linkage, result.labels).savefig(folder / "dendrogram.png")
     summary = result.summary()
     summary["centers_png"] = centres
-    summary["exported"] = export_clusters(result, folder, export, advance)
+    summary["exported"] = export_clusters(result, folder, export, advance, digests)
     summary["export"] = export
     (folder / "clusters.json").write_text(json_text(summary, default=str))
     return summary

@@ -89,15 +89,19 @@ def _digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp(path: Path) -> Stamp:
-    """How ``path`` is now. Files imgclust wrote itself (one name, not a link) get the digest
-    of their content: an edit that keeps size and time is still seen, and a copy of the
-    folder (``cp -r``, new times and inodes) is still recognised. A hard-linked export is the
-    user's photo under a second name: reading every photo again would cost a run's time, so
-    it is known by its inode instead."""
+def _stamp(path: Path, known: str | None = None) -> Stamp:
+    """How ``path`` is now, with the digest of its content: an edit that keeps size and time
+    is still seen, and a copy of the folder (``cp -r``, new times and inodes) is still
+    recognised. ``known`` is the digest of an exported photo (a copy or a hard link), taken
+    from the bytes read for its features, so that no photo is read again; a link has none."""
     info = os.lstat(path)
-    own = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
-    return info.st_size, info.st_mtime_ns, info.st_ino, _digest(path) if own else None
+    if not stat.S_ISREG(info.st_mode):
+        digest = None
+    elif known is not None:
+        digest = known
+    else:
+        digest = _digest(path) if info.st_nlink == 1 else None
+    return info.st_size, info.st_mtime_ns, info.st_ino, digest
 
 
 def _unchanged(path: Path, stamp: Stamp) -> bool:
@@ -110,6 +114,8 @@ def _unchanged(path: Path, stamp: Stamp) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
+    if info.st_ino == stamp[2] and info.st_nlink > 1 and not stat.S_ISLNK(info.st_mode):
+        return True  # a hard-linked export of a photo, edited or not: the user keeps the photo
     digest = stamp[3] if len(stamp) > 3 else None
     if digest is not None:
         if not stat.S_ISREG(info.st_mode) or info.st_size != stamp[0]:
@@ -120,9 +126,7 @@ def _unchanged(path: Path, stamp: Stamp) -> bool:
             return _digest(path) == digest
         except OSError:
             return False
-    if info.st_size == stamp[0] and abs(info.st_mtime_ns - stamp[1]) <= _MTIME_SLACK_NS:
-        return True
-    return info.st_ino == stamp[2] and info.st_nlink > 1 and not stat.S_ISLNK(info.st_mode)
+    return info.st_size == stamp[0] and abs(info.st_mtime_ns - stamp[1]) <= _MTIME_SLACK_NS
 
 
 @dataclass
@@ -486,6 +490,9 @@ class StagedOutputDir:
         self.merge = merge
         self.names = tuple(names)
         self.path: Path = Path()
+        #: Digests known for files of the staging folder (relative path -> hex), so that the
+        #: record need not read them: the exported photos.
+        self.digests: dict[str, str] = {}
         self._lock: int | None = None
         self._made: list[Path] = []
 
@@ -541,7 +548,8 @@ class StagedOutputDir:
         # it may have changed meanwhile
         check_output_dir(final, overwrite=self.overwrite, names=self.names, merge=self.merge)
         if not os.path.lexists(final):  # the rename is the whole commit
-            _write_record(self.path, {name: _stamp(self.path / name) for name in files}, folders)
+            stamps = {name: _stamp(self.path / name, self.digests.get(name)) for name in files}
+            _write_record(self.path, stamps, folders)
             try:
                 os.rename(self.path, final)
             except OSError as exc:
@@ -567,7 +575,7 @@ class StagedOutputDir:
         if in_the_way:
             _refuse_what_is_in_the_way(final, in_the_way, record)
         owned = record.owned_files()  # a file the user changed since is the user's now
-        new = {name: _stamp(self.path / name) for name in files}  # a move keeps both
+        new = {name: _stamp(self.path / name, self.digests.get(name)) for name in files}
         # First record everything that is or will be imgclust's here, so that a run killed
         # in the middle of the moves leaves no file of its own unrecorded; then note in the
         # staging folder what the record says once every file is moved, so that the moves

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from imgclust.errors import MissingDependencyError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from imgclust.errors import MissingDependencyError, OutputError
 
 
 def rasterio():
@@ -19,3 +22,20 @@ def rasterio():
 #: GDAL settings for our reads and writes: a bounded block cache (GDAL's default is 5% of
 #: the machine's memory, which would count against our peak), and compression on all cores.
 GDAL_OPTIONS = {"GDAL_CACHEMAX": 256, "GDAL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def gdal_writes(where) -> Iterator[None]:
+    """GDAL's errors while the outputs are written (a full disk, a file size limit: GDAL
+    reports them as its own error types, not ``OSError``) as one :class:`OutputError`."""
+    rio = rasterio()
+    from rasterio._err import CPLE_BaseError
+
+    try:
+        yield
+    except (rio.errors.RasterioError, CPLE_BaseError) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise OutputError(
+            f"writing the results into {where} failed ({reason}): the disk may be full or a "
+            "file size limit reached; nothing was changed there"
+        ) from None

@@ -45,7 +45,7 @@ from imgclust.io.outputs import (
     record_output,
 )
 from imgclust.raster import gis
-from imgclust.raster._rasterio import GDAL_OPTIONS, rasterio
+from imgclust.raster._rasterio import GDAL_OPTIONS, gdal_writes, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
 from imgclust.raster.model import RasterModel, default_colors, parse_colors, parse_names
 from imgclust.raster.sampling import PixelSampler
@@ -726,7 +726,7 @@ def classify_raster(
             if names is not None:
                 fitted.names = parse_names(names, fitted.n_classes)
         staged = StagedOutputDir(output, overwrite=overwrite, names=outputs)
-        with staged as stage:
+        with gdal_writes(output), staged as stage:
             start = time.perf_counter()
             written = stage.path / (".classes.striped.tif" if cog else "classes.tif")
             stats, thumbs = _classify_pass(
