@@ -590,3 +590,23 @@ def test_a_full_disk_while_classifying_is_one_line(tmp_path):
     assert done.returncode == 1 and last.startswith("Error:"), done.stderr.decode()
     assert "a bug in imgclust" not in last and ("disk may be full" in last or "large" in last)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["scene.tif"]
+
+
+def test_one_image_jobs_take_a_name_that_is_not_utf8(tmp_path):
+    from click.testing import CliRunner
+
+    from imgclust.cli import cli
+
+    photo = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.png")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(photo)
+    for command, extra in (("segment", ["-k", "3"]), ("edges", [])):
+        out = tmp_path / command
+        result = CliRunner().invoke(cli, [command, photo, *extra, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "caf\\xe9.png" in (out / "report.html").read_text(encoding="utf-8")
+    scene = os.fsdecode(os.fsencode(tmp_path) + b"/sc\xe9ne.tif")
+    os.link(_small_scene(tmp_path), scene)
+    result = CliRunner().invoke(cli, ["classify", scene, "-k", "3", "-o", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "is not UTF-8" in result.output
+    assert "sc\\xe9ne.tif" in result.output and "a bug" not in result.output

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imgclust._text import printable
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.images import check_regular_file
 from imgclust.raster._rasterio import rasterio
@@ -74,6 +75,13 @@ class Block:
 
 def _open(path: str | os.PathLike):
     rio = rasterio()
+    try:
+        os.fsdecode(path).encode("utf-8")
+    except UnicodeEncodeError:  # rasterio hands GDAL the name as UTF-8
+        raise ImageReadError(
+            f"{printable(os.fsdecode(path))}: the file name is not UTF-8, which GDAL cannot "
+            "open; rename the file (convmv converts old names) or link it under a UTF-8 name"
+        ) from None
     if not Path(path).exists():
         raise ImageReadError(f"{path}: no such file")
     if not Path(path).is_dir():  # GDAL reads some formats as folders (a .SAFE product)

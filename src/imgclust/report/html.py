@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
 
+from imgclust._text import printable
+
 __all__ = ["Report", "Swatch", "command_line"]
 
 _STYLE = """
@@ -99,7 +101,9 @@ def _run_again(earlier: list[str]) -> str:
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """``value`` as HTML text: escaped, and a file name's undecodable bytes or control
+    characters written as ``\\xNN`` (a UTF-8 page cannot hold them)."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 @dataclass(frozen=True)
