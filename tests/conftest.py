@@ -145,3 +145,28 @@ def colour_folder(tmp_path) -> Path:
                 root / name / f"{name}_{i:02d}{suffix}"
             )
     return root
+
+
+@pytest.fixture
+def served_model(tmp_path, monkeypatch):
+    """A small model published on a local server and registered as ``tiny``; downloads
+    allowed (from that server only)."""
+    import hashlib
+
+    from imgclust.collection import model_zoo
+    from tests.test_embed import _Server, _torchvision_like
+
+    monkeypatch.delenv(model_zoo.OFFLINE_ENV, raising=False)
+
+    folder = tmp_path / "published"
+    folder.mkdir()
+    path = _torchvision_like(folder / "tiny.onnx")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    server = _Server(folder)
+    model = model_zoo.NamedModel(
+        "tiny", "tiny.onnx", server.url("tiny.onnx"), f"sha256:{digest}", path.stat().st_size,
+        "caffe", "a test model",
+    )  # fmt: skip
+    monkeypatch.setitem(model_zoo.MODELS, "tiny", model)
+    yield server, model
+    server.stop()

@@ -5,7 +5,6 @@ the models are built here with the onnx package (``test_embed``'s helpers)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +21,7 @@ from imgclust.cli import cli
 from imgclust.collection import model_zoo
 from imgclust.collection.group import cluster_images
 from imgclust.errors import InvalidParameterError
-from tests.test_embed import _Server, _torchvision_like, _zoo_classifier
+from tests.test_embed import _zoo_classifier, assert_assigned_as_grouped
 
 
 def _group(folder: Path, out: Path, *args: str):
@@ -38,21 +37,12 @@ def online(monkeypatch):
 
 
 @pytest.fixture
-def tiny(tmp_path, monkeypatch):
-    """A small model published on 127.0.0.1 as the named model ``tiny``, the default."""
-    folder = tmp_path / "published"
-    folder.mkdir()
-    path = _torchvision_like(folder / "tiny.onnx")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    server = _Server(folder)
-    model = model_zoo.NamedModel(
-        "tiny", "tiny.onnx", server.url("tiny.onnx"), f"sha256:{digest}", path.stat().st_size,
-        "imagenet", "a test model",
-    )  # fmt: skip
-    monkeypatch.setitem(model_zoo.MODELS, "tiny", model)
+def tiny(served_model, monkeypatch):
+    """``test_embed``'s small model published on 127.0.0.1 as ``tiny``, made the default;
+    offline again (a test asks for ``online`` to download)."""
     monkeypatch.setattr(model_zoo, "DEFAULT_MODEL", "tiny")
-    yield server, model
-    server.stop()
+    monkeypatch.setenv(model_zoo.OFFLINE_ENV, "1")
+    return served_model
 
 
 def test_photos_are_grouped_by_the_model_the_environment_pins(tmp_path, colour_folder, monkeypatch):
@@ -227,11 +217,4 @@ def test_assign_places_images_in_the_normalised_map_space(tmp_path, colour_folde
         cli, ["assign", str(out / "model"), str(colour_folder), "-o", str(tmp_path / "a")]
     )
     assert assigned.exit_code == 0, assigned.output
-    import csv
-
-    with open(out / "assignments.csv", newline="") as handle:
-        grouped = {r["path"]: r["cluster"] for r in csv.DictReader(handle)}
-    with open(tmp_path / "a" / "assignments.csv", newline="") as handle:
-        again = {Path(r["path"]).relative_to(colour_folder).as_posix(): r["cluster"]
-                 for r in csv.DictReader(handle)}  # fmt: skip
-    assert again == grouped
+    assert_assigned_as_grouped(out, tmp_path / "a", colour_folder)

@@ -255,30 +255,6 @@ class _Server:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def served_model(tmp_path, monkeypatch):
-    """A small model published on a local server and registered as ``tiny``; downloads
-    allowed (from that server only)."""
-    import hashlib
-
-    from imgclust.collection import model_zoo
-
-    monkeypatch.delenv(model_zoo.OFFLINE_ENV, raising=False)
-
-    folder = tmp_path / "published"
-    folder.mkdir()
-    path = _torchvision_like(folder / "tiny.onnx")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    server = _Server(folder)
-    model = model_zoo.NamedModel(
-        "tiny", "tiny.onnx", server.url("tiny.onnx"), f"sha256:{digest}", path.stat().st_size,
-        "caffe", "a test model",
-    )  # fmt: skip
-    monkeypatch.setitem(model_zoo.MODELS, "tiny", model)
-    yield server, model
-    server.stop()
-
-
 def test_a_named_model_is_downloaded_once_and_checked(served_model, colour_folder, tmp_path):
     from contextlib import contextmanager
 
@@ -370,11 +346,17 @@ def test_assign_with_a_saved_model_of_embeddings(tmp_path, colour_folder):
         cli, ["assign", str(out / "model"), str(colour_folder), "-o", str(tmp_path / "a"), "--json"]
     )
     assert assigned.exit_code == 0, assigned.output
+    # the same preprocessing (the preset given) and layer, reused
+    assert_assigned_as_grouped(out, tmp_path / "a", colour_folder)
+
+
+def assert_assigned_as_grouped(grouped_out: Path, assigned_out: Path, folder: Path) -> None:
+    """``assign``'s clusters of the images of ``folder`` are those ``group`` gave them."""
     import csv
 
-    with open(out / "assignments.csv", newline="") as handle:
+    with open(grouped_out / "assignments.csv", newline="") as handle:
         grouped = {r["path"]: r["cluster"] for r in csv.DictReader(handle)}
-    with open(tmp_path / "a" / "assignments.csv", newline="") as handle:
-        again = {Path(r["path"]).relative_to(colour_folder).as_posix(): r["cluster"]
+    with open(assigned_out / "assignments.csv", newline="") as handle:
+        again = {Path(r["path"]).relative_to(folder).as_posix(): r["cluster"]
                  for r in csv.DictReader(handle)}  # fmt: skip
-    assert again == grouped  # the same preprocessing (the preset given) and layer, reused
+    assert again == grouped

@@ -159,19 +159,25 @@ def test_a_model_input_too_large_for_memory_is_refused_first(tmp_path, side, siz
     assert "more than imgclust feeds a model (4096 a side at most" in lines[0]
 
 
-def _small_scene(tmp_path: Path) -> Path:
+def _write_scene(path: Path, values: np.ndarray) -> Path:
+    """``values`` (bands, rows, columns) as a GeoTIFF in UTM, 30 m pixels."""
     rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
     from rasterio.transform import Affine
 
-    rng = np.random.default_rng(0)
+    count, height, width = values.shape
     profile = {
-        "driver": "GTiff", "width": 64, "height": 64, "count": 3, "dtype": "uint16",
-        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
+        "driver": "GTiff", "width": width, "height": height, "count": count,
+        "dtype": values.dtype.name, "crs": "EPSG:32616",
+        "transform": Affine(30, 0, 500000, 0, -30, 4000000),
     }  # fmt: skip
-    scene = tmp_path / "scene.tif"
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(rng.integers(0, 1000, (3, 64, 64)).astype("uint16"))
-    return scene
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values)
+    return path
+
+
+def _small_scene(tmp_path: Path, side: int = 64) -> Path:
+    values = np.random.default_rng(0).integers(0, 1000, (3, side, side)).astype("uint16")
+    return _write_scene(tmp_path / "scene.tif", values)
 
 
 def test_a_continuous_reference_is_refused_at_once(tmp_path):
@@ -368,17 +374,8 @@ def test_copied_exports_get_the_mode_the_umask_gives(tmp_path):
 
 
 def test_a_complex_raster_is_one_line(tmp_path):
-    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
-    from rasterio.transform import Affine
-
-    scene = tmp_path / "slc.tif"
-    profile = {
-        "driver": "GTiff", "width": 32, "height": 32, "count": 1, "dtype": "complex64",
-        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
-    }  # fmt: skip
     values = np.random.default_rng(0).normal(size=(1, 32, 32)) * (1 + 1j)
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(values.astype(np.complex64))
+    scene = _write_scene(tmp_path / "slc.tif", values.astype(np.complex64))
     done = _imgclust("classify", scene, "-k", "3", "-o", tmp_path / "out")
     lines = done.stderr.decode().strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr.decode()
@@ -565,18 +562,9 @@ def test_a_copy_of_a_group_folder_with_its_exports_is_still_imgclusts(tmp_path, 
 
 
 def test_a_full_disk_while_classifying_is_one_line(tmp_path):
-    rasterio = pytest.importorskip("rasterio", reason="the raster extra is not installed")
     import resource
 
-    from rasterio.transform import Affine
-
-    scene = tmp_path / "scene.tif"
-    profile = {
-        "driver": "GTiff", "width": 512, "height": 512, "count": 3, "dtype": "uint16",
-        "crs": "EPSG:32616", "transform": Affine(30, 0, 500000, 0, -30, 4000000),
-    }  # fmt: skip
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(np.random.default_rng(0).integers(0, 1000, (3, 512, 512)).astype("uint16"))
+    scene = _small_scene(tmp_path, side=512)
 
     def small_files():  # as `ulimit -f 40`: a write past 40 KiB fails (Python ignores SIGXFSZ)
         resource.setrlimit(resource.RLIMIT_FSIZE, (40 << 10, 40 << 10))
