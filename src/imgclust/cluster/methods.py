@@ -420,7 +420,7 @@ def sweep_sample(n: int, random_state: int) -> np.ndarray | slice:
 
 def _view_bics(views, labels, method, k, random_state, options) -> list[float]:
     """The mixture BIC of each view: the first with ``labels``, the others clustered anew."""
-    values = [mixture_bic(views[0], labels) if k >= 1 else np.inf]
+    values = [mixture_bic(views[0], labels)]
     for view in views[1:]:
         found, _ = fit_method(view, method, k, random_state, **{"n_init": 3, **options})
         values.append(mixture_bic(view, found))

@@ -54,9 +54,10 @@ MODELS_DIR_ENV = "IMGCLUST_MODELS_DIR"
 DEFAULT_MODEL_ENV = "IMGCLUST_DEFAULT_MODEL"
 #: Set to 1 (or true, yes, on) to forbid every download.
 OFFLINE_ENV = "IMGCLUST_OFFLINE"
-#: The model ``features="auto"`` takes for colour photos unless another is pinned: 14 MB, about
-#: as fast as SqueezeNet on a CPU, 72% ImageNet top-1 (SqueezeNet 1.1: 58%); measured in
-#: ``benchmarks/bench_photos.py`` and ``docs/design.md``.
+#: The model ``features="auto"`` takes for colour photos unless another is pinned: the
+#: smallest of the named models but SqueezeNet (14 MB), 0.3 GFLOPs an image and 72% ImageNet
+#: top-1 as published (SqueezeNet 1.1: 0.35 and 58%). Why, and what stood in for it where it
+#: could not be downloaded to be measured: ``docs/design.md``, ``benchmarks/bench_photos.py``.
 DEFAULT_MODEL = "mobilenetv2"
 _ZOO = (
     "https://github.com/onnx/models/raw/4c46cd00fbdb7cd30b6c1c17ab54f2e1f4f7b177/"
