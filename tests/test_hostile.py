@@ -328,6 +328,11 @@ def test_identical_images_make_one_cluster_and_say_so(tmp_path):
             "found 1 cluster where 3 were asked" in w and "1 distinct feature vector" in w
             for w in result.warnings
         ), result.warnings
+        if reduce != "pca":  # -k auto by the BIC maps the rows twice more, at other seeds
+            chosen = cluster_images(
+                root, features="colorhist", reduce=reduce, k_rule="bic", cache=False
+            )
+            assert chosen.n_clusters == 1 and "BIC" in chosen.sweep.rule
 
 
 def test_odd_output_places_are_handled(tmp_path):

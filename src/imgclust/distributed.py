@@ -142,7 +142,7 @@ _FIRST_WORD = 0.5
 _GREETING_MAX = 1 << 26
 
 
-def _refuse_servers_that_speak_first(address: str, seconds: float) -> None:
+def _refuse_what_is_not_dask(address: str, seconds: float) -> None:
     """Connect to a ``tcp://`` address and refuse it if the server hangs up at once or greets
     with something that is not the start of a Dask message (an 8-byte little-endian length of
     a few bytes to a few MB). A server that says nothing is left to the client's deadline."""
@@ -184,7 +184,7 @@ def _connect(distributed, address: str, seconds: float):
     left behind (a daemon: it ends with the process, which then exits with the error)."""
     import threading
 
-    _refuse_servers_that_speak_first(address, seconds)
+    _refuse_what_is_not_dask(address, seconds)
     made: dict = {}
 
     def make() -> None:

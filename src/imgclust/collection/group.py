@@ -355,7 +355,8 @@ def _make_extractor(
             options = {**small_grey_hog(side), **chosen}
             extractor, warnings = _make_extractor(features, source, options)
         else:
-            extractor, warnings, reason = _default_model_extractor(features, options, progress)
+            extractor, warnings, fallback = _default_model_extractor(features, options, progress)
+            reason = fallback or reason
         extractor.chosen = f"auto: {reason}"
         return extractor, warnings
     if str(features) == "pixels":
@@ -374,10 +375,11 @@ _DEFAULT_MODEL_TIMEOUT = 30.0
 
 def _default_model_extractor(
     features: str, options: dict, progress: ProgressFactory
-) -> tuple[FeatureExtractor, list[str], str]:
+) -> tuple[FeatureExtractor, list[str], str | None]:
     """The default image model's extractor (downloaded once if it is a named model), or,
     where it cannot be had (offline, no network, a broken download), colour and texture with
-    a warning that says how to get the model: ``(extractor, warnings, reason)``."""
+    a warning that says how to get the model: ``(extractor, warnings, the reason for the
+    stand-in or None)``."""
     model, chooser = default_model()
     try:
         extractor = make_extractor(
@@ -394,7 +396,7 @@ def _default_model_extractor(
         if chooser == "the default":
             raise
         raise InvalidParameterError(f"{exc} (the model of {chooser})") from None
-    return extractor, [], f"colour photos, grouped by what they show ({_whose(chooser)})"
+    return extractor, [], None
 
 
 def _centres(X, labels, medoids, n_clusters):
@@ -623,15 +625,23 @@ def cluster_images(
     result.linkage = details.get("linkage")
     result.warnings.extend(feature_warnings)
     result.warnings.extend(_lopsided(labels_, method, reduce))
-    if k is not None and found < k:  # identical images cannot make K clusters
-        distinct = len(np.unique(np.asarray(X), axis=0))
-        result.warnings.append(
-            f"{method} found {found} cluster{'s' if found != 1 else ''} where {k} were asked: "
-            f"the images give only {distinct} distinct feature vector{'s' if distinct != 1 else ''}"
-        )
+    if k is not None and found < k:
+        result.warnings.append(_fewer_clusters(np.asarray(X), method, found, k))
     if truth is not None:
         result.evaluation = evaluate_against(truth, labels_)
     return result
+
+
+def _fewer_clusters(X: np.ndarray, method: str, found: int, k: int) -> str:
+    """What to say when a method found fewer clusters than asked: why, when the images are
+    too few kinds (identical images cannot make K clusters)."""
+    said = f"{method} found {found} cluster{'s' if found != 1 else ''} where {k} were asked"
+    distinct = len(np.unique(X, axis=0))
+    if distinct >= k:
+        return said
+    return f"{said}: the images give only {distinct} distinct feature vector" + (
+        "s" if distinct != 1 else ""
+    )
 
 
 #: Collections larger than this are mapped by UMAP rather than t-SNE by ``reduce="auto"``.

@@ -233,13 +233,7 @@ def reduce_features(
         )
     if method in ("none", "pca"):
         return Reduction(method, pre, mean, components, pre, **scaling, normalized=normalize)
-    if _all_the_same(pre):  # one point: t-SNE's PCA start divides by zero (and segfaulted)
-        embedding = np.zeros((n, dims or 2), dtype=np.float32)
-        return Reduction(method, embedding, mean, components, pre, **scaling, normalized=normalize)
-    if method == "tsne":
-        embedding = _tsne(pre, dims or 2, random_state, tsne_iterations, progress)
-    else:
-        embedding = _umap(pre, dims or 2, random_state, progress)
+    embedding = map_rows(pre, method, dims or 2, random_state, tsne_iterations, progress)
     return Reduction(method, embedding, mean, components, pre, **scaling, normalized=normalize)
 
 
@@ -252,7 +246,11 @@ def map_rows(
     progress: ProgressFactory = no_progress,
 ) -> np.ndarray:
     """A t-SNE or UMAP map of rows already scaled, projected and normalised (a
-    :attr:`Reduction.pre`), with ``random_state``: another view of the same images."""
+    :attr:`Reduction.pre`) with ``random_state``: the run's map, or another view of the same
+    images. Identical rows map to one point: t-SNE's PCA start divides by their zero spread,
+    and scikit-learn's Barnes-Hut tree then segfaulted."""
+    if _all_the_same(pre):
+        return np.zeros((len(pre), dims), dtype=np.float32)
     if method == "tsne":
         return _tsne(pre, dims, random_state, tsne_iterations, progress)
     if method == "umap":
@@ -263,13 +261,10 @@ def map_rows(
 def _all_the_same(rows: np.ndarray) -> bool:
     """Whether every row equals the first (identical images): their map is one point."""
     first = np.asarray(rows[:1])
-    for start in range(0, len(rows), _BLOCK):
-        if not np.array_equal(
-            np.asarray(rows[start : start + _BLOCK]),
-            np.broadcast_to(first, (min(_BLOCK, len(rows) - start), first.shape[1])),
-        ):
-            return False
-    return True
+    return all(
+        (np.asarray(rows[start : start + _BLOCK]) == first).all()
+        for start in range(0, len(rows), _BLOCK)
+    )
 
 
 #: Seconds between the updates UMAP's tqdm prints for the progress bar.
