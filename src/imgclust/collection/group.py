@@ -88,6 +88,8 @@ class ImageClustering:
         What looks wrong about the result (e.g. a density method's one giant cluster).
     linkage : (n - 1, 4) ndarray or None
         Agglomerative: the merge tree the clusters were cut from, in scipy's linkage form.
+    names : dict of int to str
+        Names a person gave clusters (``imgclust review``).
     """
 
     source: ImageSource
@@ -107,6 +109,7 @@ class ImageClustering:
     timings: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     linkage: np.ndarray | None = None
+    names: dict[int, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -125,6 +128,7 @@ class ImageClustering:
         ids = self.ids
         clusters = [
             {"cluster": c, "size": size, "representative": ids[int(self.medoids[c])]}
+            | ({"name": self.names[c]} if self.names.get(c) else {})
             for c, size in enumerate(self.cluster_sizes())
         ]
         data: dict[str, Any] = {
@@ -442,6 +446,7 @@ def cluster_images(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: ProgressFactory = no_progress,
     scheduler=None,
+    reviewed=None,
 ) -> ImageClustering:
     """Group images by similarity.
 
@@ -502,6 +507,9 @@ def cluster_images(
         Decode the images and extract their features on a Dask cluster: ``"tcp://host:8786"``,
         ``"local:N"`` or a client (see :mod:`imgclust.distributed`). The result is the same as
         without.
+    reviewed : ReviewedGroups, optional
+        Clusters a person settled on (:mod:`imgclust.collection.review`) for these images,
+        which take the place of the clustering; the map is the reviewed run's.
 
     Returns
     -------
@@ -540,6 +548,9 @@ def cluster_images(
     read_done = time.perf_counter()
     if reduce == "auto":
         reduce = auto_reduction(extractor.name, len(extraction.features))
+    given = names = None
+    if reviewed is not None:
+        given, names, given_map = reviewed.for_rows([source.ids[i] for i in extraction.kept])
     reduction = reduce_features(
         extraction.features,
         reduce,
@@ -550,13 +561,16 @@ def cluster_images(
         # an image model's embeddings are compared by their angles (measured: docs/design.md)
         normalize=extractor.name == "embed" and reduce in ("tsne", "umap"),
         progress=progress,
+        given_map=None if reviewed is None else given_map,
     )
     reduce_done = time.perf_counter()
     X = reduction.embedding
     options = {k: v for k, v in (method_options or {}).items() if v is not None}
     sweep = None
     k = rule = None
-    if spec.takes_k:
+    if given is not None:
+        pass  # the reviewed clusters take the place of the sweep and the fit
+    elif spec.takes_k:
         if auto:
             rule = _k_rule(k_rule, extractor, reduction)
             sweep = sweep_k(
@@ -573,9 +587,12 @@ def cluster_images(
         else:
             k = int(n_clusters)
     details: dict = {}
-    with progress(f"clustering ({method})", 1) as advance:
-        labels_, medoids = fit_method(X, method, k, random_state, details=details, **options)
-        advance()
+    if given is not None:
+        labels_, medoids = given, None
+    else:
+        with progress(f"clustering ({method})", 1) as advance:
+            labels_, medoids = fit_method(X, method, k, random_state, details=details, **options)
+            advance()
     found = int(labels_.max(initial=-1) + 1)
     if found == 0:
         raise InvalidParameterError(
@@ -608,7 +625,11 @@ def cluster_images(
             "scale": scale,
             "normalize_rows": reduction.normalized,
             "method": method,
-            "n_clusters": n_clusters if auto or not spec.takes_k else int(n_clusters),
+            "n_clusters": found
+            if given is not None
+            else n_clusters
+            if auto or not spec.takes_k
+            else int(n_clusters),
             "k_rule": rule if auto and spec.takes_k else None,
             "method_options": options,
             "random_state": random_state,
@@ -622,6 +643,9 @@ def cluster_images(
     )
     if cluster is not None:
         result.parameters["dask"] = cluster
+    if given is not None:
+        result.parameters["reviewed"] = {"changes": reviewed.changes}
+        result.names = names
     result.linkage = details.get("linkage")
     result.warnings.extend(feature_warnings)
     result.warnings.extend(_lopsided(labels_, method, reduce))

@@ -6,6 +6,7 @@ reads, writes into a staging folder and returns the summary it wrote.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,24 +18,34 @@ from imgclust.collection.model import GroupModel, save_model
 from imgclust.collection.outputs import (
     Placement,
     check_export_mode,
+    clustering_points,
     write_assign_outputs,
     write_group_outputs,
+    write_map,
 )
+from imgclust.collection.review import REVIEW_FILE, ReviewStore, applied_review
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
+from imgclust.report.collection_report import write_assign_report, write_group_report
 
-__all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "run_assign", "run_group"]
+__all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "apply_review", "run_assign", "run_group"]
 
 #: What ``group`` and ``assign`` may write at the top of their output folders (checked
 #: before any work: a folder of the user's called ``galleries`` is refused, never replaced).
 GROUP_OUTPUTS = (
     "assignments.csv", "skipped.csv", "centers.png", "galleries", "embedding.png",
     "evaluation.json", "confusion.csv", "confusion.png", "choose_k.csv", "choose_k.png",
-    "dendrogram.png", "clusters", "clusters.json", "model", "report.html",
+    "dendrogram.png", "clusters", "clusters.json", "model", "embedding.csv", "map",
+    "report.html", "review.json",
 )  # fmt: skip
-ASSIGN_OUTPUTS = ("assignments.csv", "skipped.csv", "galleries", "clusters", "report.html")
+#: Settings of a run that ``review --apply`` does not repeat (the result is the same).
+_NOT_REPEATED = ("scheduler", "workers", "reviewed")
+ASSIGN_OUTPUTS = (
+    "assignments.csv", "embedding.csv", "skipped.csv", "galleries", "clusters", "map",
+    "report.html",
+)  # fmt: skip
 
 
 def run_group(
@@ -68,29 +79,104 @@ def run_group(
     """
     check_export_mode(export)
     without = ({"clusters"} if export == "none" else set()) | (set() if save else {"model"})
+    without |= (set() if report else {"map"}) | (set() if "reviewed" in options else {REVIEW_FILE})
     if options.get("method", "kmeans") != "agglomerative":
         without.add("dendrogram.png")
     names = output_names(GROUP_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
+    run = _run_record(images, export, save, report, options)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
-    with (
-        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
-        progress("writing outputs", len(result.labels) + 1) as advance,
-    ):
-        summary = write_group_outputs(
-            result, stage.path, export=export, advance=advance, digests=stage.digests
-        )
-        if save:
-            save_model(result, stage.path / "model")
+    with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
+        with progress("writing outputs", len(result.labels) + 1) as advance:
+            summary = write_group_outputs(
+                result,
+                stage.path,
+                export=export,
+                advance=advance,
+                digests=stage.digests,
+                run=run,
+            )
+            if save:
+                save_model(result, stage.path / "model")
+            if options.get("reviewed") is not None:
+                changes = options["reviewed"].changes
+                text = applied_review(result.ids, result.labels, result.names, changes)
+                (stage.path / REVIEW_FILE).write_text(text, encoding="utf-8")
+            advance()
         if report:
-            from imgclust.report.collection_report import write_group_report
-
-            write_group_report(summary, result, stage.path)
-        advance()
+            payload = write_map(result, clustering_points(result), stage.path, output, progress)
+            write_group_report(summary, result, stage.path, payload)
     record_output(summary, output, report)
     summary["result"] = result
     return summary
+
+
+def _run_record(images, export: str, save: bool, report: bool, options: dict) -> dict | None:
+    """How a run can be made again on the same images (``clusters.json``'s ``run``, which
+    ``imgclust review --apply`` repeats): the settings, paths made absolute. None when it
+    cannot be (images in memory, a feature extractor object)."""
+    if images is not None and not isinstance(images, (str, os.PathLike)):
+        return None
+    record = {k: v for k, v in options.items() if k not in _NOT_REPEATED}
+    if not isinstance(record.get("features", "auto"), str):
+        return None
+    labels = record.get("labels")
+    if isinstance(labels, (str, os.PathLike)) and labels != "folders":
+        record["labels"] = str(Path(labels).resolve())
+    elif labels is not None and labels != "folders":
+        record["labels"] = [None if v is None else str(v) for v in labels]
+    if isinstance(record.get("cache"), (str, os.PathLike)):
+        record["cache"] = str(Path(record["cache"]).resolve())
+    record.update(
+        images=None if images is None else str(Path(images).resolve()),
+        export=export,
+        save=save,
+        report=report,
+    )
+    try:
+        json.dumps(record)
+    except (TypeError, ValueError):
+        return None
+    return record
+
+
+def apply_review(folder: str | os.PathLike, *, progress: ProgressFactory = no_progress) -> dict:
+    """Apply the review of a ``group`` output folder (``review.json``): ``group`` runs again
+    on the same images with the same settings (features from the cache, the map of
+    ``embedding.csv``) and the reviewed clusters and names, and replaces the folder's results
+    (``clusters/``, galleries, report, ``clusters.json``, the model); the user's files are
+    kept, as with ``--overwrite``. Returns the new summary."""
+    folder = Path(folder)
+    store = ReviewStore(folder)
+    run = store.summary.get("run")
+    if not isinstance(run, dict):
+        raise InvalidParameterError(
+            f"{folder}: clusters.json does not say how the grouping was made (made from images "
+            "in memory, or by an earlier imgclust); from Python, call run_group with the same "
+            f"images and reviewed=ReviewStore({str(folder)!r}).reviewed()"
+        )
+    options = dict(run)
+    images = options.pop("images", None)
+    export = options.pop("export", "hardlink")
+    save = bool(options.pop("save", False))
+    report = bool(options.pop("report", True))
+    try:
+        return run_group(
+            images,
+            folder,
+            export=export,
+            save=save,
+            report=report,
+            overwrite=True,
+            progress=progress,
+            reviewed=store.reviewed(),
+            **options,
+        )
+    except TypeError as exc:  # a hand-edited "run" with settings this imgclust lacks
+        raise InvalidParameterError(
+            f"{folder}/clusters.json: its run settings cannot be repeated ({exc})"
+        ) from None
 
 
 def _files_source(items: list[str], max_pixels: int | None) -> ImageSource:
@@ -129,6 +215,7 @@ def run_assign(
     ``report.html`` (unless ``report`` is false) into ``output``."""
     check_export_mode(export)
     without = ({"clusters"} if export == "none" else set()) | {"model"}
+    without |= set() if report else {"map"}
     names = output_names(ASSIGN_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     loaded = GroupModel.load(model)
@@ -136,7 +223,15 @@ def run_assign(
     source = _files_source(list(images), max_pixels)
     extraction = extract_features(source, extractor, progress=progress)
     labels, distances = loaded.assign(extraction.features)
-    placement = Placement(source, extraction, labels, distances, len(loaded.centers))
+    placement = Placement(
+        source,
+        extraction,
+        labels,
+        distances,
+        len(loaded.centers),
+        xy=loaded.place_on_map(extraction.features),
+        names=loaded.names,
+    )
     counts = {int(c): int((labels == c).sum()) for c in sorted(set(labels.tolist()))}
     summary = {
         "model": str(loaded.folder),
@@ -147,16 +242,15 @@ def run_assign(
         "rule": loaded.description["assign"],
         "export": export,
     }
-    with (
-        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
-        progress("writing outputs", len(placement.ids) + 1) as advance,
-    ):
-        summary["exported"] = write_assign_outputs(
-            placement, stage.path, export=export, advance=advance, digests=stage.digests
-        )
+    if loaded.names:
+        summary["names"] = {c: loaded.names.get(c, "") for c in counts}
+    with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
+        with progress("writing outputs", len(placement.ids) + 1) as advance:
+            summary["exported"] = write_assign_outputs(
+                placement, stage.path, export=export, advance=advance, digests=stage.digests
+            )
+            advance()
         if report:
-            from imgclust.report.collection_report import write_assign_report
-
-            write_assign_report(summary, placement, stage.path)
-        advance()
+            payload = write_map(placement, placement.points(), stage.path, output, progress)
+            write_assign_report(summary, placement, stage.path, payload)
     return record_output(summary, output, report)

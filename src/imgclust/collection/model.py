@@ -23,6 +23,7 @@ from imgclust.collection.group import ImageClustering
 from imgclust.collection.reduce import project
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import json_text
+from imgclust.report.collection_plots import map_2d
 
 __all__ = ["GroupModel", "save_model"]
 
@@ -30,6 +31,10 @@ FORMAT = "imgclust-group-model"
 VERSION = 1
 _CENTROID_METHODS = ("kmeans", "minibatch", "kmedoids")
 _NEIGHBOURS = 10
+#: Training images kept to place new images on the run's map (``assign``'s report), and the
+#: neighbours a new image's place is the mean of.
+MAP_SAMPLE = 5000
+_MAP_NEIGHBOURS = 5
 
 
 def save_model(result: ImageClustering, folder: str | os.PathLike) -> None:
@@ -63,13 +68,21 @@ def save_model(result: ImageClustering, folder: str | os.PathLike) -> None:
         clustered = result.labels >= 0
         arrays["reference"] = reduction.pre[clustered].astype(np.float32)
         arrays["reference_labels"] = result.labels[clustered].astype(np.int32)
+    sample = np.random.default_rng(result.parameters.get("random_state", 0)).permutation(
+        len(reduction.pre)
+    )[:MAP_SAMPLE]
+    sample.sort()
+    arrays["map_reference"] = reduction.pre[sample].astype(np.float32)
+    arrays["map_positions"] = map_2d(reduction.embedding)[sample].astype(np.float32)
+    if result.names:
+        description["names"] = {str(c): name for c, name in sorted(result.names.items())}
     np.savez_compressed(folder / "model.npz", **arrays)
     (folder / "model.json").write_text(json_text(description))
 
 
 _ARRAYS = (
     "centers", "scale_mean", "scale_std", "pca_mean", "pca_components", "reference",
-    "reference_labels",
+    "reference_labels", "map_reference", "map_positions",
 )  # fmt: skip
 
 
@@ -112,6 +125,12 @@ def _checked_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise ValueError("the feature scaling does not fit the features")
     if "reference_labels" in arrays and (arrays["reference_labels"] < 0).any():
         raise ValueError("reference_labels must not be negative")
+    if ("map_reference" in arrays) != ("map_positions" in arrays):
+        raise ValueError("the map sample is incomplete")
+    if "map_reference" in arrays:
+        sample, positions = arrays["map_reference"], arrays["map_positions"]
+        if sample.ndim != 2 or sample.shape[1] != width or positions.shape != (len(sample), 2):
+            raise ValueError("the map sample does not fit the clusters' space")
     return arrays
 
 
@@ -127,6 +146,8 @@ class GroupModel:
     pca_components: np.ndarray | None = None
     reference: np.ndarray | None = None
     reference_labels: np.ndarray | None = None
+    map_reference: np.ndarray | None = None
+    map_positions: np.ndarray | None = None
     folder: Path = field(default_factory=Path)
 
     @classmethod
@@ -184,6 +205,16 @@ class GroupModel:
             raise TypeError("'assign' must be text and 'n_clusters' a whole number")
         if self.reference is None and len(self.centers) != d["n_clusters"]:
             raise ValueError(f"{len(self.centers)} centres for {d['n_clusters']} clusters")
+        names = d.get("names", {})
+        if not isinstance(names, dict) or not all(
+            isinstance(v, str) and v.isprintable() and k.isdigit() for k, v in names.items()
+        ):
+            raise ValueError("the cluster names are not a mapping of numbers to text")
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Names a person gave the clusters (``imgclust review``), by cluster."""
+        return {int(k): v for k, v in self.description.get("names", {}).items()}
 
     def extractor(self, embed_model: str | os.PathLike | None = None) -> FeatureExtractor:
         """The feature extractor the model was trained with."""
@@ -206,16 +237,15 @@ class GroupModel:
             return self.pca_components.shape[1]
         return (self.reference if self.reference is not None else self.centers).shape[1]
 
-    def assign(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Cluster of each feature vector and its distance (to the centre, or to the nearest
-        training image of that cluster)."""
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """Feature vectors in the space the model was fitted in (scaling, PCA, unit rows)."""
         expected = self._n_input_features()
         if features.shape[1] != expected:
             raise InvalidParameterError(
                 f"{self.folder}: the model takes {expected} features per image and the images "
                 f"gave {features.shape[1]}; the model is damaged or was made with other settings"
             )
-        X = project(
+        return project(
             features,
             self.scale_mean,
             self.scale_std,
@@ -223,6 +253,24 @@ class GroupModel:
             self.pca_components,
             normalize=bool(self.description.get("normalize_rows")),
         )
+
+    def place_on_map(self, features: np.ndarray) -> np.ndarray:
+        """Where new images fall on the training run's 2-D map: the mean place of their
+        nearest training images (a model saved without its map sample: the first two
+        principal axes of the new images themselves)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        X = self.project(features)
+        if self.map_reference is None or not len(X):
+            return map_2d(np.asarray(X, dtype=np.float64))
+        k = min(_MAP_NEIGHBOURS, len(self.map_reference))
+        _, neighbours = NearestNeighbors(n_neighbors=k).fit(self.map_reference).kneighbors(X)
+        return self.map_positions[neighbours].mean(axis=1)
+
+    def assign(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cluster of each feature vector and its distance (to the centre, or to the nearest
+        training image of that cluster)."""
+        X = self.project(features)
         if self.reference is None:
             labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)
             return labels, np.sqrt(squared)

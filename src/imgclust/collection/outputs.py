@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +23,25 @@ from imgclust.collection.group import ImageClustering
 from imgclust.collection.sources import ImageSource
 from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.outputs import json_text
+from imgclust.report.image_map import (
+    SPRITE_SIDE,
+    MapPoints,
+    map_payload,
+    write_embedding_csv,
+    write_map_data,
+    write_sprites,
+)
 
 __all__ = [
     "EXPORT_MODES",
     "Placement",
     "check_export_mode",
+    "clustering_points",
     "export_clusters",
     "safe_file_name",
     "write_assign_outputs",
     "write_group_outputs",
+    "write_map",
 ]
 
 #: How ``--export`` fills ``clusters/<n>/``.
@@ -148,6 +158,43 @@ def _assignments(result: ImageClustering, folder: Path) -> None:
     _write_csv(folder / "assignments.csv", header, rows)
 
 
+def _files(result) -> list[Path] | None:
+    """The file of each row (None for arrays and datasets)."""
+    paths = result.source.paths
+    return None if paths is None else [paths[int(i)] for i in result.extraction.kept]
+
+
+def clustering_points(result: ImageClustering) -> MapPoints:
+    """The images of a clustering as points of its map, with their clusters, ranks, known
+    labels, cluster names and files."""
+    return MapPoints.of(
+        result.reduction.embedding,
+        result.labels,
+        result.ids,
+        ranks=result.ranks,
+        truth=result.truth,
+        names=dict(result.names),
+        files=_files(result),
+    )
+
+
+def write_map(result, points: MapPoints, folder: Path, final: Path, progress) -> dict:
+    """The sprite sheets of ``result``'s images in ``folder/map`` (a staging folder), and the
+    data of the report's map, its links relative to ``final`` (the output folder)."""
+    count = len(points.ids)
+    kept = result.extraction.kept
+    with progress("thumbnails for the map", count) as advance:
+        sheets = write_sprites(
+            folder,
+            count,
+            lambda row: result.source.thumbnail(int(kept[row]), SPRITE_SIDE),
+            advance,
+        )
+    payload = map_payload(points, sheets=sheets, folder=final)
+    write_map_data(folder, payload)
+    return payload
+
+
 def _members_by_rank(result: ImageClustering, cluster: int, limit: int) -> list[int]:
     rows = np.flatnonzero(result.labels == cluster)
     return rows[np.argsort(result.ranks[rows], kind="stable")][:limit].tolist()
@@ -248,10 +295,24 @@ class Placement:
     labels: np.ndarray
     distances: np.ndarray
     n_clusters: int
+    xy: np.ndarray | None = None
+    names: dict[int, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
         return [self.source.ids[i] for i in self.extraction.kept]
+
+    def points(self) -> MapPoints:
+        """The new images as points of the training run's map."""
+        xy = self.xy if self.xy is not None else np.zeros((len(self.labels), 2))
+        return MapPoints(
+            self.ids,
+            xy,
+            np.asarray(self.labels, dtype=np.int64),
+            ranks=self.ranks,
+            names=dict(self.names),
+            files=_files(self),
+        )
 
     @property
     def ranks(self) -> np.ndarray:
@@ -282,6 +343,7 @@ def write_assign_outputs(
         )
     ]
     _write_csv(folder / "assignments.csv", ["path", "cluster", "distance", "rank"], rows)
+    write_embedding_csv(folder, placement.points())
     _write_csv(folder / "skipped.csv", ["path", "reason"], placement.extraction.skipped)
     view = _RankedView(placement, ranks)
     if len(placement.labels):
@@ -307,16 +369,19 @@ def write_group_outputs(
     export: str = "hardlink",
     advance=None,
     digests: dict | None = None,
+    run: dict | None = None,
 ) -> dict:
     """Write every output of ``group`` into ``folder`` (an existing, empty staging folder).
 
     Returns the summary written to ``clusters.json``, with ``exported`` added. ``advance(n)``
-    as the images are exported (one step an image).
+    as the images are exported (one step an image). ``run`` (how the run can be made again,
+    for ``imgclust review --apply``) is written into ``clusters.json`` too.
     """
     from imgclust.report.collection_plots import embedding_figure
 
     folder = Path(folder)
     _assignments(result, folder)
+    write_embedding_csv(folder, clustering_points(result))
     _write_csv(folder / "skipped.csv", ["path", "reason"], result.extraction.skipped)
     centres = _centres_png(result, folder)
     _galleries(result, folder)
@@ -336,5 +401,7 @@ def write_group_outputs(
     summary["centers_png"] = centres
     summary["exported"] = export_clusters(result, folder, export, advance, digests)
     summary["export"] = export
+    if run is not None:
+        summary["run"] = run
     (folder / "clusters.json").write_text(json_text(summary, default=str))
     return summary

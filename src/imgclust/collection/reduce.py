@@ -169,6 +169,7 @@ def reduce_features(
     scale: str = "none",
     normalize: bool = False,
     progress: ProgressFactory = no_progress,
+    given_map: np.ndarray | None = None,
 ) -> Reduction:
     """Reduce ``features`` with ``method`` to ``dims`` dimensions.
 
@@ -191,6 +192,9 @@ def reduce_features(
     progress : callable, optional
         Progress factory: t-SNE advances every 50 iterations and UMAP every epoch (read from
         what scikit-learn and umap-learn print, which is not shown).
+    given_map : (n, dims) ndarray, optional
+        The t-SNE or UMAP map of these features made before (a reviewed run's, read back from
+        ``embedding.csv``), used instead of mapping again.
 
     Returns
     -------
@@ -233,7 +237,10 @@ def reduce_features(
         )
     if method in ("none", "pca"):
         return Reduction(method, pre, mean, components, pre, **scaling, normalized=normalize)
-    embedding = map_rows(pre, method, dims or 2, random_state, tsne_iterations, progress)
+    if given_map is not None and given_map.shape == (n, dims or 2):
+        embedding = np.asarray(given_map, dtype=np.float32)
+    else:
+        embedding = map_rows(pre, method, dims or 2, random_state, tsne_iterations, progress)
     return Reduction(method, embedding, mean, components, pre, **scaling, normalized=normalize)
 
 

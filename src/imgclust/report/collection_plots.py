@@ -12,7 +12,14 @@ from PIL import Image, ImageDraw
 from imgclust._text import for_matplotlib
 from imgclust.report.plots import _figure
 
-__all__ = ["contact_sheet", "dendrogram_figure", "embedding_figure", "sweep_figure"]
+__all__ = [
+    "cluster_colours",
+    "contact_sheet",
+    "dendrogram_figure",
+    "embedding_figure",
+    "map_2d",
+    "sweep_figure",
+]
 
 
 def contact_sheet(
@@ -39,7 +46,8 @@ def contact_sheet(
     return sheet
 
 
-def _cluster_colours(n: int) -> np.ndarray:
+def cluster_colours(n: int) -> np.ndarray:
+    """RGBA colours of ``n`` clusters (tab10, tab20, then turbo), as the figures draw them."""
     from matplotlib import colormaps
 
     name = "tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"
@@ -47,7 +55,7 @@ def _cluster_colours(n: int) -> np.ndarray:
     return np.array([cmap(i if n <= 20 else i / max(n - 1, 1)) for i in range(max(n, 1))])
 
 
-def _map_2d(points: np.ndarray) -> np.ndarray:
+def map_2d(points: np.ndarray) -> np.ndarray:
     """The points in 2-D: as they are, or on their first two principal axes (padded with
     zeros where there are fewer, as with one point or one feature)."""
     if points.shape[1] == 2:
@@ -62,12 +70,12 @@ def _map_2d(points: np.ndarray) -> np.ndarray:
 def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: str = ""):
     """The images as points of the clustering space (its first two principal axes beyond 2-D),
     coloured by cluster; with known labels, a second panel coloured by label."""
-    xy = _map_2d(np.asarray(points, dtype=np.float64))
+    xy = map_2d(np.asarray(points, dtype=np.float64))
     panels = 2 if truth is not None else 1
     fig = _figure(6.5 * panels, 6)
     axes = np.atleast_1d(fig.subplots(1, panels))
     n = int(labels.max(initial=-1)) + 1
-    colours = _cluster_colours(n)
+    colours = cluster_colours(n)
     noise = labels < 0
     ax = axes[0]
     if noise.any():
@@ -89,7 +97,7 @@ def embedding_figure(points: np.ndarray, labels: np.ndarray, truth=None, title: 
         known = np.array([t is not None for t in truth])
         names = sorted({t for t in truth if t is not None})
         code = {name: i for i, name in enumerate(names)}
-        label_colours = _cluster_colours(len(names))
+        label_colours = cluster_colours(len(names))
         ax2 = axes[1]
         ax2.scatter(*xy[~known].T, s=4, c="#bbbbbb", linewidths=0)
         codes = np.array([code[t] for t in truth if t is not None], dtype=int)
@@ -174,7 +182,7 @@ def dendrogram_figure(linkage: np.ndarray, labels: np.ndarray, *, leaves: int = 
 
     n = len(labels)
     k = int(labels.max(initial=-1)) + 1
-    colours = [to_hex(c) for c in _cluster_colours(k)]
+    colours = [to_hex(c) for c in cluster_colours(k)]
     node_cluster = _node_clusters(linkage, labels)
     counts = np.concatenate([np.ones(n), linkage[:, 3]])
 

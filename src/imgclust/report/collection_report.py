@@ -30,13 +30,16 @@ def _facts(summary: dict) -> list[tuple[str, object]]:
     return facts
 
 
-def write_group_report(summary: dict, result, folder: Path) -> Path:
-    """Write ``report.html`` for a grouping whose other outputs are already in ``folder``."""
+def write_group_report(summary: dict, result, folder: Path, map_data: dict | None = None) -> Path:
+    """Write ``report.html`` for a grouping whose other outputs are already in ``folder``;
+    ``map_data`` (:func:`~imgclust.report.image_map.map_payload`) gives its interactive map."""
     report = Report("imgclust group", summary["source"]).facts(_facts(summary))
     parameters = summary["parameters"]  # which features and why (auto's choice), the map
     report.text(f"Features: {parameters['features']}; reduced by {parameters['reduce']}.")
     for warning in summary.get("warnings", []):
         report.text(f"Warning: {warning}.")
+    report.heading("Map")
+    report.interactive_map(map_data)
     report.heading("Clusters")
     report.figure(folder, "embedding.png", "The images on the 2-D map, coloured by cluster")
     report.figure(
@@ -52,8 +55,11 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
             "linkage): branches in their cluster's colour, the cut into K dashed",
         )
     report.table(
-        ["cluster", "size", "image nearest the centre"],
-        [[c["cluster"], c["size"], c["representative"]] for c in summary["clusters"]],
+        ["cluster", "name", "size", "image nearest the centre"],
+        [
+            [c["cluster"], c.get("name", ""), c["size"], c["representative"]]
+            for c in summary["clusters"]
+        ],
     )
     if result.sweep is not None:
         report.heading("Choosing K")
@@ -109,8 +115,11 @@ def write_group_report(summary: dict, result, folder: Path) -> Path:
     return report.write(folder, parameters, summary["timings_s"])
 
 
-def write_assign_report(summary: dict, placement, folder: Path) -> Path:
-    """Write ``report.html`` for an ``assign`` run whose other outputs are in ``folder``."""
+def write_assign_report(
+    summary: dict, placement, folder: Path, map_data: dict | None = None
+) -> Path:
+    """Write ``report.html`` for an ``assign`` run whose other outputs are in ``folder``;
+    ``map_data`` gives its interactive map (the new images on the training run's map)."""
     folder = Path(folder)
     report = Report("imgclust assign", summary["model"])
     report.facts(
@@ -121,8 +130,14 @@ def write_assign_report(summary: dict, placement, folder: Path) -> Path:
             ("rule", summary["rule"]),
         ]
     )
+    report.heading("Map (the new images where the training images near them lie)")
+    report.interactive_map(map_data)
     report.heading("Clusters")
-    report.table(["cluster", "images"], [[c, n] for c, n in summary["per_cluster"].items()])
+    names = summary.get("names", {})
+    report.table(
+        ["cluster", "name", "images"],
+        [[c, names.get(c, ""), n] for c, n in summary["per_cluster"].items()],
+    )
     report.heading("Galleries (the new images nearest each cluster's centre)")
     report.gallery(
         folder,

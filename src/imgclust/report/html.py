@@ -3,8 +3,8 @@
 The page stands alone: styles and scripts inline, no network (no CDN, no remote fonts), the
 job's images linked by relative paths, so the folder can be zipped and mailed. Every piece of
 text that comes from the user (file names, folder names, labels, parameters) goes through
-:func:`html.escape`; the page's script only sorts tables and enlarges images, and builds no
-markup from data.
+:func:`html.escape`; the page's scripts (sorting tables, enlarging images, the map of a
+collection) build no markup from data: they set user text with ``textContent``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from imgclust._text import printable
+from imgclust.report.image_map import map_section
 
 __all__ = ["Report", "Swatch", "command_line"]
 
@@ -268,6 +269,13 @@ class Report:
         )
         self.heading("Files")
         return self.links([(name, name) for name in entries])
+
+    def interactive_map(self, payload: dict | None) -> Report:
+        """The map of a collection a person explores (:mod:`imgclust.report.image_map`):
+        nothing when there is no map."""
+        if payload is not None and payload["n"]:
+            self.parts.append(map_section(payload))
+        return self
 
     def text(self, text: str) -> Report:
         self.parts.append(f"<p>{_e(text)}</p>")

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from imgclust.report.html import Report
+from imgclust.report.image_map import read_map_data
 
 __all__ = ["write_semi_report"]
 
@@ -107,6 +108,7 @@ def write_semi_report(
         [[r["cluster"], r["size"], r["path"], seeds.get(r["cluster"], "")] for r in reps],
     )
     report.heading("The map")
+    report.interactive_map(read_map_data(folder))
     report.figure(folder, "embedding.png", "The images on a 2-D map; representatives ringed")
     report.heading("Skipped files")
     skipped = _skipped(folder)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
+from imgclust.collection.outputs import clustering_points, write_map
 from imgclust.errors import InvalidParameterError, OutputExistsError
 from imgclust.io.outputs import (
     StagedOutputDir,
@@ -45,7 +46,8 @@ _OUTPUTS = ("propagated.csv", "propagation.json")
 #: What ``representatives`` may write at the top of its output folder.
 REPRESENTATIVES_OUTPUTS = (
     "to_label.csv", "thumbnails", "representatives.png", "assignments.csv", "skipped.csv",
-    "embedding.png", "representatives.npz", "representatives.json", "report.html",
+    "embedding.png", "embedding.csv", "representatives.npz", "representatives.json", "map",
+    "report.html",
 )  # fmt: skip
 
 
@@ -60,18 +62,18 @@ def run_representatives(
 ) -> dict:
     """Find the representatives (:func:`find_representatives`) and write them into ``output``,
     with ``report.html`` unless ``report`` is false."""
-    names = output_names(REPRESENTATIVES_OUTPUTS, report=report)
+    names = output_names(REPRESENTATIVES_OUTPUTS, report=report, without=() if report else {"map"})
     check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
     reps = find_representatives(images, exclude=[output], progress=progress, **options)
-    with (
-        StagedOutputDir(output, overwrite=overwrite, names=names) as stage,
-        progress("writing outputs", 1) as advance,
-    ):
-        summary = write_representatives(reps, stage.path)
+    with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
+        with progress("writing outputs", 1) as advance:
+            summary = write_representatives(reps, stage.path)
+            advance()
         if report:
+            result = reps.clustering
+            write_map(result, clustering_points(result), stage.path, output, progress)
             write_semi_report(stage.path, summary)
-        advance()
     return record_output(summary, output, report)
 
 

@@ -1,10 +1,9 @@
 """``imgclust label``: a page in the browser to label the representatives.
 
-A small server from the standard library (:mod:`http.server`), bound to 127.0.0.1 only. Every
-request must carry the random token of the URL it prints (as ``?token=`` or the
-``X-Imgclust-Token`` header) and a ``Host`` of this machine; anything else is refused. It
-serves one page, the list of representatives as JSON, their thumbnails (by index: no path
-from a request ever reaches the file system) and takes labels, which it saves to
+A server on 127.0.0.1 behind a token (:mod:`imgclust._local_server`, which also says how
+malformed and foreign requests are refused). It serves one page, the list of representatives
+as JSON, their thumbnails (by index: no path from a request ever reaches the file system)
+and takes labels, which it saves to
 ``labels.csv`` after every change through a temporary file and a rename. The page builds
 every piece of user text with ``textContent``, so a file name or a label is shown, never run.
 
@@ -20,21 +19,14 @@ from (``Origin``, ``Sec-Fetch-Site``), this server's own origin.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import hmac
-import json
 import os
 import re
-import secrets
-import socket
-import sys
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
+from imgclust._local_server import READ_TIMEOUT, Answer, BadRequest, LocalServer, json_answer
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import csv_text, write_text_atomic
 from imgclust.semi.representatives import THUMBNAILS, read_to_label
@@ -43,13 +35,6 @@ __all__ = ["READ_TIMEOUT", "LabelServer"]
 
 LABELS_FILE = "labels.csv"
 _MAX_BODY = 1 << 20
-#: Seconds a client may keep the server waiting for the next part of its request before it is
-#: answered 408 and dropped.
-READ_TIMEOUT = 10.0
-#: A whole request must arrive within this many read timeouts (a client trickling one byte at
-#: a time is cut off).
-_DEADLINE_TIMEOUTS = 3
-_DIGITS = re.compile(r"[0-9]{1,9}")
 _THUMB = re.compile(r"/thumb/([0-9]{1,9})")
 _PAGE = Path(__file__).with_name("label_page.html")
 
@@ -125,165 +110,44 @@ def _text_a_file_can_hold(value) -> bool:
     return isinstance(value, str) and value.isprintable()
 
 
-def _handler(store: LabelStore, token: str, read_timeout: float):
-    page = _PAGE.read_bytes()
+class _LabelApplication:
+    """The routes of the labelling page: the page, the list, thumbnails by index, labels."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "imgclust-label"
-        timeout = read_timeout  # socket timeout: a slow or silent client cannot hold a thread
+    name = "label"
+    max_body = _MAX_BODY
 
-        def log_message(self, format, *args):
-            pass
+    def __init__(self, store: LabelStore) -> None:
+        self.store = store
+        self.page = _PAGE.read_bytes()
 
-        def setup(self) -> None:
-            super().setup()
-            # The socket's timeout bounds each wait for a byte; a client sending one byte
-            # every few seconds would pass it for ever. A whole request must arrive within
-            # three read timeouts: past that the connection is shut, its thread freed.
-            self._deadline = threading.Timer(_DEADLINE_TIMEOUTS * read_timeout, self._cut_off)
-            self._deadline.daemon = True
-            self._deadline.start()
+    def get(self, route: str) -> Answer | None:
+        if route == "/":
+            return HTTPStatus.OK, self.page, "text/html; charset=utf-8"
+        if route == "/api/items":
+            return json_answer(self.store.listing())
+        thumb = _THUMB.fullmatch(route)
+        data = self.store.thumbnail(int(thumb.group(1))) if thumb else None
+        return None if data is None else (HTTPStatus.OK, data, "image/png")
 
-        def _cut_off(self) -> None:
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-
-        def finish(self) -> None:
-            self._deadline.cancel()
-            super().finish()
-
-        def _arrived(self) -> None:
-            """The request is read: answering it is not held to the deadline."""
-            self._deadline.cancel()
-
-        def send_error(self, code, message=None, explain=None):
-            # http.server answers an unknown method with 501 and an unknown HTTP version with
-            # 505; both are the client's mistake here: 405 and 400
-            code = {501: 405, 505: 400}.get(int(code), code)
-            super().send_error(code, message, explain)
-
-        def _allowed(self) -> bool:
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
-            if host not in ("127.0.0.1", "localhost"):
-                return False
-            query = parse_qs(urlsplit(self.path).query)
-            given = self.headers.get("X-Imgclust-Token") or (query.get("token") or [""])[0]
-            return hmac.compare_digest(given.encode(), token.encode())
-
-        def _same_origin(self) -> bool:
-            """A write from this server's own page: no other site may post labels, even one
-            that learnt the token."""
-            port = self.server.server_address[1]
-            origin = self.headers.get("Origin")
-            if origin is not None and origin not in (
-                f"http://127.0.0.1:{port}",
-                f"http://localhost:{port}",
-            ):
-                return False
-            site = self.headers.get("Sec-Fetch-Site")
-            return site in (None, "same-origin", "none")
-
-        def _send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header(
-                "Content-Security-Policy",
-                "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-                "script-src 'unsafe-inline'; connect-src 'self'",
-            )
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _refuse(self, status: HTTPStatus, message: str) -> None:
-            self.close_connection = True
-            self._send(status, message.encode(), "text/plain; charset=utf-8")
-
-        def do_GET(self) -> None:
-            self._arrived()
-            if not self._allowed():
-                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
-            route = urlsplit(self.path).path
-            if route == "/":
-                return self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
-            if route == "/api/items":
-                body = json.dumps(store.listing()).encode()
-                return self._send(HTTPStatus.OK, body, "application/json")
-            thumb = _THUMB.fullmatch(route)
-            if thumb:
-                data = store.thumbnail(int(thumb.group(1)))
-                if data is not None:
-                    return self._send(HTTPStatus.OK, data, "image/png")
-            self._refuse(HTTPStatus.NOT_FOUND, "not found")
-
-        def do_POST(self) -> None:
-            if not self._allowed():
-                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: open the URL with its token")
-            if urlsplit(self.path).path != "/api/labels":
-                return self._refuse(HTTPStatus.NOT_FOUND, "not found")
-            if not self._same_origin():
-                return self._refuse(HTTPStatus.FORBIDDEN, "forbidden: labels come from the page")
-            kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if kind != "application/json":
-                return self._refuse(
-                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the labels as application/json"
-                )
-            given = (self.headers.get("Content-Length") or "").strip()
-            if not _DIGITS.fullmatch(given) or not 0 < int(given) <= _MAX_BODY:
-                return self._refuse(
-                    HTTPStatus.BAD_REQUEST,
-                    f"send the labels as a JSON object with a Content-Length of 1 to {_MAX_BODY}",
-                )
-            try:
-                body = self.rfile.read(int(given))
-            except OSError:  # the client stopped sending: the socket timed out
-                return self._refuse(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive")
-            self._arrived()
-            if len(body) < int(given):
-                return self._refuse(HTTPStatus.BAD_REQUEST, "the body is shorter than it says")
-            try:
-                changes = json.loads(body)
-                if not isinstance(changes, dict):
-                    raise ValueError
-                labelled = store.update(changes)
-            except (ValueError, KeyError, RecursionError):
-                return self._refuse(
-                    HTTPStatus.BAD_REQUEST, "labels must map representatives to text"
-                )
-            body = json.dumps({"saved": True, "labelled": labelled}).encode()
-            self._send(HTTPStatus.OK, body, "application/json")
-
-    return Handler
+    def post(self, route: str, body: dict) -> Answer | None:
+        if route != "/api/labels":
+            return None
+        try:
+            labelled = self.store.update(body)
+        except KeyError:
+            raise BadRequest("labels must map representatives to text") from None
+        return json_answer({"saved": True, "labelled": labelled})
 
 
-class _Server(ThreadingHTTPServer):
-    """A threading server with a long listen queue (50 requests at once are queued, not
-    reset) that reports a failed request in one line instead of a traceback."""
-
-    request_queue_size = 128
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        error = sys.exc_info()[1]
-        if not isinstance(error, (ConnectionError, TimeoutError)):
-            print(f"imgclust label: a request failed: {error!r}", file=sys.stderr)
-
-
-class LabelServer:
+class LabelServer(LocalServer):
     """The labelling server of a representatives folder.
 
     Parameters
     ----------
     folder : path
         A folder written by ``imgclust representatives``.
-    port : int, default=0
-        0 picks a free port.
-    token : str, optional
-        The secret of the URL (default: 128 random bits).
-    read_timeout : float, default=READ_TIMEOUT
-        Seconds a client may take to send a request before it is answered 408.
+    port, token, read_timeout
+        As :class:`~imgclust._local_server.LocalServer`.
 
     Examples
     --------
@@ -300,34 +164,6 @@ class LabelServer:
         read_timeout: float = READ_TIMEOUT,
     ):
         self.store = LabelStore(Path(folder))
-        self.token = token or secrets.token_urlsafe(16)
-        try:
-            self.httpd = _Server(
-                ("127.0.0.1", port), _handler(self.store, self.token, read_timeout)
-            )
-        except OSError as exc:
-            raise InvalidParameterError(
-                f"port {port} cannot be used ({exc.strerror}); pick another --port or leave it out"
-            ) from None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self.httpd.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The address to open, token included."""
-        return f"http://127.0.0.1:{self.port}/?token={self.token}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(
+            _LabelApplication(self.store), port=port, token=token, read_timeout=read_timeout
+        )

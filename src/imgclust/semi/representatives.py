@@ -222,11 +222,13 @@ def _strings(values) -> np.ndarray:
 
 def write_representatives(reps: Representatives, folder: str | os.PathLike) -> dict:
     """Write ``to_label.csv``, ``representatives.png``, ``thumbnails/``, ``assignments.csv``,
-    ``embedding.png``, ``skipped.csv``, ``representatives.json`` and the arrays ``propagate``
-    reads (``representatives.npz``) into ``folder``; returns the summary."""
-    from imgclust.collection.outputs import _assignments, _write_csv
+    ``embedding.csv``, ``embedding.png``, ``skipped.csv``, ``representatives.json`` and the
+    arrays ``propagate`` reads (``representatives.npz``) into ``folder``; returns the
+    summary."""
+    from imgclust.collection.outputs import _assignments, _write_csv, clustering_points
     from imgclust.report.collection_plots import contact_sheet, embedding_figure
     from imgclust.report.html import command_line
+    from imgclust.report.image_map import write_embedding_csv
 
     folder = Path(folder)
     result = reps.clustering
@@ -248,6 +250,7 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
         folder / "representatives.png"
     )
     _assignments(result, folder)
+    write_embedding_csv(folder, clustering_points(result))
     skipped = result.extraction.skipped + reps.test_skipped
     _write_csv(folder / "skipped.csv", ["path", "reason"], skipped)
     title = f"{result.n_clusters} clusters, representatives ringed"
@@ -289,9 +292,9 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
 
 
 def _ring(figure, embedding: np.ndarray, rows: np.ndarray) -> None:
-    from imgclust.report.collection_plots import _map_2d
+    from imgclust.report.collection_plots import map_2d
 
-    points = _map_2d(embedding)[rows]
+    points = map_2d(embedding)[rows]
     axes = figure.axes[0]
     axes.scatter(points[:, 0], points[:, 1], s=60, facecolors="none", edgecolors="black", lw=1)
 
