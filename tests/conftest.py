@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,6 +123,18 @@ def report_browser():
         browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield ReportBrowser(browser)
         browser.close()
+
+
+def http_request(url, data=None, headers=None):
+    """Status and body of a GET (a POST of ``data`` as JSON, as the pages send it)."""
+    if data is not None:
+        headers = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}

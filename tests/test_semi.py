@@ -6,8 +6,6 @@ import csv
 import json
 import os
 import shutil
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,8 @@ from PIL import Image
 from imgclust.cli import cli
 from imgclust.errors import InvalidParameterError
 from imgclust.semi.propagate import propagate_labels
+
+from .conftest import http_request
 
 HOSTILE = "<img src=x onerror=alert(1)>.png"
 
@@ -336,17 +336,6 @@ def hostile_reps(tmp_path) -> Path:
     return out
 
 
-def _request(url, data=None, headers=None):
-    if data is not None:  # as the page sends them
-        headers = {"Content-Type": "application/json", **(headers or {})}
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def test_server_refuses_requests_without_the_token(hostile_reps):
     from imgclust.semi.label_server import LabelServer
 
@@ -354,23 +343,25 @@ def test_server_refuses_requests_without_the_token(hostile_reps):
     server.start()
     try:
         base = f"http://127.0.0.1:{server.port}"
-        assert _request(f"{base}/")[0] == 403
-        assert _request(f"{base}/?token=wrong")[0] == 403
-        assert _request(f"{base}/api/items")[0] == 403
-        assert _request(f"{base}/api/labels", b'{"x": "y"}')[0] == 403
-        status, body = _request(f"{base}/api/items?token={server.token}")
+        assert http_request(f"{base}/")[0] == 403
+        assert http_request(f"{base}/?token=wrong")[0] == 403
+        assert http_request(f"{base}/api/items")[0] == 403
+        assert http_request(f"{base}/api/labels", b'{"x": "y"}')[0] == 403
+        status, body = http_request(f"{base}/api/items?token={server.token}")
         assert status == 200 and HOSTILE in {item["path"] for item in json.loads(body)}
         token = f"?token={server.token}"
         for path in ("/thumb/99", "/thumb/..%2F..%2Fto_label.csv", "/../to_label.csv", "/x"):
-            assert _request(f"{base}{path}{token}")[0] == 404
-        status, _ = _request(f"{base}/thumb/0{token}")
+            assert http_request(f"{base}{path}{token}")[0] == 404
+        status, _ = http_request(f"{base}/thumb/0{token}")
         assert status == 200
         # a path that is not a representative, or a label that is not text, is refused
-        assert _request(f"{base}/api/labels{token}", b'{"../../etc/passwd": "x"}')[0] == 400
-        assert _request(f"{base}/api/labels{token}", json.dumps({HOSTILE: 3}).encode())[0] == 400
+        assert http_request(f"{base}/api/labels{token}", b'{"../../etc/passwd": "x"}')[0] == 400
+        assert (
+            http_request(f"{base}/api/labels{token}", json.dumps({HOSTILE: 3}).encode())[0] == 400
+        )
         # another Host (DNS rebinding) is refused even with the token
-        assert _request(f"{base}/{token}", headers={"Host": "evil.example"})[0] == 403
-        status, _ = _request(f"{base}/api/labels{token}", json.dumps({HOSTILE: "red"}).encode())
+        assert http_request(f"{base}/{token}", headers={"Host": "evil.example"})[0] == 403
+        status, _ = http_request(f"{base}/api/labels{token}", json.dumps({HOSTILE: "red"}).encode())
         assert status == 200
         saved = {r["path"]: r["label"] for r in _rows(hostile_reps / "labels.csv")}
         assert saved[HOSTILE] == "red"
@@ -456,7 +447,7 @@ def test_label_server_answers_other_methods_with_405(label_server, method):
 def test_label_server_times_out_a_body_shorter_than_it_says(label_server):
     import time
 
-    from imgclust.semi.label_server import READ_TIMEOUT
+    from imgclust._local_server import READ_TIMEOUT
 
     assert READ_TIMEOUT <= 30  # the default a person's server runs with
     start = time.monotonic()
@@ -464,7 +455,7 @@ def test_label_server_times_out_a_body_shorter_than_it_says(label_server):
     assert _status(answer) == 408
     assert time.monotonic() - start < 5  # the fixture's server waits 1 s
     # and the server still answers
-    status, _ = _request(
+    status, _ = http_request(
         f"http://127.0.0.1:{label_server.port}/api/items?token={label_server.token}"
     )
     assert status == 200
@@ -477,7 +468,7 @@ def test_label_server_serves_50_parallel_posts(label_server, hostile_reps):
     paths = [r["path"] for r in _rows(hostile_reps / "to_label.csv")]
 
     def post(i):
-        return _request(url, json.dumps({paths[i % len(paths)]: f"l{i}"}).encode())[0]
+        return http_request(url, json.dumps({paths[i % len(paths)]: f"l{i}"}).encode())[0]
 
     with ThreadPoolExecutor(50) as pool:
         statuses = list(pool.map(post, range(50)))

@@ -33,6 +33,7 @@ _COMMANDS = {
     "representatives": ("semi", "representatives_command"),
     "label": ("semi", "label_command"),
     "propagate": ("semi", "propagate_command"),
+    "review": ("review", "command"),
     "experiment": ("experiment", "command"),
     "demo": ("demo", "command"),
 }

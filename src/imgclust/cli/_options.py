@@ -281,3 +281,18 @@ def parse_k(value: str) -> int | str:
     if k < 1:
         raise click.BadParameter(f"K={k} must be at least 1")
     return k
+
+
+def serve_until_stopped(server, open_browser: bool) -> None:
+    """Serve a page (``label``, ``review``) until Ctrl+C, opening it in a browser first when
+    asked; the server is stopped whatever happens."""
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

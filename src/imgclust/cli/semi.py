@@ -13,6 +13,7 @@ from imgclust.cli._options import (
     parse_k,
     report_option,
     seed_option,
+    serve_until_stopped,
     summary_options,
 )
 from imgclust.cli.group import collection_arguments, collection_options, default_output
@@ -120,16 +121,7 @@ def label_command(folder, port, open_browser):
     server = LabelServer(folder, port=port)
     click.echo(f"Labelling {len(server.store.items)} representatives; open:\n  {server.url}")
     click.echo(f"Labels are saved to {server.store.path} as you type. Ctrl+C stops.")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(server.url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server, open_browser)
     labelled = sum(1 for v in server.store.labels.values() if v)
     click.echo(f"{labelled} of {len(server.store.items)} labelled in {server.store.path}")
 

@@ -537,8 +537,8 @@
         if (highlight !== null && colourBy === "cluster" && !byId.has(highlight)) highlight = null;
         buildGroups();
         buildLegend();
-        if (selectedCount) list(this.selection(), listTitle);
-        else if (highlight !== null) setHighlight(highlight);
+        if (highlight !== null) setHighlight(highlight);
+        else if (selectedCount) list(this.selection(), listTitle);
         redraw();
       },
       clearSelection,

@@ -3,18 +3,14 @@
 A server on 127.0.0.1 behind a token (:mod:`imgclust._local_server`, which also says how
 malformed and foreign requests are refused). It serves one page, the list of representatives
 as JSON, their thumbnails (by index: no path from a request ever reaches the file system)
-and takes labels, which it saves to
-``labels.csv`` after every change through a temporary file and a rename. The page builds
-every piece of user text with ``textContent``, so a file name or a label is shown, never run.
+and takes labels, which it saves to ``labels.csv`` after every change through a temporary
+file and a rename. The page builds every piece of user text with ``textContent``, so a file
+name or a label is shown, never run.
 
-Every malformed request gets a 4xx answer (never a traceback on the console): a length or an
-index that is not plain ASCII digits, a body that is not a JSON object of text (however deeply
-nested), a body shorter than it says (a client that stops sending is answered 408 after
-:data:`READ_TIMEOUT` seconds, and one that trickles a byte at a time is cut off after three,
-so no handler thread waits forever), a label that is not printable text. Writes must come from the
-page itself: a POST needs ``Content-Type: application/json`` (which a cross-site form cannot
-send without a preflight this server never grants) and, when the browser says where it comes
-from (``Origin``, ``Sec-Fetch-Site``), this server's own origin.
+Besides the refusals of every such server (a length that is not plain ASCII digits, a body
+that is not a JSON object, a client that stops sending or trickles, a write from another
+origin), an index that is not plain ASCII digits and a label that is not printable text are
+refused with a 4xx.
 """
 
 from __future__ import annotations
@@ -26,12 +22,12 @@ import threading
 from http import HTTPStatus
 from pathlib import Path
 
-from imgclust._local_server import READ_TIMEOUT, Answer, BadRequest, LocalServer, json_answer
+from imgclust._local_server import Answer, BadRequest, LocalServer, json_answer
 from imgclust.errors import InvalidParameterError
 from imgclust.io.outputs import csv_text, write_text_atomic
 from imgclust.semi.representatives import THUMBNAILS, read_to_label
 
-__all__ = ["READ_TIMEOUT", "LabelServer"]
+__all__ = ["LabelServer"]
 
 LABELS_FILE = "labels.csv"
 _MAX_BODY = 1 << 20
@@ -146,8 +142,8 @@ class LabelServer(LocalServer):
     ----------
     folder : path
         A folder written by ``imgclust representatives``.
-    port, token, read_timeout
-        As :class:`~imgclust._local_server.LocalServer`.
+    **server_options
+        ``port``, ``token``, ``read_timeout`` of :class:`~imgclust._local_server.LocalServer`.
 
     Examples
     --------
@@ -155,15 +151,6 @@ class LabelServer(LocalServer):
     >>> server.start(); print(server.url)  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        folder: str | os.PathLike,
-        *,
-        port: int = 0,
-        token: str | None = None,
-        read_timeout: float = READ_TIMEOUT,
-    ):
+    def __init__(self, folder: str | os.PathLike, **server_options) -> None:
         self.store = LabelStore(Path(folder))
-        super().__init__(
-            _LabelApplication(self.store), port=port, token=token, read_timeout=read_timeout
-        )
+        super().__init__(_LabelApplication(self.store), **server_options)
