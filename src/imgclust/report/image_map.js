@@ -130,6 +130,7 @@
     const pointSize = () => Math.min(10, 3 * Math.sqrt(view.scale)) + (n < 2000 ? 2 : 0);
 
     function draw() {
+      const began = performance.now();
       frame = 0;
       const dpr = window.devicePixelRatio || 1;
       const f = frameSize();
@@ -183,7 +184,9 @@
         context.stroke();
         context.setLineDash([]);
       }
-      if (!root.dataset.drawnAt) root.dataset.drawnAt = performance.now().toFixed(1);
+      const ended = performance.now();
+      if (!root.dataset.drawnAt) root.dataset.drawnAt = ended.toFixed(1);
+      root.dataset.drawMs = (ended - began).toFixed(2); // what one frame of pan or zoom costs
     }
     const redraw = () => {
       if (!frame) frame = requestAnimationFrame(draw);
