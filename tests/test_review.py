@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from imgclust.cli import cli
-from imgclust.collection.jobs import apply_review
+from imgclust.reviews import apply_review
 from imgclust.collection.review import REVIEW_FILE, ReviewStore
 from imgclust.collection.review_server import ReviewServer
 from imgclust.report.image_map import read_embedding_csv
@@ -98,7 +98,7 @@ def test_a_review_of_other_images_is_refused_in_one_line(grouped):
 
 def test_not_a_group_folder_is_one_line(tmp_path):
     result = _run("review", tmp_path, "--apply")
-    assert result.exit_code == 1 and "not an output folder of 'imgclust group'" in result.output
+    assert result.exit_code == 1 and "not an output folder of 'imgclust group' or" in result.output
 
 
 def test_apply_regroups_the_folder_and_keeps_the_users_files(grouped):
@@ -208,3 +208,26 @@ def test_a_move_in_the_browser_survives_a_reload_and_the_apply(
     moved = {clusters[f"blue/blue_{i}.png"] for i in range(11, 20, 2)}
     moved |= {clusters[f"blue/blue_{i}.jpg"] for i in range(10, 20, 2)}
     assert len(moved) == 1 and list(clusters.values()).count(moved.pop()) == 10
+
+
+def test_a_representatives_review_names_become_the_labels_propagate_reads(colour_folder):
+    reps = colour_folder.parent / "reps"
+    assert _run("representatives", colour_folder, "-k", 4, "--reduce", "pca", "--holdout", 6,
+                "--no-cache", "-o", reps, "-q").exit_code == 0  # fmt: skip
+    summary = json.loads((reps / "representatives.json").read_text())
+    store = ReviewStore(reps)
+    assert store.kind == "representatives"
+    for rep in summary["representatives"]:  # each named after its representative's colour
+        colour = rep["path"].split("/")[0]
+        store.edit({"action": "name", "cluster": rep["cluster"], "name": f"{colour}!"})
+    result = _run("review", reps, "--apply", "-q")
+    assert result.exit_code == 0, result.output
+    with open(reps / "to_label.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(row["label"] == row["path"].split("/")[0] + "!" for row in rows), rows
+    assert json.loads((reps / "representatives.json").read_text())["held_out"] == 6
+    assert _run("propagate", reps, "-q").exit_code == 0  # the names are the labels
+    with open(reps / "propagated.csv", newline="", encoding="utf-8") as handle:
+        propagated = list(csv.DictReader(handle))
+    labelled = [row for row in propagated if row["label"]]
+    assert {row["label"] for row in labelled} == {"red!", "green!", "blue!"}

@@ -14,7 +14,8 @@ from imgclust.cli._options import Reporter, serve_until_stopped, summary_options
     "apply_review",
     is_flag=True,
     help="Apply the review saved in FOLDER/review.json: regroup the folder's results "
-    "(clusters/, galleries, report, clusters.json, model) with the reviewed clusters and names.",
+    "(clusters/, galleries, report, clusters.json, model; for representatives, to_label.csv "
+    "with the names as labels) with the reviewed clusters and names.",
 )
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: a free one)."
@@ -22,7 +23,7 @@ from imgclust.cli._options import Reporter, serve_until_stopped, summary_options
 @click.option("--open/--no-open", "open_browser", default=True, help="Open the page in a browser.")
 @summary_options
 def command(folder, apply_review, port, open_browser, as_json, quiet):
-    """Review the groups of FOLDER (written by 'imgclust group') in the browser.
+    """Review the groups of FOLDER (written by 'imgclust group' or 'representatives').
 
     Serves the map of every image on 127.0.0.1 (behind a secret token), where you move
     selected images to another cluster, merge, split and name clusters. Every change is saved
@@ -46,9 +47,18 @@ def command(folder, apply_review, port, open_browser, as_json, quiet):
 
 def _apply(folder: str, as_json: bool, quiet: bool) -> None:
     from imgclust.cli.group import summary_rows
-    from imgclust.collection.jobs import apply_review
+    from imgclust.reviews import apply_review
 
     reporter = Reporter(quiet=quiet, as_json=as_json)
     summary = apply_review(folder, progress=reporter.bar)
-    summary.pop("result")
-    reporter.summary("imgclust review --apply", summary_rows(summary), summary)
+    summary.pop("result", None)
+    if "clusters" in summary:  # a group folder
+        rows = summary_rows(summary)
+    else:
+        named = sum(1 for r in summary["representatives"] if r.get("label"))
+        rows = [
+            ("clusters", f"{summary['n_clusters']} ({named} named: their labels in to_label.csv)"),
+            ("next", f"imgclust propagate {folder}"),
+            ("outputs", summary["output"]),
+        ]
+    reporter.summary("imgclust review --apply", rows, summary)

@@ -6,7 +6,6 @@ reads, writes into a staging folder and returns the summary it wrote.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -23,14 +22,14 @@ from imgclust.collection.outputs import (
     write_group_outputs,
     write_map,
 )
-from imgclust.collection.review import REVIEW_FILE, ReviewStore, applied_review
+from imgclust.collection.review import REVIEW_FILE, ReviewStore, applied_review, run_record
 from imgclust.collection.sources import IMAGE_SUFFIXES, ImageSource, scan_folder
 from imgclust.errors import InvalidParameterError
 from imgclust.io.images import DEFAULT_MAX_PIXELS
 from imgclust.io.outputs import StagedOutputDir, check_output_dir, output_names, record_output
 from imgclust.report.collection_report import write_assign_report, write_group_report
 
-__all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "apply_review", "run_assign", "run_group"]
+__all__ = ["ASSIGN_OUTPUTS", "GROUP_OUTPUTS", "apply_group_review", "run_assign", "run_group"]
 
 #: What ``group`` and ``assign`` may write at the top of their output folders (checked
 #: before any work: a folder of the user's called ``galleries`` is refused, never replaced).
@@ -40,8 +39,7 @@ GROUP_OUTPUTS = (
     "dendrogram.png", "clusters", "clusters.json", "model", "embedding.csv", "map",
     "report.html", "review.json",
 )  # fmt: skip
-#: Settings of a run that ``review --apply`` does not repeat (the result is the same).
-_NOT_REPEATED = ("scheduler", "workers", "reviewed")
+
 ASSIGN_OUTPUTS = (
     "assignments.csv", "embedding.csv", "skipped.csv", "galleries", "clusters", "map",
     "report.html",
@@ -85,7 +83,7 @@ def run_group(
     names = output_names(GROUP_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
-    run = _run_record(images, export, save, report, options)
+    run = run_record(images, options, export=export, save=save, report=report)
     result = cluster_images(images, exclude=[output], progress=progress, **options)
     with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
         with progress("writing outputs", len(result.labels) + 1) as advance:
@@ -112,71 +110,20 @@ def run_group(
     return summary
 
 
-def _run_record(images, export: str, save: bool, report: bool, options: dict) -> dict | None:
-    """How a run can be made again on the same images (``clusters.json``'s ``run``, which
-    ``imgclust review --apply`` repeats): the settings, paths made absolute. None when it
-    cannot be (images in memory, a feature extractor object)."""
-    if images is not None and not isinstance(images, (str, os.PathLike)):
-        return None
-    record = {k: v for k, v in options.items() if k not in _NOT_REPEATED}
-    if not isinstance(record.get("features", "auto"), str):
-        return None
-    labels = record.get("labels")
-    if isinstance(labels, (str, os.PathLike)) and labels != "folders":
-        record["labels"] = str(Path(labels).resolve())
-    elif labels is not None and labels != "folders":
-        record["labels"] = [None if v is None else str(v) for v in labels]
-    if isinstance(record.get("cache"), (str, os.PathLike)):
-        record["cache"] = str(Path(record["cache"]).resolve())
-    record.update(
-        images=None if images is None else str(Path(images).resolve()),
-        export=export,
-        save=save,
-        report=report,
-    )
-    try:
-        json.dumps(record)
-    except (TypeError, ValueError):
-        return None
-    return record
-
-
-def apply_review(folder: str | os.PathLike, *, progress: ProgressFactory = no_progress) -> dict:
+def apply_group_review(
+    folder: str | os.PathLike, *, progress: ProgressFactory = no_progress
+) -> dict:
     """Apply the review of a ``group`` output folder (``review.json``): ``group`` runs again
     on the same images with the same settings (features from the cache, the map of
     ``embedding.csv``) and the reviewed clusters and names, and replaces the folder's results
     (``clusters/``, galleries, report, ``clusters.json``, the model); the user's files are
     kept, as with ``--overwrite``. Returns the new summary."""
-    folder = Path(folder)
     store = ReviewStore(folder)
-    run = store.summary.get("run")
-    if not isinstance(run, dict):
-        raise InvalidParameterError(
-            f"{folder}: clusters.json does not say how the grouping was made (made from images "
-            "in memory, or by an earlier imgclust); from Python, call run_group with the same "
-            f"images and reviewed=ReviewStore({str(folder)!r}).reviewed()"
-        )
-    options = dict(run)
-    images = options.pop("images", None)
-    export = options.pop("export", "hardlink")
-    save = bool(options.pop("save", False))
-    report = bool(options.pop("report", True))
-    try:
-        return run_group(
-            images,
-            folder,
-            export=export,
-            save=save,
-            report=report,
-            overwrite=True,
-            progress=progress,
-            reviewed=store.reviewed(),
-            **options,
-        )
-    except TypeError as exc:  # a hand-edited "run" with settings this imgclust lacks
-        raise InvalidParameterError(
-            f"{folder}/clusters.json: its run settings cannot be repeated ({exc})"
-        ) from None
+    images, options = store.run_options()
+    options.setdefault("export", "hardlink")
+    return run_group(
+        images, folder, overwrite=True, progress=progress, reviewed=store.reviewed(), **options
+    )
 
 
 def _files_source(items: list[str], max_pixels: int | None) -> ImageSource:

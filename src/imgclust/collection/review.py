@@ -16,6 +16,7 @@ report, ``clusters.json`` and the saved model all follow the review.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -34,9 +35,14 @@ from imgclust.report.image_map import (
     read_map_data,
 )
 
-__all__ = ["REVIEW_FILE", "ReviewStore", "ReviewedGroups", "applied_review"]
+__all__ = ["REVIEW_FILE", "ReviewStore", "ReviewedGroups", "applied_review", "run_record"]
+
+#: Settings of a run that ``review --apply`` does not repeat (the result is the same).
+_NOT_REPEATED = ("scheduler", "workers", "reviewed")
 
 REVIEW_FILE = "review.json"
+#: The summary that tells each kind of reviewable folder.
+SUMMARIES = {"group": "clusters.json", "representatives": "representatives.json"}
 FORMAT = "imgclust-review"
 VERSION = 1
 _UNDO_DEPTH = 50
@@ -93,37 +99,74 @@ class ReviewStore:
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
+        self.kind = (
+            "representatives"
+            if (self.folder / SUMMARIES["representatives"]).is_file()
+            and not (self.folder / SUMMARIES["group"]).is_file()
+            else "group"
+        )
         try:
-            summary = json.loads((self.folder / "clusters.json").read_text(encoding="utf-8"))
+            summary = json.loads((self.folder / SUMMARIES[self.kind]).read_text(encoding="utf-8"))
             ids, xy, clusters, labels = read_embedding_csv(self.folder)
+            names = self._names(summary)
         except FileNotFoundError as exc:
             missing = Path(exc.filename or "").name
             raise InvalidParameterError(
-                f"{self.folder}: not an output folder of 'imgclust group' ({missing} is missing)"
+                f"{self.folder}: not an output folder of 'imgclust group' or 'imgclust "
+                f"representatives' ({missing} is missing)"
             ) from None
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        except (OSError, ValueError, KeyError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidParameterError(
-                f"{self.folder}: its results are damaged ({exc}); run 'imgclust group' again"
+                f"{self.folder}: its results are damaged ({exc}); run 'imgclust {self.kind}' again"
             ) from None
-        if not isinstance(summary, dict):
-            raise InvalidParameterError(f"{self.folder}/clusters.json is damaged")
         self.summary = summary
         self.ids = ids
         self.xy = xy
         self.labels = labels
         self.digest = ids_digest(ids)
         self.clusters = clusters.copy()
-        self.names: dict[int, str] = {
-            int(c["cluster"]): str(c["name"])
-            for c in summary.get("clusters", [])
-            if isinstance(c, dict) and c.get("name")
-        }
+        self.names = names
         self.changes = 0
         self.applied = False
         self._undo: list[tuple[np.ndarray, dict[int, str]]] = []
         self.map_data = read_map_data(self.folder)
         if (self.folder / REVIEW_FILE).exists():
             self._load()
+
+    def _names(self, summary) -> dict[int, str]:
+        """The names the folder gives its clusters: those of an applied review (group), or the
+        labels of the representatives (``labels.csv``, else ``to_label.csv``)."""
+        if not isinstance(summary, dict):
+            raise ValueError("its summary is not a JSON object")
+        if self.kind == "group":
+            return {
+                int(c["cluster"]): str(c["name"])
+                for c in summary.get("clusters", [])
+                if isinstance(c, dict) and c.get("name")
+            }
+        with open(self.folder / "to_label.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        cluster_of = {row["path"]: int(row["cluster"]) for row in rows}
+        names = {int(row["cluster"]): row.get("label") or "" for row in rows}
+        typed = self.folder / "labels.csv"
+        if typed.is_file():  # what 'imgclust label' saved
+            with open(typed, newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("path") in cluster_of:
+                        names[cluster_of[row["path"]]] = row.get("label") or ""
+        return {c: name.strip() for c, name in names.items() if name and name.strip()}
+
+    def run_options(self) -> tuple[str | None, dict]:
+        """The images and the settings of the run that made the folder, to repeat it."""
+        run = self.summary.get("run")
+        if not isinstance(run, dict):
+            raise InvalidParameterError(
+                f"{self.folder}: {SUMMARIES[self.kind]} does not say how the folder was made "
+                "(from images in memory, or by an earlier imgclust); from Python, run it again "
+                f"with the same images and reviewed=ReviewStore({str(self.folder)!r}).reviewed()"
+            )
+        options = dict(run)
+        return options.pop("images", None), options
 
     def _load(self) -> None:
         path = self.folder / REVIEW_FILE
@@ -280,6 +323,31 @@ def applied_review(ids: list[str], clusters: np.ndarray, names: dict[int, str], 
         "clusters": np.asarray(clusters).astype(int).tolist(),
     }
     return json_text(document, indent=None)
+
+
+def run_record(images, options: dict, **writing) -> dict | None:
+    """How a run can be made again on the same images (the ``run`` of ``clusters.json`` and
+    ``representatives.json``, which ``imgclust review --apply`` repeats): the settings of the
+    clustering and of the writing (``writing``: export, model, report), paths made absolute.
+    None when it cannot be (images in memory, a feature extractor object)."""
+    if images is not None and not isinstance(images, (str, os.PathLike)):
+        return None
+    record = {k: v for k, v in options.items() if k not in _NOT_REPEATED}
+    if not isinstance(record.get("features", "auto"), str):
+        return None
+    labels = record.get("labels")
+    if isinstance(labels, (str, os.PathLike)) and labels != "folders":
+        record["labels"] = str(Path(labels).resolve())
+    elif labels is not None and labels != "folders":
+        record["labels"] = [None if v is None else str(v) for v in labels]
+    if isinstance(record.get("cache"), (str, os.PathLike)):
+        record["cache"] = str(Path(record["cache"]).resolve())
+    record.update(writing, images=None if images is None else str(Path(images).resolve()))
+    try:
+        json.dumps(record)
+    except (TypeError, ValueError):
+        return None
+    return record
 
 
 def _rows(value, count: int) -> np.ndarray:

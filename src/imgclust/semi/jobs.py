@@ -16,6 +16,7 @@ import numpy as np
 
 from imgclust._progress import ProgressFactory, no_progress
 from imgclust.collection.outputs import clustering_points, write_map
+from imgclust.collection.review import REVIEW_FILE, ReviewStore, applied_review, run_record
 from imgclust.errors import InvalidParameterError, OutputExistsError
 from imgclust.io.outputs import (
     StagedOutputDir,
@@ -39,7 +40,12 @@ from imgclust.semi.representatives import (
     write_representatives,
 )
 
-__all__ = ["read_representative_labels", "run_propagate", "run_representatives"]
+__all__ = [
+    "apply_representatives_review",
+    "read_representative_labels",
+    "run_propagate",
+    "run_representatives",
+]
 
 LABELS_FILE = "labels.csv"
 _OUTPUTS = ("propagated.csv", "propagation.json")
@@ -47,7 +53,7 @@ _OUTPUTS = ("propagated.csv", "propagation.json")
 REPRESENTATIVES_OUTPUTS = (
     "to_label.csv", "thumbnails", "representatives.png", "assignments.csv", "skipped.csv",
     "embedding.png", "embedding.csv", "representatives.npz", "representatives.json", "map",
-    "report.html",
+    "report.html", "review.json",
 )  # fmt: skip
 
 
@@ -62,19 +68,39 @@ def run_representatives(
 ) -> dict:
     """Find the representatives (:func:`find_representatives`) and write them into ``output``,
     with ``report.html`` unless ``report`` is false."""
-    names = output_names(REPRESENTATIVES_OUTPUTS, report=report, without=() if report else {"map"})
+    reviewed = options.get("reviewed")
+    without = (set() if report else {"map"}) | (set() if reviewed else {REVIEW_FILE})
+    names = output_names(REPRESENTATIVES_OUTPUTS, report=report, without=without)
     check_output_dir(output, overwrite=overwrite, names=names)
     output = Path(output)
+    run = run_record(images, options, report=report)
     reps = find_representatives(images, exclude=[output], progress=progress, **options)
     with StagedOutputDir(output, overwrite=overwrite, names=names) as stage:
         with progress("writing outputs", 1) as advance:
-            summary = write_representatives(reps, stage.path)
+            summary = write_representatives(reps, stage.path, run)
+            result = reps.clustering
+            if reviewed is not None:
+                text = applied_review(result.ids, result.labels, result.names, reviewed.changes)
+                (stage.path / REVIEW_FILE).write_text(text, encoding="utf-8")
             advance()
         if report:
-            result = reps.clustering
             write_map(result, clustering_points(result), stage.path, output, progress)
             write_semi_report(stage.path, summary)
     return record_output(summary, output, report)
+
+
+def apply_representatives_review(
+    folder: str | os.PathLike, *, progress: ProgressFactory = no_progress
+) -> dict:
+    """Apply the review of a representatives folder: ``representatives`` runs again with the
+    reviewed clusters (features from the cache, the same hold-out, the map of
+    ``embedding.csv``); each cluster's name becomes its representative's label in
+    ``to_label.csv``, for ``propagate --labels FOLDER/to_label.csv``."""
+    store = ReviewStore(folder)
+    images, options = store.run_options()
+    return run_representatives(
+        images, folder, overwrite=True, progress=progress, reviewed=store.reviewed(), **options
+    )
 
 
 def read_representative_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike):
@@ -125,6 +151,18 @@ def _train(state, propagation, classifier: str, random_state: int) -> dict:
     return result
 
 
+def _default_labels(folder: Path) -> Path:
+    """``to_label.csv`` once a review is applied (the clusters' names are its labels; the
+    labels typed earlier went into the review), else what ``imgclust label`` saved
+    (``labels.csv``), else ``to_label.csv`` filled by hand."""
+    try:
+        applied = json.loads((folder / REVIEW_FILE).read_text(encoding="utf-8"))["applied"]
+    except (OSError, ValueError, KeyError, TypeError):
+        applied = False
+    typed = folder / LABELS_FILE
+    return typed if typed.exists() and applied is not True else folder / "to_label.csv"
+
+
 def run_propagate(
     folder: str | os.PathLike,
     *,
@@ -145,7 +183,9 @@ def run_propagate(
     folder : path
         A folder written by ``imgclust representatives``.
     labels : path, optional
-        CSV of path,label (default ``folder/labels.csv``, as ``imgclust label`` saves it).
+        CSV of path,label (default ``folder/labels.csv``, as ``imgclust label`` saves it; the
+        label column of ``folder/to_label.csv`` where there is none, or once a review is
+        applied: the clusters' names are written there).
     percentile, edit, rule
         See :func:`imgclust.semi.propagate.propagate_labels`.
     train : {"logistic", "knn", "svm", "forest"}, optional
@@ -168,7 +208,11 @@ def run_propagate(
     if train is not None:
         make_classifier(train)
     state = load_state(folder)
-    seeds, n_representatives = read_representative_labels(folder, labels or folder / LABELS_FILE)
+    if labels is None:  # what 'imgclust label' saved, else the labels of to_label.csv
+        labels = (
+            folder / LABELS_FILE if (folder / LABELS_FILE).exists() else folder / "to_label.csv"
+        )
+    seeds, n_representatives = read_representative_labels(folder, labels)
     existing = [name for name in _OUTPUTS if (folder / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{folder / existing[0]} exists; pass --overwrite to replace it")

@@ -220,11 +220,14 @@ def _strings(values) -> np.ndarray:
     return np.array(["" if v is None else str(v) for v in values], dtype=str)
 
 
-def write_representatives(reps: Representatives, folder: str | os.PathLike) -> dict:
+def write_representatives(
+    reps: Representatives, folder: str | os.PathLike, run: dict | None = None
+) -> dict:
     """Write ``to_label.csv``, ``representatives.png``, ``thumbnails/``, ``assignments.csv``,
     ``embedding.csv``, ``embedding.png``, ``skipped.csv``, ``representatives.json`` and the
     arrays ``propagate`` reads (``representatives.npz``) into ``folder``; returns the
-    summary."""
+    summary. Names a review gave the clusters are their representatives' labels in
+    ``to_label.csv``; ``run`` (how to make the folder again) goes into the summary."""
     from imgclust.collection.outputs import _assignments, _write_csv, clustering_points
     from imgclust.report.collection_plots import contact_sheet, embedding_figure
     from imgclust.report.html import command_line
@@ -237,7 +240,7 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
     _write_csv(
         folder / "to_label.csv",
         ["path", "cluster", "label"],
-        [[i, c, ""] for c, i in enumerate(ids)],
+        [[i, c, result.names.get(c, "")] for c, i in enumerate(ids)],
     )
     thumbs = folder / THUMBNAILS
     thumbs.mkdir()
@@ -278,12 +281,18 @@ def write_representatives(reps: Representatives, folder: str | os.PathLike) -> d
         "held_out": len(reps.test_ids),
         "skipped": len(skipped),
         "n_clusters": result.n_clusters,
-        "representatives": [{"cluster": c, "path": i, "size": sizes[c]} for c, i in enumerate(ids)],
+        "representatives": [
+            {"cluster": c, "path": i, "size": sizes[c]}
+            | ({"label": result.names[c]} if result.names.get(c) else {})
+            for c, i in enumerate(ids)
+        ],
         "parameters": result.parameters,
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
     }
     if result.evaluation is not None:
         summary["cluster_purity"] = result.evaluation["purity"]
+    if run is not None:
+        summary["run"] = run
     command = command_line()
     if command:  # so that the page propagate rewrites can still say how the folder was made
         summary["command"] = command
