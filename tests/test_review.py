@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from imgclust.cli import cli
-from imgclust.reviews import apply_review
 from imgclust.collection.review import REVIEW_FILE, ReviewStore
 from imgclust.collection.review_server import ReviewServer
 from imgclust.report.image_map import read_embedding_csv
+from imgclust.reviews import apply_review
 
 from .conftest import http_request
 
