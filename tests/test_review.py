@@ -231,3 +231,21 @@ def test_a_representatives_review_names_become_the_labels_propagate_reads(colour
         propagated = list(csv.DictReader(handle))
     labelled = [row for row in propagated if row["label"]]
     assert {row["label"] for row in labelled} == {"red!", "green!", "blue!"}
+
+
+def test_a_dataset_grouping_is_reviewed_and_applied(tmp_path):
+    out = tmp_path / "digits"
+    assert _run("group", "--dataset", "digits", "-k", 10, "--reduce", "pca", "--no-cache",
+                "-o", out, "-q").exit_code == 0  # fmt: skip
+    server = ReviewServer(out)
+    server.start()
+    try:
+        base, token = f"http://127.0.0.1:{server.port}", f"?token={server.token}"
+        status, body = http_request(f"{base}/api/map{token}")
+        assert status == 200 and json.loads(body)["images"] is False  # no files to show
+        assert http_request(f"{base}/image/0{token}")[0] == 404
+    finally:
+        server.stop()
+    ReviewStore(out).edit({"action": "merge", "from": 9, "into": 8})
+    summary = apply_review(out)
+    assert summary["n_clusters"] == 9 and summary["evaluation"]["accuracy_majority"] > 0.5

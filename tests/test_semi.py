@@ -204,7 +204,7 @@ def test_propagate_reports_each_step(reps_folder, tmp_path):
     [
         ([("99999", "3")], "not representatives"),
         ([], "no representative has a label"),
-        (None, "cannot be read"),
+        (None, "label at least two classes with 'imgclust label'"),  # to_label.csv is read
     ],
 )
 def test_propagate_bad_labels_are_one_line(reps_folder, tmp_path, labels, message):

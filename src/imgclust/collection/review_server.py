@@ -70,13 +70,12 @@ class _ReviewApplication:
         with self._lock:
             data = self.store.payload()
             data.update(self.store.state())
-        if data.get("sprites"):
-            data["sprites"] = dict(
-                data["sprites"], sheets=[f"/sprites/{n}" for n in range(len(self.sheets))]
-            )
-        data["apply_command"] = shlex.join(
-            ["imgclust", "review", str(self.store.folder), "--apply"]
-        )
+        if data.get("sprites"):  # by number; the page adds its token to these addresses
+            sheets = [f"/sprites/{n}" for n in range(len(self.sheets))]
+            data["sprites"] = dict(data["sprites"], sheets=sheets) if sheets else None
+        data["images"] = self.images is not None  # the originals can be shown large
+        folder = str(self.store.folder)
+        data["apply_command"] = shlex.join(["imgclust", "review", folder, "--apply"])
         return data
 
     def get(self, route: str) -> Answer | None:

@@ -182,8 +182,16 @@ def hex_colour(rgba) -> str:
     return "#" + "".join(f"{round(float(v) * 255):02x}" for v in rgba[:3])
 
 
-def _quantised(values: np.ndarray, low: float, extent: float) -> list[int]:
-    return np.rint((values - low) / extent * _QUANTA).astype(np.int64).tolist()
+def _quantised(xy: np.ndarray) -> np.ndarray:
+    """Places scaled into whole numbers ``0 .. 65535`` of the map's longer side (the shorter
+    one centred), y downwards as on a screen."""
+    if not len(xy):
+        return np.zeros((0, 2), dtype=np.int64)
+    spans = np.ptp(xy, axis=0)
+    extent = float(spans.max()) or 1.0
+    unit = (xy - xy.min(axis=0) + (extent - spans) / 2) / extent
+    unit[:, 1] = 1 - unit[:, 1]
+    return np.rint(unit * _QUANTA).astype(np.int64)
 
 
 def cluster_table(clusters: np.ndarray, names: dict[int, str]) -> list[dict]:
@@ -209,20 +217,14 @@ def map_payload(
     """What the page's map script reads: positions scaled into ``0 .. 65535`` (the map's
     aspect kept, y downwards as on screen), clusters with their colours, names and sizes,
     labels, ids, links to the files (relative to ``folder``) and the sprite sheets."""
-    xy = np.asarray(points.xy, dtype=np.float64)
-    n = len(xy)
-    low = xy.min(axis=0) if n else np.zeros(2)
-    extent = float(np.ptp(xy, axis=0).max()) if n else 0.0
-    extent = extent if extent > 0 else 1.0
-    centre = (1 - np.ptp(xy, axis=0) / extent) / 2 * extent if n else np.zeros(2)
-    x = _quantised(xy[:, 0] - low[0] + centre[0], 0.0, extent)
-    y = _quantised(extent - (xy[:, 1] - low[1] + centre[1]), 0.0, extent)
+    places = _quantised(np.asarray(points.xy, dtype=np.float64).reshape(-1, 2))
+    n = len(places)
     clusters = np.asarray(points.clusters, dtype=np.int64)
     table = cluster_table(clusters, points.names)
     payload: dict = {
         "n": n,
-        "x": x,
-        "y": y,
+        "x": places[:, 0].tolist(),
+        "y": places[:, 1].tolist(),
         "c": clusters.tolist(),
         "r": None if points.ranks is None else np.asarray(points.ranks).astype(int).tolist(),
         "clusters": table,

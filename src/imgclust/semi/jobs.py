@@ -131,7 +131,8 @@ def read_representative_labels(folder: str | os.PathLike, labels_csv: str | os.P
     seeds = {by_path[r["path"]]: r["label"].strip() for r in rows if (r["label"] or "").strip()}
     if not seeds:
         raise InvalidParameterError(
-            f"{path}: no representative has a label; give at least two classes"
+            f"{path}: no representative has a label; label at least two classes with "
+            "'imgclust label' (or 'imgclust review') or in the label column of to_label.csv"
         )
     return seeds, len(by_path)
 
