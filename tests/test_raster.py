@@ -336,7 +336,7 @@ def test_jp2_round_trip(tmp_path, scene):
 @pytest.mark.parametrize(
     ("setup", "error", "match"),
     [
-        (lambda p: {"sources": [p, _other_grid(p)]}, InvalidParameterError, "share one grid"),
+        (lambda p: {"sources": [p, _other_grid(p)]}, InvalidParameterError, "different extents"),
         (lambda p: {"sources": [p, _other_crs(p)]}, InvalidParameterError, "share one CRS"),
         (lambda p: {"sources": p, "bands": "5"}, InvalidParameterError, "out of range"),
         (lambda p: {"sources": p, "n_clusters": 10**6}, InvalidParameterError, "larger than"),

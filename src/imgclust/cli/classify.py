@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from imgclust.cli._options import (
+    FiniteFloat,
     Reporter,
     cluster_row,
     output_options,
@@ -17,13 +18,22 @@ from imgclust.cli._options import (
 )
 
 
+def _place(summary: dict) -> str:
+    """The scene's CRS, in words where it has none."""
+    if summary["crs"]:
+        return summary["crs"]
+    if summary.get("georeferenced"):
+        return "no CRS, but a geotransform"
+    return "not georeferenced: outputs on its pixel grid, areas in pixels"
+
+
 def _rows(result) -> list[tuple[str, str]]:
     s = result.summary
     area = "hectares" if s["classes"] and "hectares" in s["classes"][0] else "area"
     names = [Path(p).name for p in s["inputs"]]
     scene = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} files)"
     rows = [
-        ("scene", f"{scene} ({s['width']}x{s['height']}, {s['crs']})"),
+        ("scene", f"{scene} ({s['width']}x{s['height']}, {_place(s)})"),
         ("features", ", ".join(s["features"]) + f" (scaling: {s['scaling']})"),
         ("valid pixels", f"{s['valid_pixels']:,} ({s['nodata_pixels']:,} nodata)"),
     ]
@@ -31,6 +41,8 @@ def _rows(result) -> list[tuple[str, str]]:
         size = (
             f"{c['hectares']:,.0f} ha"
             if area == "hectares"
+            else f"{c['pixels']:,} pixels"
+            if c["area_unit"] == "pixels"
             else f"{c['area']:.4g} {c['area_unit']}"
         )
         label = f"{c['code']} {c['name']}"
@@ -39,13 +51,22 @@ def _rows(result) -> list[tuple[str, str]]:
         rows.append(cluster_row(s["dask"]))
     if "chosen_k" in s:
         rows.append(("K", f"{s['chosen_k']['k']} ({s['chosen_k']['rule']})"))
+    if "product" in s:
+        rows.insert(1, ("product", s["product"]))
+    for file, how in s.get("resampling", {}).items():
+        rows.append(("resampled", f"{file}: {how}"))
+    for mask in s.get("masks", []):
+        rows.append(("masked", mask))
+    quick = s["quicklook"]
+    rows.append(("quicklook", f"{', '.join(quick['names'])} (by {quick['chosen_by']})"))
+    rows.extend(("warning", text) for text in s.get("warnings", []))
     rows.append(("time", "  ".join(f"{k} {v:.2f}s" for k, v in s["timings"].items())))
     rows.append(("outputs", s["output"]))
     return rows
 
 
 @click.command("classify")
-@click.argument("rasters", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("rasters", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-k",
     "--n-clusters",
@@ -64,7 +85,33 @@ def _rows(result) -> list[tuple[str, str]]:
 @click.option(
     "--cog", is_flag=True, help="Write classes.tif as a Cloud Optimized GeoTIFF (GDAL's COG)."
 )
-@click.option("--bands", default=None, help="Bands used as features, 1-based, e.g. 4,3,2.")
+@click.option(
+    "--bands",
+    default=None,
+    help="Bands used as features: numbers, 1-based (4,3,2), or names (B02,B03,B04,B08 for a "
+    "Sentinel-2 product, whose default is B02,B03,B04,B08,B11,B12; or the bands' descriptions).",
+)
+@click.option(
+    "--resolution",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Pixel size of the grid to classify on, in the CRS's units (e.g. 20). Default: the "
+    "files' own, or the finest when bands differ (coarser bands resampled bilinearly).",
+)
+@click.option(
+    "--mask",
+    "masks",
+    multiple=True,
+    help="Leave out the pixels a quality band marks: FILE:VALUES (SCL.jp2:3,8,9,10) or "
+    "FILE:bits=N,... (Landsat QA_PIXEL.TIF:bits=1,2,3,4: any of these bits set). Repeatable.",
+)
+@click.option(
+    "--mask-scl/--no-mask-scl",
+    default=True,
+    show_default=True,
+    help="With a Sentinel-2 L2A product, leave out what its scene classification marks as no "
+    "data, saturated, cloud shadow, cloud or cirrus (classes 0, 1, 3, 8, 9, 10).",
+)
 @click.option(
     "--index",
     "indices",
@@ -134,6 +181,9 @@ def command(
     colors,
     rgb,
     stretch,
+    resolution,
+    masks,
+    mask_scl,
     seed,
     scheduler,
     no_report,
@@ -144,11 +194,13 @@ def command(
 ):
     """Classify RASTERS into K land-cover classes with k-means.
 
-    RASTERS is one multi-band file, or one single-band file per band (stacked in the order
-    given, on one grid). Writes classes.tif (GeoTIFF with the input's CRS and transform,
-    codes 1..K, 0 = nodata, colour table, statistics, overviews), classes.tif.aux.xml (the
-    attribute table and class names), classes.qml (QGIS style), classes.json, classes.csv,
-    quicklook.png, classes.png, model.json and report.html into the output folder.
+    RASTERS is one multi-band file, one single-band file per band (stacked in the order
+    given; bands of one extent at different resolutions are put on one grid), or a
+    Sentinel-2 product as downloaded (its .SAFE folder or .zip). Writes classes.tif (GeoTIFF
+    with the input's CRS and transform, codes 1..K, 0 = nodata, colour table, statistics,
+    overviews), classes.tif.aux.xml (the attribute table and class names), classes.qml
+    (QGIS style), classes.json, classes.csv, quicklook.png, classes.png, model.json and
+    report.html into the output folder.
     """
     from imgclust.cluster.choose_k import parse_k_range
     from imgclust.raster.classify import classify_raster
@@ -188,6 +240,9 @@ def command(
         colors=colors,
         rgb=rgb,
         stretch=_parse_stretch(stretch),
+        resolution=resolution,
+        masks=masks,
+        mask_scl=mask_scl,
         overwrite=overwrite,
         report=not no_report,
         progress=reporter.bar,

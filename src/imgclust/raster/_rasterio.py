@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,13 +10,19 @@ from imgclust.errors import MissingDependencyError, OutputError
 
 
 def rasterio():
-    """The rasterio module, or a :class:`MissingDependencyError` naming the extra."""
+    """The rasterio module, or a :class:`MissingDependencyError` naming the extra.
+
+    rasterio's ``NotGeoreferencedWarning`` is silenced (only that warning): imgclust handles a
+    raster without georeferencing itself (outputs on the same pixel grid with none, areas in
+    pixels) and says so in its summary, and the warning, raised on every open, reached the
+    terminal twice for a plain picture."""
     try:
         import rasterio as module
     except ImportError:
         raise MissingDependencyError(
             'raster jobs need rasterio: pip install "imgclust[raster]" (or "imgclust[all]")'
         ) from None
+    warnings.filterwarnings("ignore", category=module.errors.NotGeoreferencedWarning)
     return module
 
 

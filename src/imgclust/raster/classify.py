@@ -48,8 +48,9 @@ from imgclust.raster import gis
 from imgclust.raster._rasterio import GDAL_OPTIONS, gdal_writes, rasterio
 from imgclust.raster.features import FeatureSpec, SpectralIndex, parse_index
 from imgclust.raster.model import RasterModel, default_colors, parse_colors, parse_names
+from imgclust.raster.products import open_product
 from imgclust.raster.sampling import PixelSampler
-from imgclust.raster.stack import BandStack, Block, parse_band_list
+from imgclust.raster.stack import BandStack, Block, MaskSpec, parse_band_list, parse_mask
 
 __all__ = ["CLASSIFY_OUTPUTS", "RasterClassification", "classify_raster"]
 
@@ -76,6 +77,7 @@ DEFAULT_SAMPLE_SIZE = 1_000_000
 DEFAULT_BLOCK_PIXELS = 4 << 20
 THUMBNAIL_SIDE = 1024
 TILE = 512
+SMALL_TILE = 256
 
 
 @dataclass
@@ -412,7 +414,8 @@ def _kmeans(X: np.ndarray, n_clusters: int, *, n_init, max_iter, tol, seed) -> K
 
 def _output_profile(stack: BandStack, n_classes: int) -> dict:
     dtype = "uint8" if n_classes <= 255 else "uint16"
-    tiled = stack.width >= TILE and stack.height >= TILE
+    # tiles of 512, or of 256 for a scene smaller than that (GDAL pads the last tiles)
+    tile = TILE if min(stack.width, stack.height) >= TILE else SMALL_TILE
     profile = {
         "driver": "GTiff",
         "width": stack.width,
@@ -427,8 +430,9 @@ def _output_profile(stack: BandStack, n_classes: int) -> dict:
         "num_threads": "all_cpus",
         "bigtiff": "if_safer",
     }
-    if tiled:
-        profile.update(tiled=True, blockxsize=TILE, blockysize=TILE)
+    profile.update(tiled=True, blockxsize=tile, blockysize=tile)
+    if not stack.georeferenced:  # the same pixel grid as the input, and no invented place
+        del profile["crs"], profile["transform"]
     return profile
 
 
@@ -545,25 +549,90 @@ def _colormap(colors) -> dict:
 # -- choices -------------------------------------------------------------------------------
 
 
-def _preview_bands(stack: BandStack, rgb, bands: list[int] | None) -> list[int]:
-    """Bands of the quicklook: ``rgb``, else the first three chosen, else red/green/blue by
-    colour interpretation, else the first three bands (or the first band, in grey)."""
+def _preview_bands(stack: BandStack, rgb, bands: list[int] | None) -> tuple[list[int], str]:
+    """Bands of the quicklook and how they were chosen: ``rgb``, else red/green/blue by
+    colour interpretation, else by the bands' names, else the first three chosen, else the
+    first three bands (or the first band, in grey)."""
     if rgb is not None:
-        chosen = parse_band_list(rgb)
+        chosen = _band_numbers(stack, rgb)
         if len(chosen) not in (1, 3):
             raise InvalidParameterError("--rgb takes three bands (red,green,blue) or one (grey)")
         stack.check_bands(chosen)
-        return chosen
-    if bands:
-        return bands[:3] if len(bands) >= 3 else bands[:1]
+        return chosen, "--rgb"
     colour = stack.colour_bands()
     if colour is not None:
-        return colour
-    return [1, 2, 3] if stack.count >= 3 else [1]
+        return colour, "the colour interpretation the file gives its bands"
+    named = stack.named_colour_bands()
+    if named is not None:
+        return named
+    if bands:
+        chosen = bands[:3] if len(bands) >= 3 else bands[:1]
+        return chosen, "the first bands chosen (no band says it is red, green or blue)"
+    first = [1, 2, 3] if stack.count >= 3 else [1]
+    return first, "the first bands (no band says it is red, green or blue; --rgb chooses)"
+
+
+def _band_numbers(stack: BandStack, bands) -> list[int] | None:
+    """Band numbers from numbers or names (``"B04,B03"``, ``"red,nir"``: a band's name, its
+    description or its file's name, in any case)."""
+    if bands is None:
+        return None
+    parts = bands.split(",") if isinstance(bands, str) else list(bands)
+    parts = [str(p).strip() for p in parts if str(p).strip()]
+    if all(p.isdigit() for p in parts):
+        return parse_band_list(",".join(parts))
+    lowered = [name.lower() for name in stack.names]
+    unknown = [p for p in parts if not p.isdigit() and p.lower() not in lowered]
+    if unknown:
+        raise InvalidParameterError(
+            f"no band is called {', '.join(unknown)}; the bands are: {', '.join(stack.names)}"
+        )
+    return [int(p) if p.isdigit() else lowered.index(p.lower()) + 1 for p in parts]
+
+
+def _stack_arguments(sources, bands, nodata, resolution, masks, mask_scl):
+    """How to open the stack (:class:`BandStack`'s arguments), and the Sentinel-2 product
+    the sources are, if they are one."""
+    masks = [m if isinstance(m, MaskSpec) else parse_mask(m) for m in masks]
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    product = open_product(paths[0]) if len(paths) == 1 else None
+    if product is None:
+        arguments = {"paths": paths, "nodata": nodata, "resolution": resolution, "masks": masks}
+        return arguments, None
+    wanted = None
+    if bands is not None:
+        wanted = [b.strip() for b in (bands.split(",") if isinstance(bands, str) else bands)]
+    files, names, scl = product.inputs(wanted, mask_scl)
+    arguments = {
+        "paths": files,
+        "nodata": 0 if nodata is None else nodata,  # Sentinel-2's no-data value
+        "resolution": resolution,
+        "masks": masks + scl,
+        "names": names,
+    }
+    return arguments, product
+
+
+def _reading(stack: BandStack, product, preview: list[int], reason: str) -> dict:
+    """How the scene was read: the product, the grid and its resampling, the masks, and the
+    quicklook's bands."""
+    reading: dict = {
+        "quicklook": {"bands": preview, "names": [stack.names[b - 1] for b in preview],
+                      "chosen_by": reason},
+    }  # fmt: skip
+    if product is not None:
+        reading["product"] = product.describe()
+    if stack.georeferenced:
+        reading["resolution"] = abs(stack.transform.a)
+    if stack.resampling:
+        reading["resampling"] = stack.resampling
+    if stack.masks:
+        reading["masks"] = [m.describe() for m in stack.masks]
+    return reading
 
 
 def _feature_spec(stack, bands, indices, scaling) -> FeatureSpec:
-    chosen = parse_band_list(bands) or list(range(1, stack.count + 1))
+    chosen = _band_numbers(stack, bands) or list(range(1, stack.count + 1))
     parsed = [i if isinstance(i, SpectralIndex) else parse_index(i) for i in indices]
     spec = FeatureSpec(chosen, parsed, scaling)
     stack.check_bands(spec.read_bands)
@@ -594,6 +663,9 @@ def classify_raster(
     colors: str | Sequence[str] | None = None,
     rgb: str | Sequence[int] | None = None,
     stretch: tuple[float, float] = (2.0, 98.0),
+    resolution: float | None = None,
+    masks: Sequence[str | MaskSpec] = (),
+    mask_scl: bool = True,
     overwrite: bool = False,
     report: bool = True,
     progress: ProgressFactory = no_progress,
@@ -605,7 +677,9 @@ def classify_raster(
     ----------
     sources : path or sequence of paths
         One multi-band raster, or one single-band file per band, stacked in the order given
-        (anything GDAL reads: GeoTIFF, JP2, ...). They must share grid and CRS.
+        (anything GDAL reads: GeoTIFF, JP2, ...), or a Sentinel-2 product as downloaded (its
+        ``.SAFE`` folder or ``.zip``). Files of one CRS and one extent at different
+        resolutions are read on one grid (``resolution``).
     output : path
         Output folder; refused if it holds files, unless ``overwrite``.
     n_clusters : int or "auto", default=6
@@ -619,8 +693,10 @@ def classify_raster(
         model's. Kept in ``model.json``, the attribute table, the QGIS style and the report.
     cog : bool, default=False
         Write ``classes.tif`` as a Cloud Optimized GeoTIFF (GDAL's COG driver).
-    bands : "4,3,2" or list of int, optional
-        Bands used as features, 1-based in the stack; default all.
+    bands : "4,3,2", "B02,B03,B04" or list, optional
+        Bands used as features: numbers, 1-based in the stack, or names (a product's band
+        names, or the bands' descriptions or file names); default all (for a Sentinel-2
+        product B02, B03, B04, B08, B11 and B12).
     indices : list of str or SpectralIndex
         Spectral indices added as features, e.g. ``"ndvi:nir=8,red=4"`` (see
         :mod:`imgclust.raster.features`).
@@ -642,10 +718,22 @@ def classify_raster(
     colors : "c1,c2,..." or list, optional
         Class colours (any matplotlib colour); default tab10/tab20.
     rgb : "r,g,b" or list of int, optional
-        Bands of the quicklook; default the first three of ``bands``, else the bands marked
-        red, green and blue, else bands 1-3.
+        Bands of the quicklook; default the bands marked red, green and blue, else those the
+        band names say are (descriptions, Sentinel-2 and Landsat band names), else the first
+        three of ``bands``, else bands 1-3; the summary says which and why.
     stretch : (low, high), default=(2, 98)
         Percentiles of the quicklook's contrast stretch.
+    resolution : float, optional
+        Pixel size of the grid the bands are classified on, in the CRS's units; default the
+        files' own, or the finest of them. Coarser bands are resampled bilinearly onto a finer
+        grid, finer ones averaged onto a coarser grid (said in the summary and ``model.json``).
+    masks : list of "FILE:VALUES" or MaskSpec
+        Quality bands whose marked pixels are left out, as ``scl.jp2:3,8,9`` (values) or
+        ``QA_PIXEL.TIF:bits=1,3,4`` (any of these bits set, Landsat's quality band).
+    mask_scl : bool, default=True
+        With a Sentinel-2 Level-2A product, leave out what its scene classification marks as
+        no data, saturated, cloud shadow, cloud or cirrus (:data:`~imgclust.raster.products.
+        SCL_LEFT_OUT`).
     overwrite : bool
     report : bool, default=True
         Also write ``report.html``, a page with every figure and table.
@@ -673,14 +761,16 @@ def classify_raster(
         parse_names(names, n_clusters)  # before any work
     sweep = None
     rio = rasterio()
+    opening, product = _stack_arguments(sources, bands, nodata, resolution, masks, mask_scl)
     with (
         _single_threaded_blas(),
         rio.Env(**GDAL_OPTIONS),
-        BandStack(sources, nodata=nodata) as stack,
+        BandStack(**opening) as stack,
         dask_client(scheduler) as client,
     ):
         start = time.perf_counter()
-        preview = _preview_bands(stack, rgb, parse_band_list(bands))
+        bands = None if product is not None else _band_numbers(stack, bands)
+        preview, preview_reason = _preview_bands(stack, rgb, bands)
         kept: list[Block] = []
         if model is None:
             spec = _feature_spec(stack, bands, indices, scaling)
@@ -751,6 +841,7 @@ def classify_raster(
                     "the scene is all nodata: no valid pixel to classify (check --nodata)"
                 )
             summary = _summary(stack, fitted, stats, sources, model is not None)
+            summary.update(_reading(stack, product, preview, preview_reason))
             summary["cog"] = bool(cog)
             if sweep is not None:
                 summary["chosen_k"] = {"k": sweep.best_k, "rule": sweep.rule}
@@ -834,7 +925,8 @@ def _summary(stack: BandStack, model: RasterModel, stats: _ClassStats, sources, 
         "width": stack.width,
         "height": stack.height,
         "crs": stack.crs.to_string() if stack.crs else None,
-        "transform": list(stack.transform)[:6],
+        "georeferenced": stack.georeferenced,
+        "transform": list(stack.transform)[:6] if stack.georeferenced else None,
         "pixel_area": stack.pixel_area,
         "n_classes": model.n_classes,
         "class_order": "by the mean of the centre over the scaled band features, lowest first",
@@ -853,7 +945,7 @@ def _summary(stack: BandStack, model: RasterModel, stats: _ClassStats, sources, 
 
 def _area_unit(stack: BandStack) -> str:
     if stack.crs is None:
-        return "pixel"
+        return "pixels"
     if stack.metres:
         return "m2"
     unit = stack.crs.linear_units if stack.crs.is_projected else "degree"
@@ -864,14 +956,25 @@ def _write_outputs(folder: Path, model, stats, thumbs, summary, stretch) -> None
     from imgclust.report import raster_plots
     from imgclust.report.plots import FAST_PNG, RLE_PNG
 
-    model.save(folder / "model.json")
+    picture, undrawn = raster_plots.classes_figure(thumbs.codes, summary["classes"])
+    if undrawn:
+        summary.setdefault("warnings", []).append(
+            "no font here has every character of "
+            + ", ".join(repr(name) for name in undrawn)
+            + ": the legend of classes.png shows them with boxes (the names are right in "
+            "classes.tif, classes.qml, classes.csv and the report); install a font that has "
+            "them, such as Noto (fonts-noto-cjk for Chinese, Japanese and Korean)"
+        )
+    reading = {
+        k: summary[k] for k in ("product", "resolution", "resampling", "masks") if k in summary
+    }
+    model.save(folder / "model.json", reading)
     (folder / "classes.json").write_text(json_text(summary))
     _write_csv(folder / "classes.csv", summary)
     gis.write_attribute_table(folder / "classes.tif", summary["classes"])
     gis.write_qml(folder / "classes.qml", summary["classes"])
     quicklook = raster_plots.quicklook(thumbs.bands, thumbs.valid, stretch)
     quicklook.save(folder / "quicklook.png", **RLE_PNG)
-    picture = raster_plots.classes_figure(thumbs.codes, summary["classes"])
     picture.save(folder / "classes.png", **FAST_PNG)
 
 

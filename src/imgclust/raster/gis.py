@@ -106,7 +106,7 @@ def write_attribute_table(path: str | Path, classes: list[dict]) -> Path:
         ("Green", _INTEGER, _GREEN),
         ("Blue", _INTEGER, _BLUE),
         ("Alpha", _INTEGER, _ALPHA),
-        (f"Area_{classes[0]['area_unit'] if classes else 'pixel'}", _REAL, _GENERIC),
+        (f"Area_{classes[0]['area_unit'] if classes else 'pixels'}", _REAL, _GENERIC),
     ]
     if hectares:
         fields.append(("Hectares", _REAL, _GENERIC))

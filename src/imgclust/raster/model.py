@@ -142,8 +142,13 @@ class RasterModel:
             "imgclust_version": __version__,
         }
 
-    def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json_text(self.to_dict()))
+    def save(self, path: str | os.PathLike, reading: dict | None = None) -> None:
+        """Write ``model.json``; ``reading`` (how the scene was read: its grid, resampling,
+        masks) is kept beside the model for a person, not used to apply it."""
+        data = self.to_dict()
+        if reading:
+            data["reading"] = reading
+        Path(path).write_text(json_text(data))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RasterModel:

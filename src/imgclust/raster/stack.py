@@ -9,9 +9,11 @@ not masked by the dataset's mask.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +27,7 @@ from imgclust.errors import ImageReadError, InvalidParameterError
 from imgclust.io.images import check_regular_file
 from imgclust.raster._rasterio import rasterio
 
-__all__ = ["BandStack", "Block", "parse_band_list"]
+__all__ = ["BandStack", "Block", "MaskSpec", "parse_band_list", "parse_mask"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -82,12 +84,13 @@ def _open(path: str | os.PathLike):
             f"{printable(os.fsdecode(path))}: the file name is not UTF-8, which GDAL cannot "
             "open; rename the file (convmv converts old names) or link it under a UTF-8 name"
         ) from None
-    if not Path(path).exists():
+    inside_archive = os.fsdecode(path).startswith("/vsizip/")  # a band of a zipped product
+    if not inside_archive and not Path(path).exists():
         raise ImageReadError(f"{path}: no such file")
-    if not Path(path).is_dir():  # GDAL reads some formats as folders (a .SAFE product)
+    if not inside_archive and not Path(path).is_dir():  # GDAL reads some formats as folders
         check_regular_file(path)  # a FIFO or a device would hold GDAL for ever
     try:
-        return rio.open(path)
+        return rio.open(os.fsdecode(path) if inside_archive else path)
     except rio.errors.RasterioIOError as exc:
         reason = str(exc).splitlines()[0]
         raise ImageReadError(
@@ -96,21 +99,116 @@ def _open(path: str | os.PathLike):
         ) from None
 
 
+@dataclass(frozen=True)
+class MaskSpec:
+    """A quality band whose values mark pixels to leave out: ``values`` (a scene
+    classification's cloud classes) or ``bits`` (any of these bits set, Landsat's QA_PIXEL)."""
+
+    path: str
+    values: tuple[int, ...] = ()
+    bits: tuple[int, ...] = ()
+
+    def hits(self, codes: np.ndarray) -> np.ndarray:
+        """Where ``codes`` mark a pixel to leave out."""
+        hit = np.isin(codes, self.values) if self.values else np.zeros(codes.shape, bool)
+        if self.bits:
+            flags = sum(1 << b for b in self.bits)
+            hit |= (codes.astype(np.int64) & flags) != 0
+        return hit
+
+    def absolute(self) -> MaskSpec:
+        path = self.path if str(self.path).startswith("/vsi") else str(Path(self.path).resolve())
+        return MaskSpec(path, self.values, self.bits)
+
+    def describe(self) -> str:
+        what = f"values {', '.join(map(str, self.values))}" if self.values else ""
+        if self.bits:
+            what += (" or " if what else "") + f"bits {', '.join(map(str, self.bits))} set"
+        return f"{_name(self.path)} ({what})"
+
+
+def parse_mask(text: str) -> MaskSpec:
+    """``FILE:VALUES`` -> a :class:`MaskSpec`: ``scl.jp2:3,8,9`` (values), ``QA_PIXEL.TIF:bits=
+    1,3,4`` (bits, 0 the lowest), or both joined by ``;`` (``qa.tif:1;bits=3``)."""
+    path, _, spec = str(text).rpartition(":")
+    if not path or not spec:
+        raise InvalidParameterError(
+            f"--mask {text!r}: give FILE:VALUES (e.g. SCL.jp2:3,8,9,10) or FILE:bits=N,... "
+            "(e.g. QA_PIXEL.TIF:bits=1,3,4)"
+        )
+    values: list[int] = []
+    bits: list[int] = []
+    try:
+        for part in spec.split(";"):
+            part = part.strip()
+            if part.startswith("bits="):
+                bits += [int(b) for b in part[5:].split(",") if b.strip()]
+            else:
+                values += [int(v) for v in part.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidParameterError(
+            f"--mask {text!r}: the values must be whole numbers, e.g. SCL.jp2:3,8,9,10"
+        ) from None
+    if (not values and not bits) or any(not 0 <= b < 64 for b in bits):
+        raise InvalidParameterError(f"--mask {text!r}: give values, or bits from 0 to 63")
+    return MaskSpec(path, tuple(values), tuple(bits))
+
+
+@dataclass(frozen=True)
+class _Grid:
+    width: int
+    height: int
+    transform: object
+
+
+def _band_number(name: str) -> tuple[int, str] | None:
+    """A band's number and name from a name ending in one (``B4``, ``SR_B4``, ``l8_B4``,
+    ``B04``); None otherwise."""
+    match = re.search(r"(?:^|[_\-. ])(B(\d{1,2}))$", name.strip(), re.IGNORECASE)
+    return (int(match.group(2)), match.group(1).upper()) if match else None
+
+
+def _name(path) -> str:
+    return Path(os.fsdecode(path)).name
+
+
+def _bounds(ds) -> str:
+    return ", ".join(f"{v:.6g}" for v in ds.bounds)
+
+
+def _same_extent(a, b) -> bool:
+    """Whether two grids cover one extent, to within one pixel of the coarser."""
+    slack = max(abs(a.res[0]), abs(b.res[0]), abs(a.res[1]), abs(b.res[1]))
+    return all(abs(x - y) <= slack for x, y in zip(a.bounds, b.bounds, strict=True))
+
+
 class BandStack:
     """Bands of one or more raster files on one grid, read window by window.
 
     Parameters
     ----------
     paths : path or sequence of paths
-        One multi-band file, or one file per band (stacked in the order given).
+        One multi-band file, or one file per band (stacked in the order given). Files on
+        different grids of one extent (bands at 10, 20 and 60 m) are read on one grid.
     nodata : float, optional
         Overrides the nodata value of every band.
+    resolution : float, optional
+        Pixel size of the grid the bands are read on (in the CRS's units); default: the
+        files' own grid, or the finest of them when they differ.
+    masks : sequence of MaskSpec
+        Quality bands whose marked pixels are left out (like nodata).
+    names : sequence of str, optional
+        A name per file of one band (a product's band names, ``B02``).
 
     Attributes
     ----------
     width, height : int
     crs : rasterio.crs.CRS or None
     transform : affine.Affine
+    georeferenced : bool
+        Whether the first file has a CRS, a geotransform or control points.
+    resampling : dict
+        File name -> how it was resampled onto the grid (empty when every file is on it).
     count : int
         Number of bands in the stack.
     names : list of str
@@ -120,55 +218,131 @@ class BandStack:
     """
 
     def __init__(
-        self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, nodata: float | None = None
+        self,
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
+        *,
+        nodata: float | None = None,
+        resolution: float | None = None,
+        masks: Sequence[MaskSpec] = (),
+        names: Sequence[str] | None = None,
     ) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         if not paths:
             raise InvalidParameterError("no raster given")
-        self.paths = [Path(p) for p in paths]
+        self.paths = [Path(p) if not str(p).startswith("/vsi") else p for p in paths]
         self.nodata_override = nodata
+        self.resolution = resolution
+        self.masks = list(masks)
+        self._names = list(names) if names is not None else None
         self._datasets = []
+        self._originals = []
+        self._mask_datasets = []
         try:
             for path in self.paths:
                 self._datasets.append(_open(path))
-            self._check_grid()
+            self._originals = list(self._datasets)
             self._check_types()
+            grid = self._grid()
+            self.resampling = self._put_on_grid(grid)
+            for mask in self.masks:
+                self._mask_datasets.append(self._on_grid(_open(mask.path), grid, "nearest"))
         except BaseException:
             self.close()
             raise
-        first = self._datasets[0]
-        self.width, self.height = first.width, first.height
-        self.crs, self.transform = first.crs, first.transform
+        self.width, self.height, self.transform = grid.width, grid.height, grid.transform
+        self.crs = self._originals[0].crs
+        first = self._originals[0]
+        #: False for a picture with no CRS, no geotransform and no control points (a JPEG):
+        #: its outputs get none either, and areas are counted in pixels.
+        self.georeferenced = not (
+            first.crs is None and first.transform.is_identity and not first.gcps[0]
+        )
         self._bands = [
             self._band_ref(i, ds, b, nodata)
-            for i, ds in enumerate(self._datasets)
+            for i, ds in enumerate(self._originals)
             for b in range(1, ds.count + 1)
         ]
         self.count = len(self._bands)
         self.names = [b.name for b in self._bands]
         self.dtypes = [self._datasets[b.dataset].dtypes[b.band - 1] for b in self._bands]
 
-    def _check_grid(self) -> None:
-        first, first_path = self._datasets[0], self.paths[0].name
-        for ds, path in zip(self._datasets[1:], self.paths[1:], strict=True):
-            if (ds.width, ds.height) != (first.width, first.height):
-                raise InvalidParameterError(
-                    f"{path.name} is {ds.width}x{ds.height} pixels but {first_path} is "
-                    f"{first.width}x{first.height}: the bands must share one grid "
-                    "(resample them first, e.g. with gdalwarp)"
-                )
+    def _grid(self) -> _Grid:
+        """The grid every band is read on: the files' own when they share one; else (bands
+        of one extent at several resolutions, a Sentinel-2 product) the finest of them, or
+        ``resolution`` over the first file's extent."""
+        first, first_path = self._originals[0], _name(self.paths[0])
+        same = all(
+            (ds.width, ds.height) == (first.width, first.height)
+            and ds.transform.almost_equals(first.transform)
+            for ds in self._originals[1:]
+        )
+        for ds, path in zip(self._originals[1:], self.paths[1:], strict=True):
             if ds.crs != first.crs:
                 raise InvalidParameterError(
-                    f"{path.name} is in {ds.crs} but {first_path} is in {first.crs}: the bands "
-                    "must share one CRS (reproject them first, e.g. with gdalwarp -t_srs)"
+                    f"{_name(path)} is in {ds.crs} but {first_path} is in {first.crs}: the "
+                    "bands must share one CRS (reproject them first, e.g. with gdalwarp -t_srs)"
                 )
-            if not ds.transform.almost_equals(first.transform):
+        if same and self.resolution is None:
+            return _Grid(first.width, first.height, first.transform)
+        for ds, path in zip(self._originals, self.paths, strict=True):
+            if abs(ds.transform.b) > 1e-12 or abs(ds.transform.d) > 1e-12:
                 raise InvalidParameterError(
-                    f"{path.name} and {first_path} have different transforms (origin or pixel "
-                    "size): the bands must share one grid (resample them first, e.g. with "
-                    "gdalwarp)"
+                    f"{_name(path)} is rotated; resample it to a north-up grid first (gdalwarp)"
                 )
+            if not _same_extent(ds, first):
+                raise InvalidParameterError(
+                    f"{_name(path)} and {first_path} cover different extents "
+                    f"({_bounds(ds)} and {_bounds(first)}): bands of different sizes must "
+                    "cover one extent (clip them first, e.g. with gdalwarp -te)"
+                )
+        size = self.resolution or min(min(abs(ds.res[0]), abs(ds.res[1])) for ds in self._originals)
+        if not size > 0 or not math.isfinite(size):
+            raise InvalidParameterError(f"resolution {size} must be a positive number")
+        left, bottom, right, top = first.bounds
+        width = max(1, round((right - left) / size))
+        height = max(1, round((top - bottom) / size))
+        if width * height > 1 << 36:
+            raise InvalidParameterError(
+                f"a resolution of {size} makes a grid of {width}x{height} pixels; choose a "
+                "coarser --resolution"
+            )
+        transform = rasterio().transform.from_origin(left, top, size, size)
+        return _Grid(width, height, transform)
+
+    def _put_on_grid(self, grid: _Grid) -> dict[str, str]:
+        """Read every file on ``grid``: a file on another grid through GDAL's warper
+        (bilinear onto a finer grid, the average onto a coarser one). Returns what was
+        resampled how, by file name."""
+        done = {}
+        for i, (ds, path) in enumerate(zip(self._originals, self.paths, strict=True)):
+            if (ds.width, ds.height) == (grid.width, grid.height) and ds.transform.almost_equals(
+                grid.transform
+            ):
+                continue
+            how = "bilinear" if abs(ds.res[0]) > abs(grid.transform.a) else "average"
+            self._datasets[i] = self._on_grid(ds, grid, how)
+            done[_name(path)] = f"{how} from {abs(ds.res[0]):g} to {abs(grid.transform.a):g}"
+        return done
+
+    @staticmethod
+    def _on_grid(ds, grid: _Grid, how: str):
+        """``ds`` as read on ``grid`` (itself when it is on it already)."""
+        if (ds.width, ds.height) == (grid.width, grid.height) and ds.transform.almost_equals(
+            grid.transform
+        ):
+            return ds
+        rio = rasterio()
+        from rasterio.vrt import WarpedVRT
+
+        return WarpedVRT(
+            ds,
+            crs=ds.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=getattr(rio.enums.Resampling, how),
+        )
 
     def _check_types(self) -> None:
         """Bands of numbers on a line: complex values (a radar product's phase) have no order
@@ -187,26 +361,36 @@ class BandStack:
         flags = ds.mask_flag_enums[band - 1]
         masked = rio.enums.MaskFlags.per_dataset in flags or rio.enums.MaskFlags.alpha in flags
         description = ds.descriptions[band - 1]
-        if description:
+        if self._names is not None and index < len(self._names) and ds.count == 1:
+            name = self._names[index]  # a band of a product, by its name (B02)
+        elif description:
             name = description
         elif len(self._datasets) > 1 and ds.count == 1:
-            name = self.paths[index].stem
+            name = Path(os.fsdecode(self.paths[index])).stem
         else:
             name = f"band {sum(d.count for d in self._datasets[:index]) + band}"
         value = ds.nodata if nodata is None else nodata
         return _BandRef(index, band, name, None if value is None else float(value), masked)
 
     def reopen_arguments(self) -> dict:
-        """What opens this stack again elsewhere (a Dask worker): absolute paths, nodata."""
-        return {"paths": [str(p.resolve()) for p in self.paths], "nodata": self.nodata_override}
+        """What opens this stack again elsewhere (a Dask worker, a thread): absolute paths,
+        nodata, the grid's resolution, the masks and the band names."""
+        return {
+            "paths": [os.fsdecode(p) if str(p).startswith("/vsi") else str(Path(p).resolve())
+                      for p in self.paths],
+            "nodata": self.nodata_override,
+            "resolution": self.resolution,
+            "masks": [m.absolute() for m in self.masks],
+            "names": self._names,
+        }  # fmt: skip
 
     # -- context manager -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every file."""
-        for ds in self._datasets:
+        """Close every file (the warped views first, then the files they read)."""
+        for ds in [*self._mask_datasets, *self._datasets, *self._originals]:
             ds.close()
-        self._datasets = []
+        self._datasets, self._originals, self._mask_datasets = [], [], []
 
     def __enter__(self) -> BandStack:
         return self
@@ -235,10 +419,51 @@ class BandStack:
         ]
         found = {}
         for number, ref in enumerate(self._bands, start=1):
-            interp = self._datasets[ref.dataset].colorinterp[ref.band - 1]
+            interp = self._originals[ref.dataset].colorinterp[ref.band - 1]
             if interp in wanted and interp not in found:
                 found[interp] = number
         return [found[c] for c in wanted] if len(found) == 3 else None
+
+    def named_colour_bands(self) -> tuple[list[int], str] | None:
+        """Red, green and blue found by the bands' names: descriptions that say so, Sentinel-2
+        names (B04, B03, B02), or Landsat band numbers where the files name the sensor
+        (OLI/TIRS of Landsat 8 and 9: B4, B3, B2; TM and ETM+: B3, B2, B1), with a note of
+        how they were found."""
+        lowered = [name.strip().lower() for name in self.names]
+        words = [lowered.index(w) + 1 for w in ("red", "green", "blue") if w in lowered]
+        if len(words) == 3:
+            return words, "the band descriptions red, green, blue"
+        numbers = [_band_number(name) for name in self.names]
+        sentinel2 = [n for n in ("B04", "B03", "B02") if n in [x[1] for x in numbers if x]]
+        if len(sentinel2) == 3 and all(x and len(x[1]) == 3 for x in numbers if x):
+            picked = [
+                next(i + 1 for i, x in enumerate(numbers) if x and x[1] == n) for n in sentinel2
+            ]
+            return picked, "the Sentinel-2 band names B04, B03, B02"
+        sensor = self._landsat_sensor()
+        if sensor is None:
+            return None
+        wanted = (4, 3, 2) if sensor == "OLI" else (3, 2, 1)
+        by_number = {x[0]: i + 1 for i, x in enumerate(numbers) if x}
+        if all(n in by_number for n in wanted):
+            shown = ", ".join(f"B{n}" for n in wanted)
+            return [by_number[n] for n in wanted], f"the Landsat {sensor} band names {shown}"
+        return None
+
+    def _landsat_sensor(self) -> str | None:
+        """``"OLI"`` (Landsat 8, 9) or ``"TM"`` (Landsat 4, 5, 7) from the files' names or a
+        ``*_MTL.txt`` beside them; None when they do not say."""
+        text = " ".join([*self.names, *(_name(p) for p in self.paths)]).upper()
+        first = Path(os.fsdecode(self.paths[0]))
+        if first.parent.is_dir():
+            for mtl in sorted(first.parent.glob("*MTL.txt"))[:1]:
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    text += " " + mtl.read_text(encoding="utf-8", errors="replace")[:20000].upper()
+        if re.search(r"LC0[89]|LO0[89]|L[89]_|LANDSAT_[89]", text):
+            return "OLI"
+        if re.search(r"L[ET]0[457]|LANDSAT_[457]", text):
+            return "TM"
+        return None
 
     @property
     def pixel_area(self) -> float:
@@ -341,6 +566,8 @@ class BandStack:
                 self._update_valid(valid, layer, ref, ds, window)
                 if not direct:
                     data[i] = layer
+        for mask, ds in zip(self.masks, self._mask_datasets, strict=True):
+            valid &= ~mask.hits(ds.read(1, window=window))
 
     def read_dtype(self, bands: Sequence[int]) -> np.dtype:
         """The type that holds every value of ``bands`` (their files' types promoted)."""
@@ -417,7 +644,7 @@ class BandStack:
         def run(window):
             stack = getattr(local, "stack", None)
             if stack is None:
-                stack = local.stack = BandStack(self.paths, nodata=self.nodata_override)
+                stack = local.stack = BandStack(**self.reopen_arguments())
                 with lock:
                     opened.append(stack)
             return function(stack, window)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from imgclust._text import for_matplotlib
+from imgclust.report.fonts import font_for
 from imgclust.report.plots import _figure
 
 __all__ = [
@@ -32,6 +33,7 @@ def contact_sheet(
     cell_w, cell_h = tile + 8, tile + caption_height + 8
     sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
+    font = font_for([c[:18] for c in captions], 11).font  # file names in any script
     for n, (image, caption) in enumerate(zip(tiles, captions, strict=True)):
         x0, y0 = (n % columns) * cell_w + 4, (n // columns) * cell_h + 4
         thumb = image.convert("RGB")
@@ -42,7 +44,7 @@ def contact_sheet(
                 size, Image.Resampling.NEAREST if scale > 2 else Image.Resampling.LANCZOS
             )
         sheet.paste(thumb, (x0 + (tile - thumb.width) // 2, y0 + (tile - thumb.height) // 2))
-        draw.text((x0, y0 + tile + 1), caption[:18], fill=(40, 40, 40))
+        draw.text((x0, y0 + tile + 1), caption[:18], fill=(40, 40, 40), font=font)
     return sheet
 
 

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from imgclust._text import for_matplotlib
+from imgclust.report.fonts import font_for
 from imgclust.report.plots import _figure
 
 __all__ = ["classes_figure", "confusion_figure", "quicklook", "stretch_bands"]
@@ -37,20 +38,22 @@ def quicklook(bands: np.ndarray, valid: np.ndarray, percentiles=(2.0, 98.0)) -> 
     return Image.fromarray(np.dstack([stretched, alpha]), mode="RGBA")
 
 
-def classes_figure(codes: np.ndarray, classes: list[dict]) -> Image.Image:
+def classes_figure(codes: np.ndarray, classes: list[dict]) -> tuple[Image.Image, list[str]]:
     """The class map in its colours (nodata white) with a legend beside it: each class's
-    colour, code, name, share of the valid pixels and area.
+    colour, code, name, share of the valid pixels and area; and the class names that no font
+    here could draw whole (:func:`~imgclust.report.fonts.font_for`).
 
     Drawn with Pillow, not matplotlib: the figure is a picture and a list, and importing
     matplotlib alone would cost ``classify`` about half a second.
     """
-    from PIL import ImageColor, ImageDraw, ImageFont
+    from PIL import ImageColor, ImageDraw
 
     colours = [(255, 255, 255)] + [ImageColor.getrgb(c["color"])[:3] for c in classes]
     palette = np.array(colours, dtype=np.uint8)
     picture = Image.fromarray(palette[codes])
-    font = ImageFont.load_default(size=15)
     labels = [_legend_label(c) for c in classes]
+    drawing = font_for([c["name"] for c in classes] + labels, 15)
+    font = drawing.font
     row, margin, swatch = 24, 12, 16
     text_width = max((font.getlength(label) for label in labels), default=0)
     width = picture.width + 3 * margin + swatch + 8 + int(text_width)
@@ -64,7 +67,8 @@ def classes_figure(codes: np.ndarray, classes: list[dict]) -> Image.Image:
         y = top + i * row
         draw.rectangle([left, y, left + swatch, y + swatch], fill=entry["color"], outline="black")
         draw.text((left + swatch + 8, y + swatch / 2), label, fill="black", font=font, anchor="lm")
-    return canvas
+    names = [c["name"] for c in classes]
+    return canvas, [name for name in names if name in drawing.missing]
 
 
 def _legend_label(entry: dict) -> str:

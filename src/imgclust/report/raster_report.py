@@ -12,6 +12,8 @@ __all__ = ["write_classify_report", "write_evaluate_report"]
 def _area(entry: dict) -> str:
     if "hectares" in entry:
         return f"{entry['hectares']:,.1f} ha"
+    if entry["area_unit"] == "pixels":
+        return f"{entry['pixels']:,} pixels"
     return f"{entry['area']:,.4g} {entry['area_unit']}"
 
 
@@ -23,7 +25,11 @@ def _classify_facts(summary: dict) -> list[tuple[str, object]]:
         ("classes", summary["n_classes"]),
         ("valid pixels", f"{valid:,} ({valid / total:.1%})" if total else "0"),
         ("features", len(summary["features"])),
-        ("CRS", summary["crs"] or "none"),
+        (
+            "CRS",
+            summary["crs"]
+            or ("none" if summary.get("georeferenced") else "none: not georeferenced"),
+        ),
     ]
     if summary.get("model_applied"):
         facts.append(("model", "applied from model.json"))
@@ -47,6 +53,8 @@ def write_classify_report(summary: dict, folder: Path, *, sweep=None) -> Path:
     names = summary["features"]
     report = Report("imgclust classify", ", ".join(summary["inputs"]))
     report.facts(_classify_facts(summary))
+    for warning in summary.get("warnings", []):
+        report.text(f"Warning: {warning}.")
     report.heading("The scene and its classes")
     report.gallery(
         folder,
