@@ -75,7 +75,8 @@ class Product:
             )
         masks = []
         if mask_scl and self.scl is not None:
-            masks.append(MaskSpec(self.scl, tuple(SCL_LEFT_OUT)))
+            meaning = "; ".join(SCL_LEFT_OUT.values())
+            masks.append(MaskSpec(self.scl, tuple(SCL_LEFT_OUT), meaning=meaning))
         return [self.bands[b] for b in names], names, masks
 
     def describe(self) -> str:

@@ -107,6 +107,7 @@ class MaskSpec:
     path: str
     values: tuple[int, ...] = ()
     bits: tuple[int, ...] = ()
+    meaning: str = ""
 
     def hits(self, codes: np.ndarray) -> np.ndarray:
         """Where ``codes`` mark a pixel to leave out."""
@@ -118,13 +119,13 @@ class MaskSpec:
 
     def absolute(self) -> MaskSpec:
         path = self.path if str(self.path).startswith("/vsi") else str(Path(self.path).resolve())
-        return MaskSpec(path, self.values, self.bits)
+        return MaskSpec(path, self.values, self.bits, self.meaning)
 
     def describe(self) -> str:
         what = f"values {', '.join(map(str, self.values))}" if self.values else ""
         if self.bits:
             what += (" or " if what else "") + f"bits {', '.join(map(str, self.bits))} set"
-        return f"{_name(self.path)} ({what})"
+        return f"{_name(self.path)} ({what}{': ' + self.meaning if self.meaning else ''})"
 
 
 def parse_mask(text: str) -> MaskSpec:
@@ -307,7 +308,7 @@ class BandStack:
                 f"a resolution of {size} makes a grid of {width}x{height} pixels; choose a "
                 "coarser --resolution"
             )
-        transform = rasterio().transform.from_origin(left, top, size, size)
+        transform = rasterio().Affine(size, 0.0, left, 0.0, -size, top)  # north up
         return _Grid(width, height, transform)
 
     def _put_on_grid(self, grid: _Grid) -> dict[str, str]:

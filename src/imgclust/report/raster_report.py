@@ -17,6 +17,15 @@ def _area(entry: dict) -> str:
     return f"{entry['area']:,.4g} {entry['area_unit']}"
 
 
+def _reading_lines(summary: dict) -> list[str]:
+    """How the scene was read, in sentences: the product, the resampling, the masks."""
+    lines = [f"Read from the {summary['product']}."] if "product" in summary else []
+    for file, how in summary.get("resampling", {}).items():
+        lines.append(f"{file} resampled onto the grid of {summary['resolution']:g}: {how}.")
+    lines += [f"Left out: the pixels that {mask} marks." for mask in summary.get("masks", [])]
+    return lines
+
+
 def _classify_facts(summary: dict) -> list[tuple[str, object]]:
     valid = summary["valid_pixels"]
     total = valid + summary["nodata_pixels"]
@@ -55,11 +64,19 @@ def write_classify_report(summary: dict, folder: Path, *, sweep=None) -> Path:
     report.facts(_classify_facts(summary))
     for warning in summary.get("warnings", []):
         report.text(f"Warning: {warning}.")
+    for line in _reading_lines(summary):
+        report.text(line)
+    quick = summary.get("quicklook") or {}
+    shown = (
+        f": {', '.join(quick['names'])} as red, green, blue ({quick['chosen_by']})"
+        if len(quick.get("names", [])) == 3
+        else ""
+    )
     report.heading("The scene and its classes")
     report.gallery(
         folder,
         [
-            ("quicklook.png", "The input, contrast-stretched"),
+            ("quicklook.png", f"The input, contrast-stretched{shown}"),
             ("classes.png", "The classes, with their legend"),
         ],
     )
