@@ -201,3 +201,16 @@ def test_assign_places_new_images_on_the_training_map(colour_folder, tmp_path):
     assert np.abs(xy - own).max() < np.ptp(trained_xy, axis=0).max() / 10
     page = (assigned / "report.html").read_text()
     assert 'data-imgclust-map="imgclust-map-data"' in page
+
+
+def test_a_model_saved_before_maps_were_kept_still_assigns_with_a_map(colour_folder, tmp_path):
+    out, assigned = tmp_path / "groups", tmp_path / "assigned"
+    assert _run("group", colour_folder, "-k", 3, "--reduce", "pca", "--no-cache",
+                "--save-model", "-o", out, "-q").exit_code == 0  # fmt: skip
+    with np.load(out / "model" / "model.npz") as saved:
+        assert {"map_reference", "map_positions"} <= set(saved.files)
+        arrays = {k: saved[k] for k in saved.files if not k.startswith("map_")}
+    np.savez_compressed(out / "model" / "model.npz", **arrays)
+    assert _run("assign", out / "model", colour_folder, "-o", assigned, "-q").exit_code == 0
+    ids, xy, clusters, _ = read_embedding_csv(assigned)
+    assert len(ids) == 60 and np.isfinite(xy).all() and np.ptp(xy, axis=0).min() > 0

@@ -249,3 +249,20 @@ def test_a_dataset_grouping_is_reviewed_and_applied(tmp_path):
     ReviewStore(out).edit({"action": "merge", "from": 9, "into": 8})
     summary = apply_review(out)
     assert summary["n_clusters"] == 9 and summary["evaluation"]["accuracy_majority"] > 0.5
+
+
+def test_an_edit_that_cannot_be_saved_changes_nothing(review_server, grouped, monkeypatch):
+    from imgclust.errors import OutputError
+
+    def full_disk(self):
+        raise OutputError("No space left on device")
+
+    store = review_server.store
+    before = store.clusters.copy()
+    monkeypatch.setattr(ReviewStore, "save", full_disk)
+    base, token = f"http://127.0.0.1:{review_server.port}", f"?token={review_server.token}"
+    move = json.dumps({"action": "move", "rows": [0, 1, 2], "to": "new"}).encode()
+    status, body = http_request(f"{base}/api/edit{token}", move)
+    assert status == 500 and b"nothing was changed" in body
+    assert np.array_equal(store.clusters, before) and store.changes == 0
+    assert not (grouped / REVIEW_FILE).exists()

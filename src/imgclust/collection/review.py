@@ -175,10 +175,12 @@ class ReviewStore:
             if data.get("format") != FORMAT or data.get("version") != VERSION:
                 raise ValueError("not a review of this imgclust")
             clusters = np.array(data["clusters"], dtype=np.int64)
-            names = {int(k): str(v) for k, v in data["names"].items()}
+            names = {int(k): v for k, v in data["names"].items()}
             changes = int(data["changes"])
             if clusters.shape != (len(self.ids),) or clusters.min(initial=0) < -1:
                 raise ValueError("its clusters do not fit the images")
+            if not all(_a_name(v) for v in names.values()):
+                raise ValueError(f"a name is not printable text of at most {_MAX_NAME} characters")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise InvalidParameterError(
                 f"{path} cannot be read ({exc}); move it away to start the review afresh"
@@ -234,14 +236,14 @@ class ReviewStore:
                 raise ValueError("nothing to undo")
             self.clusters, self.names = self._undo.pop()
             self.changes += 1
-            self.save()
+            self._save_or_restore(before)
             return self.state()
         else:
             raise ValueError("unknown action: move, merge, split, name or undo")
         self._undo = [*self._undo, before][-_UNDO_DEPTH:]
         self.changes += 1
         self.applied = False
-        self.save()
+        self._save_or_restore(before)
         return self.state()
 
     def _cluster(self, value) -> int:
@@ -278,7 +280,7 @@ class ReviewStore:
         self.clusters[members[halves == smaller]] = self._new_cluster()
 
     def _name(self, cluster: int, name) -> None:
-        if not isinstance(name, str) or not name.isprintable() or len(name) > _MAX_NAME:
+        if not _a_name(name):
             raise ValueError(f"a name is printable text of at most {_MAX_NAME} characters")
         if name.strip():
             self.names[cluster] = name.strip()
@@ -286,17 +288,19 @@ class ReviewStore:
             self.names.pop(cluster, None)
 
     # -- the file ----------------------------------------------------------------------------
+    def _save_or_restore(self, before: tuple[np.ndarray, dict[int, str]]) -> None:
+        """Save; if the file cannot be written (a full disk), go back to ``before`` so that
+        what the page is told stays what the file holds."""
+        try:
+            self.save()
+        except BaseException:
+            self.clusters, self.names = before
+            self.changes -= 1
+            raise
+
     def document(self) -> dict:
-        names = {str(c): n for c, n in sorted(self.names.items()) if (self.clusters == c).any()}
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "images": self.digest,
-            "changes": self.changes,
-            "applied": self.applied,
-            "names": names,
-            "clusters": self.clusters.tolist(),
-        }
+        names = {c: n for c, n in self.names.items() if (self.clusters == c).any()}
+        return _document(self.digest, self.clusters, names, self.changes, self.applied)
 
     def save(self) -> None:
         """Write ``review.json`` into the folder, whole or not at all, and record it."""
@@ -313,16 +317,25 @@ class ReviewStore:
 def applied_review(ids: list[str], clusters: np.ndarray, names: dict[int, str], changes: int):
     """The text of ``review.json`` once a review is applied: the applied clusters and names
     (numbered as the new results number them), so that a later review starts from them."""
-    document = {
+    document = _document(ids_digest(ids), clusters, names, changes, True)
+    return json_text(document, indent=None)
+
+
+def _document(digest: str, clusters, names: dict[int, str], changes: int, applied: bool) -> dict:
+    return {
         "format": FORMAT,
         "version": VERSION,
-        "images": ids_digest(ids),
+        "images": digest,
         "changes": changes,
-        "applied": True,
+        "applied": applied,
         "names": {str(c): n for c, n in sorted(names.items())},
         "clusters": np.asarray(clusters).astype(int).tolist(),
     }
-    return json_text(document, indent=None)
+
+
+def _a_name(value) -> bool:
+    """Printable text (a file, a page and a model can hold it) of at most the allowed length."""
+    return isinstance(value, str) and value.isprintable() and len(value) <= _MAX_NAME
 
 
 def run_record(images, options: dict, **writing) -> dict | None:

@@ -23,7 +23,7 @@ from PIL import Image
 from imgclust._local_server import Answer, BadRequest, LocalServer, json_answer
 from imgclust.collection.review import ReviewStore
 from imgclust.collection.sources import decode_image
-from imgclust.errors import ImageReadError
+from imgclust.errors import ImageReadError, ImgclustError
 from imgclust.io.images import read_regular_file
 from imgclust.report.image_map import MAP_FOLDER, map_script, map_style
 
@@ -115,6 +115,9 @@ class _ReviewApplication:
                 state = self.store.edit(body)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None
+            except (OSError, ImgclustError) as exc:  # a full disk: nothing was changed
+                message = f"review.json could not be saved ({exc}); nothing was changed"
+                return HTTPStatus.INTERNAL_SERVER_ERROR, message.encode(), "text/plain"
         return json_answer(state)
 
 
