@@ -212,5 +212,5 @@ def test_a_model_saved_before_maps_were_kept_still_assigns_with_a_map(colour_fol
         arrays = {k: saved[k] for k in saved.files if not k.startswith("map_")}
     np.savez_compressed(out / "model" / "model.npz", **arrays)
     assert _run("assign", out / "model", colour_folder, "-o", assigned, "-q").exit_code == 0
-    ids, xy, clusters, _ = read_embedding_csv(assigned)
+    ids, xy, _, _ = read_embedding_csv(assigned)
     assert len(ids) == 60 and np.isfinite(xy).all() and np.ptp(xy, axis=0).min() > 0
