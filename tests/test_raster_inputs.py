@@ -283,3 +283,11 @@ def test_a_product_on_a_dask_cluster_gives_the_same_classes(tmp_path):
     remote = classify_raster(safe, tmp_path / "dask", 4, report=False, scheduler="local:1")
     assert np.array_equal(_codes(tmp_path / "local")[0], _codes(tmp_path / "dask")[0])
     assert remote.summary["masks"] == local.summary["masks"]
+
+
+def test_a_mask_of_another_extent_is_refused_in_one_line(tmp_path):
+    scene = _write(tmp_path / "scene.tif", _band(_covers(40), 0, 1), 10)
+    qa = _write(tmp_path / "qa.tif", np.zeros((10, 10), dtype=np.uint16), 10)  # a quarter
+    result = _run("classify", scene, "-k", 2, "--mask", f"{qa}:1", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "does not cover the bands' extent" in result.output
+    assert not (tmp_path / "out").exists()

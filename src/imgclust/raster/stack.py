@@ -239,6 +239,7 @@ class BandStack:
         self._datasets = []
         self._originals = []
         self._mask_datasets = []
+        self._mask_sources = []
         try:
             for path in self.paths:
                 self._datasets.append(_open(path))
@@ -247,7 +248,7 @@ class BandStack:
             grid = self._grid()
             self.resampling = self._put_on_grid(grid)
             for mask in self.masks:
-                self._mask_datasets.append(self._on_grid(_open(mask.path), grid, "nearest"))
+                self._mask_datasets.append(self._mask_on_grid(mask, grid))
         except BaseException:
             self.close()
             raise
@@ -326,6 +327,19 @@ class BandStack:
             done[_name(path)] = f"{how} from {abs(ds.res[0]):g} to {abs(grid.transform.a):g}"
         return done
 
+    def _mask_on_grid(self, mask: MaskSpec, grid: _Grid):
+        """A quality band read on ``grid`` (nearest neighbour: its values are codes); it must
+        cover the bands' extent in their CRS."""
+        ds = _open(mask.path)
+        self._mask_sources.append(ds)  # closed with the rest
+        first = self._originals[0]
+        if ds.crs != first.crs or not _same_extent(ds, first):
+            raise InvalidParameterError(
+                f"the mask {_name(mask.path)} does not cover the bands' extent in their CRS "
+                f"({ds.crs}: {_bounds(ds)}; the bands: {first.crs}: {_bounds(first)})"
+            )
+        return self._on_grid(ds, grid, "nearest")
+
     @staticmethod
     def _on_grid(ds, grid: _Grid, how: str):
         """``ds`` as read on ``grid`` (itself when it is on it already)."""
@@ -388,10 +402,15 @@ class BandStack:
     # -- context manager -------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every file (the warped views first, then the files they read)."""
-        for ds in [*self._mask_datasets, *self._datasets, *self._originals]:
-            ds.close()
-        self._datasets, self._originals, self._mask_datasets = [], [], []
+        """Close every file (the warped views first, then the files they read), once."""
+        closed = set()
+        views = [*self._mask_datasets, *self._datasets]
+        for ds in [*views, *self._mask_sources, *self._originals]:
+            if id(ds) not in closed:
+                closed.add(id(ds))
+                ds.close()
+        self._datasets, self._originals = [], []
+        self._mask_datasets, self._mask_sources = [], []
 
     def __enter__(self) -> BandStack:
         return self
