@@ -266,3 +266,24 @@ def test_an_edit_that_cannot_be_saved_changes_nothing(review_server, grouped, mo
     assert status == 500 and b"nothing was changed" in body
     assert np.array_equal(store.clusters, before) and store.changes == 0
     assert not (grouped / REVIEW_FILE).exists()
+
+
+def test_the_review_command_serves_until_ctrl_c(grouped):
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "imgclust", "review", str(grouped), "--no-open"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "Reviewing 60 images in 3 groups" in server.stdout.readline()
+        url = server.stdout.readline().strip()
+        status, body = http_request(url.replace("/?", "/api/map?"))
+        assert status == 200 and json.loads(body)["n"] == 60
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0 and err == ""
+    assert f"imgclust review {grouped} --apply" in out
