@@ -25,7 +25,7 @@
     </div>
     <div class="imap-stage">
       <canvas class="imap-canvas" tabindex="0" role="application"
-        aria-label="Map of the images: arrow keys pan, + and - zoom, 0 shows the whole map"></canvas>
+        aria-label="Map of the images: arrow keys pan, + and - zoom, 0 shows the whole map, Enter opens the marked image"></canvas>
       <div class="imap-tip" hidden><div class="imap-tip-image"></div>
         <div class="imap-tip-name"></div><div class="imap-tip-group"></div></div>
     </div>
@@ -350,6 +350,7 @@
         ArrowUp: () => { view.ty += step; }, ArrowDown: () => { view.ty -= step; },
         "+": () => zoomAt(f.w / 2, f.h / 2, 1.5), "=": () => zoomAt(f.w / 2, f.h / 2, 1.5),
         "-": () => zoomAt(f.w / 2, f.h / 2, 1 / 1.5), 0: reset,
+        Enter: () => { if (hover >= 0) open(hover); }, // the image a search or the grid marked
         Escape: () => { clearSelection(); setHighlight(null); },
       };
       if (!(event.key in keys)) return;

@@ -149,9 +149,7 @@ def write_sprites(
                 "RGB", (min(cells, SHEET_COLUMNS) * SPRITE_SIDE, rows * SPRITE_SIDE), "white"
             )
             for cell, image in enumerate(pool.map(thumbnail, range(first, first + cells))):
-                image = image.convert("RGB")
-                if max(image.size) > SPRITE_SIDE:
-                    image.thumbnail((SPRITE_SIDE, SPRITE_SIDE), Image.Resampling.LANCZOS)
+                image = _fitted(image.convert("RGB"))
                 x = (cell % SHEET_COLUMNS) * SPRITE_SIDE + (SPRITE_SIDE - image.width) // 2
                 y = (cell // SHEET_COLUMNS) * SPRITE_SIDE + (SPRITE_SIDE - image.height) // 2
                 sheet.paste(image, (x, y))
@@ -160,6 +158,18 @@ def write_sprites(
             sheets.append(name)
             advance(cells)
     return sheets
+
+
+def _fitted(image: Image.Image) -> Image.Image:
+    """``image`` at most :data:`SPRITE_SIDE` a side; a smaller one (an 8x8 digit, a 32-pixel
+    icon) enlarged to fill the cell by whole pixels, so it can be seen."""
+    if max(image.size) > SPRITE_SIDE:
+        image.thumbnail((SPRITE_SIDE, SPRITE_SIDE), Image.Resampling.LANCZOS)
+    elif max(image.size) < SPRITE_SIDE:
+        scale = SPRITE_SIDE / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.NEAREST)
+    return image
 
 
 def _links(files: Sequence[os.PathLike | None], folder: Path) -> dict | None:
