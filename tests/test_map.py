@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -214,3 +215,30 @@ def test_a_model_saved_before_maps_were_kept_still_assigns_with_a_map(colour_fol
     assert _run("assign", out / "model", colour_folder, "-o", assigned, "-q").exit_code == 0
     ids, xy, _, _ = read_embedding_csv(assigned)
     assert len(ids) == 60 and np.isfinite(xy).all() and np.ptp(xy, axis=0).min() > 0
+
+
+def test_a_tap_on_a_touch_screen_shows_the_image_first(grouped_map, report_browser):
+    data = json.loads((grouped_map / "map" / "points.json").read_text())
+    page = report_browser.browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
+    try:
+        page.goto((grouped_map / "report.html").as_uri())
+        page.locator("[data-drawn-at]").wait_for()
+        page.locator(".imap-canvas").scroll_into_view_if_needed()
+        positions = _screen(page, data, range(data["n"]))
+        spread = [
+            min(abs(x - a) + abs(y - b) for j, (a, b) in enumerate(positions) if j != i)
+            for i, (x, y) in enumerate(positions)
+        ]
+        row = int(np.argmax(spread))
+        page.touchscreen.tap(*positions[row])
+        assert page.locator(".imap-tip").is_visible()
+        assert page.locator(".imap-tip-name").inner_text() == data["names"][row]
+        with page.expect_popup() as opened:  # the second tap opens the file
+            page.touchscreen.tap(*positions[row])
+        popup = opened.value
+        popup.wait_for_load_state()
+        name = data["names"][row].split("/")[-1]
+        assert popup.url.startswith("file://") and popup.url.endswith(quote(name))
+        popup.close()
+    finally:
+        page.close()

@@ -328,13 +328,20 @@
       }
       if (drag && !drag.pinch && drag.moved < 4) {
         const found = nearestPoint(px, py);
-        if (found >= 0) open(found);
+        if (found >= 0 && event.pointerType !== "mouse" && found !== hover) {
+          hover = found; // a touch screen has no hover: the first tap shows, the second opens
+          showTip(found, px, py);
+          redraw();
+        } else if (found >= 0) {
+          open(found);
+        }
       }
       if (pointers.size === 0) drag = null;
     };
     canvas.addEventListener("pointerup", release);
     canvas.addEventListener("pointercancel", release);
-    canvas.addEventListener("pointerleave", () => {
+    canvas.addEventListener("pointerleave", (event) => {
+      if (event.pointerType !== "mouse") return; // a finger lifted: keep what the tap showed
       if (hover >= 0) { hover = -1; redraw(); }
       hideTip();
     });
