@@ -159,7 +159,7 @@ def test_bands_of_30_and_60_metres_classify_on_the_30_metre_grid(tmp_path):
     assert profile["transform"] == from_origin(*ORIGIN, 30, 30)
     assert _agrees(codes, fine)
     assert result.summary["resolution"] == 30
-    assert result.summary["resampling"] == {"b2_60m.tif": "bilinear from 60 to 30"}
+    assert result.summary["resampling"] == {"b2_60m.tif": "cubic from 60 to 30"}
     model = json.loads((tmp_path / "out" / "model.json").read_text())
     assert model["reading"]["resampling"] == result.summary["resampling"]
     coarser = classify_raster([a, b], tmp_path / "coarse", 4, resolution=60, report=False)

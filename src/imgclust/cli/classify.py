@@ -96,7 +96,7 @@ def _rows(result) -> list[tuple[str, str]]:
     type=FiniteFloat(min=0, min_open=True),
     default=None,
     help="Pixel size of the grid to classify on, in the CRS's units (e.g. 20). Default: the "
-    "files' own, or the finest when bands differ (coarser bands resampled bilinearly).",
+    "files' own, or the finest when bands differ (coarser bands resampled by cubic convolution).",
 )
 @click.option(
     "--mask",

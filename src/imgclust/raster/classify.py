@@ -725,8 +725,9 @@ def classify_raster(
         Percentiles of the quicklook's contrast stretch.
     resolution : float, optional
         Pixel size of the grid the bands are classified on, in the CRS's units; default the
-        files' own, or the finest of them. Coarser bands are resampled bilinearly onto a finer
-        grid, finer ones averaged onto a coarser grid (said in the summary and ``model.json``).
+        files' own, or the finest of them. Coarser bands are resampled by cubic convolution
+        onto a finer grid, finer ones averaged onto a coarser grid (said in the summary and
+        ``model.json``).
     masks : list of "FILE:VALUES" or MaskSpec
         Quality bands whose marked pixels are left out, as ``scl.jp2:3,8,9`` (values) or
         ``QA_PIXEL.TIF:bits=1,3,4`` (any of these bits set, Landsat's quality band).
