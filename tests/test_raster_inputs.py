@@ -282,6 +282,7 @@ def test_a_product_on_a_dask_cluster_gives_the_same_classes(tmp_path):
     local = classify_raster(safe, tmp_path / "local", 4, report=False)
     remote = classify_raster(safe, tmp_path / "dask", 4, report=False, scheduler="local:1")
     assert np.array_equal(_codes(tmp_path / "local")[0], _codes(tmp_path / "dask")[0])
+    assert "dask" in remote.summary and "dask" not in local.summary  # it ran on the cluster
     assert remote.summary["masks"] == local.summary["masks"]
 
 

@@ -548,7 +548,7 @@ def cluster_images(
     read_done = time.perf_counter()
     if reduce == "auto":
         reduce = auto_reduction(extractor.name, len(extraction.features))
-    given = names = None
+    given = names = given_map = None
     if reviewed is not None:
         given, names, given_map = reviewed.for_rows([source.ids[i] for i in extraction.kept])
     reduction = reduce_features(
@@ -561,7 +561,7 @@ def cluster_images(
         # an image model's embeddings are compared by their angles (measured: docs/design.md)
         normalize=extractor.name == "embed" and reduce in ("tsne", "umap"),
         progress=progress,
-        given_map=None if reviewed is None else given_map,
+        given_map=given_map,
     )
     reduce_done = time.perf_counter()
     X = reduction.embedding

@@ -77,7 +77,8 @@ def run_group(
     """
     check_export_mode(export)
     without = ({"clusters"} if export == "none" else set()) | (set() if save else {"model"})
-    without |= (set() if report else {"map"}) | (set() if "reviewed" in options else {REVIEW_FILE})
+    reviewed = options.get("reviewed")
+    without |= (set() if report else {"map"}) | (set() if reviewed else {REVIEW_FILE})
     if options.get("method", "kmeans") != "agglomerative":
         without.add("dendrogram.png")
     names = output_names(GROUP_OUTPUTS, report=report, without=without)
@@ -97,9 +98,8 @@ def run_group(
             )
             if save:
                 save_model(result, stage.path / "model")
-            if options.get("reviewed") is not None:
-                changes = options["reviewed"].changes
-                text = applied_review(result.ids, result.labels, result.names, changes)
+            if reviewed is not None:
+                text = applied_review(result.ids, result.labels, result.names, reviewed.changes)
                 (stage.path / REVIEW_FILE).write_text(text, encoding="utf-8")
             advance()
         if report:
@@ -169,15 +169,9 @@ def run_assign(
     extractor = loaded.extractor(embed_model)
     source = _files_source(list(images), max_pixels)
     extraction = extract_features(source, extractor, progress=progress)
-    labels, distances = loaded.assign(extraction.features)
+    labels, distances, xy = loaded.place(extraction.features)
     placement = Placement(
-        source,
-        extraction,
-        labels,
-        distances,
-        len(loaded.centers),
-        xy=loaded.place_on_map(extraction.features),
-        names=loaded.names,
+        source, extraction, labels, distances, len(loaded.centers), xy=xy, names=loaded.names
     )
     counts = {int(c): int((labels == c).sum()) for c in sorted(set(labels.tolist()))}
     summary = {

@@ -254,23 +254,18 @@ class GroupModel:
             normalize=bool(self.description.get("normalize_rows")),
         )
 
-    def place_on_map(self, features: np.ndarray) -> np.ndarray:
-        """Where new images fall on the training run's 2-D map: the mean place of their
-        nearest training images (a model saved without its map sample: the first two
-        principal axes of the new images themselves)."""
-        from sklearn.neighbors import NearestNeighbors
-
+    def place(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`assign`, and where the images fall on the training run's 2-D map, from one
+        projection of ``features``."""
         X = self.project(features)
-        if self.map_reference is None or not len(X):
-            return map_2d(np.asarray(X, dtype=np.float64))
-        k = min(_MAP_NEIGHBOURS, len(self.map_reference))
-        _, neighbours = NearestNeighbors(n_neighbors=k).fit(self.map_reference).kneighbors(X)
-        return self.map_positions[neighbours].mean(axis=1)
+        return (*self._assign_rows(X), self._map_places(X))
 
     def assign(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cluster of each feature vector and its distance (to the centre, or to the nearest
         training image of that cluster)."""
-        X = self.project(features)
+        return self._assign_rows(self.project(features))
+
+    def _assign_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.reference is None:
             labels, squared = nearest(np.ascontiguousarray(X, dtype=np.float32), self.centers)
             return labels, np.sqrt(squared)
@@ -282,3 +277,14 @@ class GroupModel:
         labels = np.array([np.bincount(v, minlength=len(self.centers)).argmax() for v in votes])
         own_cluster = np.where(votes == labels[:, None], distances, np.inf).min(axis=1)
         return labels, own_cluster
+
+    def _map_places(self, X: np.ndarray) -> np.ndarray:
+        """The mean place on the training map of each row's nearest training images (a model
+        saved without its map sample: the first two principal axes of the rows themselves)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        if self.map_reference is None or not len(X):
+            return map_2d(np.asarray(X, dtype=np.float64))
+        k = min(_MAP_NEIGHBOURS, len(self.map_reference))
+        _, neighbours = NearestNeighbors(n_neighbors=k).fit(self.map_reference).kneighbors(X)
+        return self.map_positions[neighbours].mean(axis=1)

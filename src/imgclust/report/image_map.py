@@ -206,18 +206,18 @@ def _quantised(xy: np.ndarray) -> np.ndarray:
 
 def cluster_table(clusters: np.ndarray, names: dict[int, str]) -> list[dict]:
     """Each cluster's id, name, colour (as ``embedding.png`` draws it) and size; noise last."""
-    clusters = np.asarray(clusters)
-    ids = sorted(set(clusters.tolist()))
-    found = [c for c in ids if c >= 0]
+    ids, sizes = np.unique(np.asarray(clusters, dtype=np.int64), return_counts=True)
+    size = dict(zip(ids.tolist(), sizes.tolist(), strict=True))
+    found = [c for c in size if c >= 0]
     colours = cluster_colours(max(found, default=0) + 1)
     return [
         {
-            "id": int(c),
-            "name": names.get(int(c), ""),
+            "id": c,
+            "name": names.get(c, ""),
             "colour": _NOISE if c < 0 else hex_colour(colours[c]),
-            "size": int(np.sum(clusters == c)),
+            "size": size[c],
         }
-        for c in found + [c for c in ids if c < 0]
+        for c in found + [c for c in size if c < 0]
     ]
 
 
